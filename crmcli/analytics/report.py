@@ -1,0 +1,374 @@
+"""The reports: best customers, churn risk, RFM segments and the fitted models.
+
+`score()` does the work once (load, fit, predict); the *_rows functions turn
+the result into the rows the commands print. Every number in a row comes from
+a published model or from the customer's own history; `why` says which.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from crmcli import values
+from crmcli.analytics import bgnbd, clv, gamma_gamma, heuristic, pareto, rfm
+from crmcli.analytics.data import LOW_RATING_WINDOW_DAYS, CustomerBase, load
+from crmcli.errors import InvalidInput
+
+MODELS = {"bgnbd": bgnbd, "pareto": pareto}
+DEFAULT_MODEL = "pareto"  # BG/NBD says every one-time buyer is certainly alive; see README
+DEFAULT_HORIZON_DAYS = 365
+
+BEST_COLUMNS = (
+    "rank", "customer_id", "name", "email", "segment", "recency_score", "frequency_score", "monetary_score",
+    "purchases", "revenue", "last_purchase", "days_since_last_purchase", "p_alive", "expected_purchases",
+    "expected_spend", "predicted_clv", "model", "why",
+)
+CHURN_COLUMNS = (
+    "rank", "customer_id", "name", "email", "p_alive", "churn_risk", "value_at_risk", "value_if_active",
+    "days_since_last_purchase", "typical_gap_days", "purchases", "revenue", "last_purchase", "open_complaints",
+    "low_ratings", "segment", "model", "why",
+)
+SEGMENT_COLUMNS = ("segment", "customers", "customer_share", "revenue", "revenue_share", "advice")
+MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged")
+
+# What the owner can do about each segment: advice, not a score.
+SEGMENT_ADVICE = {
+    "Champions": "Reward them; ask for reviews and referrals.",
+    "Loyal": "Offer more of what they buy; invite them to a loyalty scheme.",
+    "Potential loyalist": "Keep them engaged; suggest a membership or a regular order.",
+    "New": "Welcome them; make the second purchase easy.",
+    "Promising": "Build the relationship; a personal note goes a long way.",
+    "Need attention": "Reach out with something relevant before they drift.",
+    "About to sleep": "Remind them you exist; share what is new.",
+    "At risk": "Call them: they used to buy often and well.",
+    "Can't lose them": "Win them back personally; find out what went wrong.",
+    "Hibernating": "A low-cost reminder; do not spend much.",
+    "Lost": "Let go, or try one re-activation offer.",
+}
+
+
+@dataclass
+class Scores:
+    """Everything the reports need, one array entry per buying customer."""
+
+    base: CustomerBase
+    model: str  # "pareto", "bgnbd" or "heuristic"
+    fits: list[Any]  # FitResult of the purchase model and of Gamma-Gamma, when fitted
+    horizon_days: int
+    p_alive: np.ndarray
+    expected_purchases: np.ndarray  # in the horizon
+    expected_spend: np.ndarray  # per transaction
+    predicted_clv: np.ndarray
+    value_if_active: np.ndarray  # a year of purchases at the customer's own expected rate and spend
+    recency_score: np.ndarray
+    frequency_score: np.ndarray
+    monetary_score: np.ndarray
+    segment: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def churn_risk(self) -> np.ndarray:
+        return 1.0 - self.p_alive
+
+    @property
+    def value_at_risk(self) -> np.ndarray:
+        return self.churn_risk * self.value_if_active
+
+
+def score(
+    conn: sqlite3.Connection,
+    *,
+    as_of: date | None = None,
+    model: str = DEFAULT_MODEL,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    discount: float = 0.0,
+) -> Scores:
+    if model not in MODELS:
+        raise InvalidInput("model", model, "must be one of " + ", ".join(MODELS))
+    if horizon_days <= 0:
+        raise InvalidInput("horizon", horizon_days, "must be a positive number of days")
+    if discount < 0 or discount >= 10:
+        raise InvalidInput("discount", discount, "must be an annual rate such as 0.1 for 10%")
+    as_of = as_of or values.now().date()
+    base = load(conn, as_of)
+    notes: list[str] = []
+    fits: list[Any] = []
+    x, t_x, T = base.x, base.t_x, base.T
+
+    used = model
+    module = MODELS[model]
+    if len(base) and heuristic.can_fit(x):
+        fit = module.fit(x, t_x, T)
+        fits.append(fit)
+        if not fit.converged:
+            used = "heuristic"
+            notes.append(f"the {model} model did not converge ({fit.message}); using each customer's own "
+                         "purchase gap and recency instead")
+    else:
+        used = "heuristic"
+        notes.append(f"too little history to fit the {model} model ({int((x > 0).sum())} repeat buyers; "
+                     f"at least {heuristic.MIN_REPEAT_CUSTOMERS} needed); using each customer's own purchase "
+                     "gap and recency instead")
+    if used == "heuristic":
+        p_alive = heuristic.p_alive(x, t_x, T)
+        expected = heuristic.expected_purchases(horizon_days, x, t_x, T)
+        rate_if_active = 1.0 / heuristic.usual_gap(x, t_x)
+        purchase_model, params = "heuristic", None
+    else:
+        params = fits[0].params
+        p_alive = module.p_alive(params, x, t_x, T)
+        expected = module.expected_purchases(params, horizon_days, x, t_x, T)
+        # The posterior mean purchase rate of a customer who is still active: (r + x) / (alpha + T)
+        # under both models' gamma mixing of the purchase rate.
+        rate_if_active = (params["r"] + x) / (params["alpha"] + T)
+        purchase_model = used
+
+    spend = _expected_spend(base, fits, notes)
+    if purchase_model == "heuristic":
+        # Discounted monthly like the models' CLV, on the heuristic's steady rate.
+        predicted = _heuristic_clv(expected, spend, horizon_days, discount)
+    else:
+        predicted = clv.clv(purchase_model, params, x, t_x, T, spend, horizon_days, discount)
+
+    r_score, f_score, m_score = rfm.scores(base.days_since_last_purchase, base.purchases,
+                                           base.revenue_cents / 100.0, base.customer_id)
+    return Scores(
+        base=base, model=used, fits=fits, horizon_days=horizon_days, p_alive=np.clip(p_alive, 0.0, 1.0),
+        expected_purchases=expected, expected_spend=spend, predicted_clv=predicted,
+        value_if_active=rate_if_active * 365.0 * spend,
+        recency_score=r_score, frequency_score=f_score, monetary_score=m_score,
+        segment=list(rfm.segment(r_score, f_score, m_score)), notes=notes,
+    )
+
+
+def _expected_spend(base: CustomerBase, fits: list[Any], notes: list[str]) -> np.ndarray:
+    repeat = (base.x > 0) & (base.m > 0)
+    if heuristic.can_fit(np.where(repeat, base.x, 0)):
+        fit = gamma_gamma.fit(base.x, base.m)
+        fits.append(fit)
+        if fit.converged:
+            return gamma_gamma.expected_spend(fit.params, base.x, base.m)
+        notes.append(f"the Gamma-Gamma spend model did not converge ({fit.message}); "
+                     "using each customer's own average purchase")
+    else:
+        notes.append("too few repeat buyers to fit the Gamma-Gamma spend model; "
+                     "using each customer's own average purchase")
+    # Fallback: the customer's own mean transaction amount (net of refunds).
+    return np.maximum(base.revenue_cents / 100.0, 0.0) / base.purchases
+
+
+def _heuristic_clv(expected: np.ndarray, spend: np.ndarray, horizon_days: int, discount: float) -> np.ndarray:
+    months = math.ceil(horizon_days / 30)
+    total = np.zeros_like(expected)
+    for k in range(1, months + 1):
+        days_in_month = min(30, horizon_days - 30 * (k - 1))
+        total += expected * days_in_month / horizon_days * spend * (1 + discount) ** (-k / 12)
+    return total
+
+
+def _names(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str, str | None]]:
+    names: dict[int, tuple[str, str | None]] = {}
+    # In chunks: SQLite limits the number of bound parameters.
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT id, name, email FROM customers WHERE id IN ({marks})", chunk):
+            names[row[0]] = (row[1], row[2])
+    return names
+
+
+def _order(keys: list[np.ndarray], customer_id: np.ndarray) -> np.ndarray:
+    """Indices sorted by the keys, largest first; ties broken by the smaller customer id."""
+    return np.lexsort([customer_id] + [-k for k in reversed(keys)])
+
+
+def _round(value: float, digits: int) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def _money(value: float) -> Any:
+    return values.cents_to_amount(int(round(float(value) * 100))) if np.isfinite(value) else None
+
+
+def _customer_row(s: Scores, i: int) -> dict[str, Any]:
+    b = s.base
+    gap = b.typical_gap_days[i]
+    return {
+        "customer_id": int(b.customer_id[i]),
+        "segment": s.segment[i],
+        "recency_score": int(s.recency_score[i]),
+        "frequency_score": int(s.frequency_score[i]),
+        "monetary_score": int(s.monetary_score[i]),
+        "purchases": int(b.purchases[i]),
+        "revenue": values.cents_to_amount(int(b.revenue_cents[i])),
+        "first_purchase": b.first_purchase[i],
+        "last_purchase": b.last_purchase[i],
+        "days_since_last_purchase": int(b.days_since_last_purchase[i]),
+        "typical_gap_days": _round(gap, 1),
+        "p_alive": _round(s.p_alive[i], 4),
+        "churn_risk": _round(s.churn_risk[i], 4),
+        "expected_purchases": _round(s.expected_purchases[i], 2),
+        "expected_spend": _money(s.expected_spend[i]),
+        "predicted_clv": _money(s.predicted_clv[i]),
+        "value_if_active": _money(s.value_if_active[i]),
+        "value_at_risk": _money(s.value_at_risk[i]),
+        "open_complaints": int(b.open_complaints[i]),
+        "low_ratings": int(b.low_ratings[i]),
+        "model": s.model,
+    }
+
+
+def _with_names(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    names = _names(conn, [r["customer_id"] for r in rows])
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+        row["name"], row["email"] = names.get(row["customer_id"], ("", None))
+    return rows
+
+
+def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
+              limit: int | None = 20) -> list[dict[str, Any]]:
+    b = s.base
+    if by == "clv":
+        keys = [s.predicted_clv, b.revenue_cents]
+    elif by == "rfm":
+        keys = [s.recency_score + s.frequency_score + s.monetary_score, s.recency_score, s.frequency_score,
+                s.monetary_score, b.revenue_cents]
+    elif by == "revenue":
+        keys = [b.revenue_cents, s.predicted_clv]
+    else:
+        raise InvalidInput("by", by, "must be one of clv, rfm, revenue")
+    order = _order(keys, b.customer_id)
+    if segment is not None:
+        wanted = _segment_name(segment)
+        order = [i for i in order if s.segment[i] == wanted]
+    rows = []
+    for i in order[: limit or None]:
+        row = _customer_row(s, i)
+        row["why"] = why_best(row, s.horizon_days)
+        rows.append(row)
+    return _with_names(conn, rows)
+
+
+def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
+               limit: int | None = 20) -> list[dict[str, Any]]:
+    if not 0.0 <= min_risk <= 1.0:
+        raise InvalidInput("min-risk", min_risk, "must be a probability from 0 to 1")
+    order = _order([s.value_at_risk, s.churn_risk], s.base.customer_id)
+    order = [i for i in order if s.churn_risk[i] >= min_risk]
+    rows = []
+    for i in order[: limit or None]:
+        row = _customer_row(s, i)
+        row["why"] = why_churn(row)
+        rows.append(row)
+    return _with_names(conn, rows)
+
+
+def segment_rows(s: Scores) -> list[dict[str, Any]]:
+    total_customers = len(s.base)
+    total_cents = int(s.base.revenue_cents.sum())
+    rows = []
+    for name in rfm.SEGMENT_NAMES:
+        members = np.array([seg == name for seg in s.segment], dtype=bool)
+        cents = int(s.base.revenue_cents[members].sum()) if total_customers else 0
+        count = int(members.sum()) if total_customers else 0
+        rows.append({
+            "segment": name,
+            "customers": count,
+            "customer_share": round(count / total_customers, 4) if total_customers else 0.0,
+            "revenue": values.cents_to_amount(cents),
+            "revenue_share": round(cents / total_cents, 4) if total_cents else 0.0,
+            "advice": SEGMENT_ADVICE[name],
+        })
+    return rows
+
+
+def model_rows(s: Scores) -> list[dict[str, Any]]:
+    rows = []
+    for fit in s.fits:
+        rows.append({
+            "model": fit.model,
+            "time_unit": "day",
+            "params": {k: float(v) for k, v in fit.params.items()},
+            "log_likelihood": float(fit.log_likelihood),
+            "customers": int(fit.customers),
+            "repeat_customers": int(fit.repeat_customers),
+            "converged": bool(fit.converged),
+        })
+    return rows
+
+
+def _segment_name(text: str) -> str:
+    for name in rfm.SEGMENT_NAMES:
+        if values.fold(name) == values.fold(text.strip()):
+            return name
+    raise InvalidInput("segment", text, "must be one of " + ", ".join(rfm.SEGMENT_NAMES))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _habit(row: dict[str, Any]) -> str:
+    if row["purchases"] == 1:
+        return f"bought once, {row['days_since_last_purchase']} days ago"
+    return (f"buys about every {row['typical_gap_days']:.0f} days ({_plural(row['purchases'], 'purchase day')}); "
+            f"last bought {row['days_since_last_purchase']} days ago")
+
+
+def why_best(row: dict[str, Any], horizon_days: int) -> str:
+    parts = [_habit(row), f"spent {row['revenue']:.2f} in all"]
+    if row["model"] == "heuristic":
+        parts.append(f"about {row['expected_purchases']:.1f} purchases expected in {horizon_days} days "
+                     "from their usual gap")
+    else:
+        parts.append(f"{row['p_alive']:.0%} likely still a customer; "
+                     f"about {row['expected_purchases']:.1f} purchases expected in {horizon_days} days")
+    parts.append(f"RFM {row['recency_score']}{row['frequency_score']}{row['monetary_score']} ({row['segment']})")
+    return "; ".join(parts)
+
+
+def why_churn(row: dict[str, Any]) -> str:
+    parts = []
+    gap = row["typical_gap_days"]
+    silent = row["days_since_last_purchase"]
+    if row["purchases"] == 1:
+        parts.append(f"bought once, silent for {silent} days")
+    elif gap and gap > 0:
+        parts.append(f"bought about every {gap:.0f} days; silent for {silent} days "
+                     f"({silent / gap:.1f}x the usual gap)")
+    else:
+        parts.append(f"bought {row['purchases']} times on one day; silent for {silent} days")
+    parts.append(f"{row['churn_risk']:.0%} likely to have left")
+    if row["open_complaints"]:
+        parts.append(_plural(row["open_complaints"], "open complaint"))
+    if row["low_ratings"]:
+        parts.append(_plural(row["low_ratings"], "low rating") + f" in the last {LOW_RATING_WINDOW_DAYS} days")
+    parts.append(f"worth about {row['value_if_active']:.2f} a year if still active")
+    return "; ".join(parts)
+
+
+def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date | None = None) -> dict[str, Any] | None:
+    """The scores `customer show` prints; None for a customer who has not bought yet."""
+    s = score(conn, as_of=as_of)
+    where = np.nonzero(s.base.customer_id == customer_id)[0]
+    if len(where) == 0:
+        return None
+    row = _customer_row(s, int(where[0]))
+    return {
+        "segment": row["segment"],
+        "rfm": f"{row['recency_score']}{row['frequency_score']}{row['monetary_score']}",
+        "p_alive": row["p_alive"],
+        "churn_risk": row["churn_risk"],
+        "expected_purchases_next_year": row["expected_purchases"],
+        "predicted_clv": row["predicted_clv"],
+        "typical_gap_days": row["typical_gap_days"],
+        "model": row["model"],
+        "why": why_best(row, s.horizon_days) if s.churn_risk[where[0]] < 0.5 else why_churn(row),
+    }

@@ -1,0 +1,120 @@
+"""What every sub-app shares: the error boundary, the database handle and the output options."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from crmcli import db
+from crmcli.errors import CrmError, DatabaseUnusable
+
+
+def fail(message: str, exit_code: int) -> None:
+    typer.echo(f"crm: error: {message}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def note(message: str) -> None:
+    """A remark for the person at the keyboard: stderr, so pipelines never see it."""
+    typer.echo(message, err=True)
+
+
+class CrmGroup(TyperGroup):
+    """The one error boundary: a CrmError becomes a message on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrmError as exc:
+            fail(exc.message, exc.exit_code)
+        except sqlite3.OperationalError as exc:
+            # locked past the busy timeout, read-only file or folder, disk full, I/O error
+            fail(f"database unusable: {exc}", DatabaseUnusable.exit_code)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # a bug in crmcli, not the user's doing: let it show
+        except sqlite3.DatabaseError as exc:
+            fail(f"database unusable (damaged or not a database): {exc}", DatabaseUnusable.exit_code)
+
+
+class State:
+    """Per-invocation state on ctx.obj: where the database is, and its connection once opened."""
+
+    def __init__(self, db_path: Path | None):
+        self.db_path = db_path
+        self.conn: sqlite3.Connection | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.db_path).expanduser() if self.db_path else db.default_path()
+
+
+def state(ctx: typer.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State(None)
+    return root.obj
+
+
+def connection(ctx: typer.Context) -> sqlite3.Connection:
+    """Open the database on first use in this command; closed when the command ends."""
+    current = state(ctx)
+    if current.conn is None:
+        current.conn = db.connect(current.path)
+        ctx.find_root().call_on_close(current.conn.close)
+    return current.conn
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+FormatOption = Annotated[
+    Optional[OutputFormat],
+    typer.Option("--format", "-f", help="table, csv, json or jsonl. Default: table on a terminal, csv otherwise "
+                 "(or from the --output file's extension)."),
+]
+OutputOption = Annotated[
+    Optional[Path],
+    typer.Option("--output", "-o", help="Write to FILE instead of stdout, atomically (temporary file, then rename).",
+                 dir_okay=False),
+]
+ListLimitOption = Annotated[
+    Optional[int],
+    typer.Option("--limit", "-n", min=0, help="At most N rows; 0 means no limit. Default: 100 in a table, "
+                 "everything in csv/json/jsonl."),
+]
+
+TABLE_DEFAULT_LIMIT = 100
+
+
+def list_limit(limit: int | None, fmt: OutputFormat | None, output: Path | None) -> int | None:
+    """Machine output is complete unless --limit says otherwise; a terminal table shows the first 100."""
+    from crmcli.output import choose_format
+
+    if limit is not None:
+        return limit or None
+    chosen = choose_format(fmt.value if fmt else None, output)
+    return TABLE_DEFAULT_LIMIT if chosen == "table" else None
+
+
+def render(rows, cols, fmt: OutputFormat | None, output: Path | None, *, title: str | None = None,
+           limit: int | None = None) -> None:
+    from crmcli import output as out
+
+    out.render(rows, cols, fmt=fmt.value if fmt else None, output=output, title=title)
+    if limit and isinstance(rows, list) and len(rows) >= limit and out.choose_format(
+            fmt.value if fmt else None, output) == "table":
+        note(f"(first {limit} rows shown; --limit 0 shows all)")
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()

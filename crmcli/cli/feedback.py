@@ -1,0 +1,74 @@
+"""`crm feedback ...`: complaints, compliments and suggestions."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from crmcli import customers, db, feedback
+from crmcli.cli.common import (
+    CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render,
+)
+
+app = typer.Typer(cls=CrmGroup, help="Log complaints, compliments and suggestions; resolve complaints.",
+                  no_args_is_help=True)
+
+FeedbackType = Enum("FeedbackType", {name: name for name in db.FEEDBACK_TYPES}, type=str)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    type_: Annotated[FeedbackType, typer.Option("--type", "-t", help="Kind of feedback.", show_default=False)],
+    rating: Annotated[Optional[str], typer.Option(help="Rating from 1 (worst) to 5 (best).")] = None,
+    category: Annotated[Optional[str], typer.Option(help="e.g. delivery, quality, price, service, staff.")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Staff member it concerns or who took it.")] = None,
+    note_: Annotated[Optional[str], typer.Option("--note", help="What the customer said.")] = None,
+    at: Annotated[Optional[str], typer.Option(help="When (default now); not in the future.")] = None,
+) -> None:
+    """Log feedback from a customer and print its id. Complaints stay open until resolved."""
+    conn = connection(ctx)
+    with db.transaction(conn):
+        customer_id = customers.resolve(conn, ref)
+        new_id = feedback.add(conn, customer_id, type_.value, rating=rating, category=category, by=by,
+                              note=note_, at=at)
+    typer.echo(new_id)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    open_: Annotated[bool, typer.Option("--open", help="Only complaints not yet resolved.")] = False,
+    type_: Annotated[Optional[FeedbackType], typer.Option("--type", "-t", help="Only this kind.")] = None,
+    customer: Annotated[Optional[str], typer.Option(help="Only this customer (id, email or name).")] = None,
+    limit: ListLimitOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List feedback, newest first."""
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    limit = list_limit(limit, fmt, output)
+    with db.snapshot(conn):
+        customer_id = customers.resolve(conn, customer) if customer is not None else None
+        rows = feedback.list_feedback(conn, open_only=open_, type=type_.value if type_ else None,
+                                      customer_id=customer_id, limit=limit)
+    render(rows, columns(*feedback.LIST_COLUMNS, numeric=("id", "customer_id", "rating", "resolution_days")),
+           fmt, output, title="Feedback", limit=limit)
+
+
+@app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    feedback_id: Annotated[int, typer.Argument(metavar="ID", help="The complaint's id.", show_default=False)],
+    note_: Annotated[Optional[str], typer.Option("--note", help="How it was resolved.")] = None,
+) -> None:
+    """Mark a complaint resolved; the time it took is kept."""
+    conn = connection(ctx)
+    with db.transaction(conn):
+        result = feedback.resolve(conn, feedback_id, note=note_)
+    note(f"complaint {feedback_id} resolved after {result['resolution_days']} days")

@@ -1,0 +1,60 @@
+"""`crm interaction ...`: record and list contacts, purchases and refunds."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from crmcli import customers, db, interactions
+from crmcli.cli.common import CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, render
+
+app = typer.Typer(cls=CrmGroup, help="Record and list purchases, refunds, calls, emails, meetings, visits.",
+                  no_args_is_help=True)
+
+InteractionType = Enum("InteractionType", {name: name for name in db.INTERACTION_TYPES}, type=str)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    type_: Annotated[InteractionType, typer.Option("--type", "-t", help="What happened.", show_default=False)],
+    at: Annotated[Optional[str], typer.Option(help="When: YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, yesterday. "
+                                                   "Default now. Not in the future.")] = None,
+    amount: Annotated[Optional[str], typer.Option(help="Amount, e.g. 49.90 (purchases and refunds only).")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Staff member who handled it.")] = None,
+    note_: Annotated[Optional[str], typer.Option("--note", help="Free-text note.")] = None,
+) -> None:
+    """Record an interaction with a customer and print its id."""
+    conn = connection(ctx)
+    with db.transaction(conn):
+        customer_id = customers.resolve(conn, ref)
+        new_id = interactions.add(conn, customer_id, type_.value, at=at, amount=amount, by=by, note=note_)
+    typer.echo(new_id)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    ref: Annotated[Optional[str], typer.Argument(help="Only this customer (id, email or name).",
+                                                 show_default=False)] = None,
+    type_: Annotated[Optional[InteractionType], typer.Option("--type", "-t", help="Only this type.")] = None,
+    since: Annotated[Optional[str], typer.Option(help="From this date (inclusive).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Up to this date (inclusive).")] = None,
+    limit: ListLimitOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List interactions, newest first."""
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    limit = list_limit(limit, fmt, output)
+    with db.snapshot(conn):
+        customer_id = customers.resolve(conn, ref) if ref is not None else None
+        rows = interactions.list_interactions(conn, customer_id=customer_id, type=type_.value if type_ else None,
+                                              since=since, until=until, limit=limit)
+    render(rows, columns(*interactions.LIST_COLUMNS, numeric=("id", "customer_id", "amount")),
+           fmt, output, title="Interactions", limit=limit)

@@ -1,0 +1,62 @@
+"""Top-level commands that are not a noun: demo and info."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from crmcli import db
+from crmcli.cli.common import FormatOption, OutputOption, connection, note, state
+from crmcli.errors import Conflict
+
+
+def demo(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option("--customers", min=1, max=200_000,
+                                           help="How many customers to make.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same business.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace all data in a database that is not empty.")] = False,
+) -> None:
+    """Fill the database with a realistic sample business (reproducible with --seed)."""
+    from crmcli import demo as demo_module
+
+    conn = connection(ctx)
+    with db.transaction(conn):
+        existing = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        if existing and not force:
+            raise Conflict(f"demo: the database {state(ctx).path} already holds {existing} customers; "
+                           "use --force to replace them, or --db to choose another file")
+        counts = demo_module.fill(conn, count=customers, seed=seed, replace=force)
+    note(f"demo business created in {state(ctx).path}: {counts['customers']} customers, "
+         f"{counts['interactions']} interactions, {counts['feedback']} feedback")
+    note("try: crm report best    crm report churn    crm customer list --search nguyễn")
+
+
+def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
+    """Show the database path, schema version and counts."""
+    from crmcli.cli.views import render_record
+
+    conn = connection(ctx)
+    path = state(ctx).path
+    with db.snapshot(conn):
+        count = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        record = {
+            "path": str(path.resolve()),
+            "schema_version": db.schema_version(conn),
+            "size_bytes": path.stat().st_size,
+            "customers": count("SELECT count(*) FROM customers"),
+            "interactions": count("SELECT count(*) FROM interactions"),
+            "purchases": count("SELECT count(*) FROM interactions WHERE type = 'purchase'"),
+            "feedback": count("SELECT count(*) FROM feedback"),
+            "open_complaints": count(
+                "SELECT count(*) FROM feedback WHERE type = 'complaint' AND resolved_at IS NULL"),
+            "first_interaction": count("SELECT min(at) FROM interactions"),
+            "last_interaction": count("SELECT max(at) FROM interactions"),
+        }
+    render_record(record, fmt, output, title="crm database")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("info")(info)

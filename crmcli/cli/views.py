@@ -1,0 +1,89 @@
+"""Rendering of single records (customer show, info): key/value on a terminal, one object in JSON."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from crmcli.cli.common import OutputFormat
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    """One level: {'customer': {'name': ..}} -> {'name': ..}; lists of records are left out."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            flat[key] = len(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def render_record(record: dict[str, Any], fmt: OutputFormat | None, output: Path | None,
+                  *, title: str | None = None) -> str:
+    """A single record: a two-column table, one JSON object, or a one-row CSV/JSONL."""
+    from crmcli import output as out
+
+    chosen = out.choose_format(fmt.value if fmt else None, output)
+    if chosen == "json":
+        import json
+
+        with out.destination(output) as stream:
+            stream.write(json.dumps(_json_ready(record), ensure_ascii=False, indent=2) + "\n")
+        return chosen
+    flat = _flat(record)
+    if chosen == "table":
+        rows = [{"field": k.replace("_", " "), "value": v} for k, v in flat.items()]
+        out.render(rows, out.columns("field", "value"), fmt="table", output=output, title=title)
+    else:
+        out.render([flat], out.columns(*flat), fmt=chosen, output=output)
+    return chosen
+
+
+def _json_ready(value: Any) -> Any:
+    from crmcli.output import plain
+
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    return plain(value)
+
+
+def customer_scores(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any] | None:
+    """The customer's RFM scores, P(alive), predicted value and why (filled in by the analytics)."""
+    from crmcli.analytics import report
+
+    return report.customer_scores(conn, customer_id)
+
+
+def show_profile(record: dict[str, Any], fmt: OutputFormat | None, output: Path | None) -> None:
+    from crmcli import output as out
+
+    chosen = out.choose_format(fmt.value if fmt else None, output)
+    if chosen != "table":
+        render_record(record, fmt, output)
+        return
+    customer = record["customer"]
+    summary = {
+        "id": customer["id"], "name": customer["name"], "email": customer["email"], "phone": customer["phone"],
+        "company": customer["company"], "tags": customer["tags"], "since": customer["since"],
+        "note": customer["note"], "external_id": customer["external_id"], **record["stats"],
+        "open_complaints": len(record["open_complaints"]),
+    }
+    if record.get("scores"):
+        summary.update(record["scores"])
+    with out.destination(output) as stream:
+        is_terminal = output is None and stream.isatty()
+        rows = [{"field": k.replace("_", " "), "value": v} for k, v in summary.items() if v not in (None, [], "")]
+        out.write_table(rows, out.columns("field", "value"), stream, title=customer["name"], is_terminal=is_terminal)
+        if record["open_complaints"]:
+            out.write_table(record["open_complaints"], out.columns("id", "at", "category", "rating", "by", "note"),
+                            stream, title="Open complaints", is_terminal=is_terminal)
+        if record["timeline"]:
+            out.write_table(record["timeline"], out.columns("at", "kind", "type", "amount", "by", "note",
+                                                           numeric=("amount",)),
+                            stream, title="Recent timeline", is_terminal=is_terminal)

@@ -1,0 +1,271 @@
+"""Customers: add, find, list, show, edit, delete. Functions take a connection and
+return plain data; they raise CrmError and never print."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from crmcli import values
+from crmcli.errors import Conflict, InvalidInput, NotFound
+
+# What `customer list` returns, in order: the CSV columns README documents.
+LIST_COLUMNS = (
+    "id", "name", "email", "phone", "company", "tags", "since",
+    "purchases", "revenue", "last_purchase", "open_complaints",
+)
+
+
+def _search_text(name: str, email: str | None, phone: str | None, company: str | None) -> str:
+    return values.fold(" ".join(part for part in (name, email, phone, company) if part))
+
+
+def _clean_tags(tags: list[str] | tuple[str, ...], field: str = "tag") -> list[str]:
+    cleaned = []
+    for tag in tags:
+        value = values.text(tag, field, required=True)
+        if "," in value or ";" in value:
+            raise InvalidInput(field, tag, "must not contain ',' or ';'")
+        cleaned.append(value.lower())
+    return sorted(set(cleaned))
+
+
+def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: int | None = None) -> None:
+    if email is None:
+        return
+    row = conn.execute(
+        "SELECT id, name FROM customers WHERE lower(email) = lower(?) AND id IS NOT ?", (email, except_id)
+    ).fetchone()
+    if row:
+        raise Conflict(f"email: {email!r} already belongs to customer {row['id']} ({row['name']})")
+
+
+def add(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    company: str | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    note: str | None = None,
+    external_id: str | None = None,
+    since: str | None = None,
+) -> int:
+    """Insert one customer (call inside a transaction) and return its id."""
+    name = values.text(name, "name", required=True)
+    email = values.email(email)
+    phone = values.text(phone, "phone")
+    company = values.text(company, "company")
+    note = values.text(note, "note")
+    external_id = values.text(external_id, "external_id")
+    since_day = values.day(since, "since")
+    tag_list = _clean_tags(tags)
+    _check_email_free(conn, email)
+    if external_id is not None and conn.execute(
+        "SELECT 1 FROM customers WHERE external_id = ?", (external_id,)
+    ).fetchone():
+        raise Conflict(f"external_id: {external_id!r} already belongs to another customer")
+    stamp = values.now().isoformat()
+    cursor = conn.execute(
+        """INSERT INTO customers (name, email, phone, company, note, external_id, since,
+                                  created_at, updated_at, search_text)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            name, email, phone, company, note, external_id,
+            (since_day or values.now().date()).isoformat(),
+            stamp, stamp, _search_text(name, email, phone, company),
+        ),
+    )
+    customer_id = cursor.lastrowid
+    conn.executemany(
+        "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in tag_list]
+    )
+    return customer_id
+
+
+def resolve(conn: sqlite3.Connection, ref: str) -> int:
+    """Find one customer by id, email or name (REF). Ambiguous names are an error listing the candidates."""
+    ref = (ref or "").strip()
+    if not ref:
+        raise InvalidInput("customer", ref, "is empty; give an id, an email or a name")
+    if ref.isdigit():
+        row = conn.execute("SELECT id FROM customers WHERE id = ?", (int(ref),)).fetchone()
+        if row is None:
+            raise NotFound(f"customer: no customer with id {ref}")
+        return row["id"]
+    if "@" in ref:
+        row = conn.execute("SELECT id FROM customers WHERE lower(email) = lower(?)", (ref,)).fetchone()
+        if row is None:
+            raise NotFound(f"customer: no customer with email {ref!r}")
+        return row["id"]
+    folded = values.fold(ref)
+    rows = conn.execute(
+        "SELECT id, name, email FROM customers WHERE instr(search_text, ?) > 0 ORDER BY id", (folded,)
+    ).fetchall()
+    # An exact name match wins over names that merely contain the text.
+    exact = [r for r in rows if values.fold(r["name"]) == folded]
+    candidates = exact or [r for r in rows if folded in values.fold(r["name"])]
+    if len(candidates) == 1:
+        return candidates[0]["id"]
+    if not candidates:
+        raise NotFound(f"customer: no customer named {ref!r}")
+    listed = "; ".join(f"{r['id']} {r['name']}" + (f" <{r['email']}>" if r["email"] else "") for r in candidates[:10])
+    more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+    raise Conflict(f"customer: {ref!r} matches {len(candidates)} customers: {listed}{more}; use the id or email")
+
+
+def list_customers(
+    conn: sqlite3.Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    if tag:
+        where.append("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)")
+        params.append(tag.strip().lower())
+    if search:
+        where.append("instr(c.search_text, ?) > 0")
+        params.append(values.fold(search.strip()))
+    sql = f"""
+        SELECT c.id, c.name, c.email, c.phone, c.company,
+               (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
+                 WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
+               c.since, s.purchases, s.purchase_cents, s.refund_cents, s.last_purchase,
+               (SELECT count(*) FROM feedback f WHERE f.customer_id = c.id
+                 AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints
+          FROM customers c
+          LEFT JOIN ({_PURCHASE_STATS_SQL}) s ON s.customer_id = c.id
+         {"WHERE " + " AND ".join(where) if where else ""}
+         ORDER BY c.id
+         {"LIMIT ?" if limit else ""}"""
+    if limit:
+        params.append(limit)
+    return [_with_revenue(dict(row)) for row in conn.execute(sql, params)]
+
+
+_PURCHASE_STATS_SQL = """
+    SELECT customer_id,
+           sum(type = 'purchase') AS purchases,
+           sum(CASE WHEN type = 'purchase' THEN amount_cents ELSE 0 END) AS purchase_cents,
+           sum(CASE WHEN type = 'refund' THEN amount_cents ELSE 0 END) AS refund_cents,
+           min(CASE WHEN type = 'purchase' THEN at END) AS first_purchase,
+           max(CASE WHEN type = 'purchase' THEN at END) AS last_purchase
+      FROM interactions WHERE type IN ('purchase', 'refund') GROUP BY customer_id"""
+
+
+def _with_revenue(row: dict[str, Any]) -> dict[str, Any]:
+    purchase_cents = row.pop("purchase_cents", None) or 0
+    refund_cents = row.pop("refund_cents", None) or 0
+    row["purchases"] = row.get("purchases") or 0
+    if "tags" in row:
+        row["tags"] = row["tags"].split(";") if row["tags"] else []
+    row["revenue"] = values.cents_to_amount(purchase_cents - refund_cents)
+    if row.get("last_purchase"):
+        row["last_purchase"] = row["last_purchase"][:10]
+    if "first_purchase" in row and row["first_purchase"]:
+        row["first_purchase"] = row["first_purchase"][:10]
+    return row
+
+
+def get(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, name, email, phone, company, note, external_id, since, created_at, updated_at "
+        "FROM customers WHERE id = ?",
+        (customer_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"customer: no customer with id {customer_id}")
+    customer = dict(row)
+    customer["tags"] = [r["tag"] for r in conn.execute(
+        "SELECT tag FROM customer_tags WHERE customer_id = ? ORDER BY tag", (customer_id,))]
+    return customer
+
+
+def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int = 15) -> dict[str, Any]:
+    """Everything `customer show` prints: profile, purchase stats, open complaints, recent timeline."""
+    customer = get(conn, customer_id)
+    stats = conn.execute(
+        f"SELECT * FROM ({_PURCHASE_STATS_SQL}) WHERE customer_id = ?", (customer_id,)
+    ).fetchone()
+    stats = _with_revenue(dict(stats) if stats else {})
+    stats.pop("customer_id", None)
+    purchases = stats["purchases"]
+    stats["average_purchase"] = (
+        values.cents_to_amount(round(_purchase_cents(conn, customer_id) / purchases)) if purchases else None
+    )
+    open_complaints = [dict(r) for r in conn.execute(
+        "SELECT id, at, category, rating, staff AS by, note FROM feedback "
+        "WHERE customer_id = ? AND type = 'complaint' AND resolved_at IS NULL ORDER BY at",
+        (customer_id,),
+    )]
+    timeline = [dict(r) for r in conn.execute(
+        """SELECT at, kind, type, amount_cents, by, note FROM (
+             SELECT at, 'interaction' AS kind, type, amount_cents, staff AS by, note, id
+               FROM interactions WHERE customer_id = :id
+             UNION ALL
+             SELECT at, 'feedback', type, NULL,  staff, note, id FROM feedback WHERE customer_id = :id
+           ) ORDER BY at DESC, id DESC LIMIT :limit""",
+        {"id": customer_id, "limit": timeline_limit},
+    )]
+    for event in timeline:
+        event["amount"] = values.cents_to_amount(event.pop("amount_cents"))
+    return {"customer": customer, "stats": stats, "open_complaints": open_complaints, "timeline": timeline}
+
+
+def _purchase_cents(conn: sqlite3.Connection, customer_id: int) -> int:
+    return conn.execute(
+        "SELECT coalesce(sum(amount_cents), 0) FROM interactions WHERE customer_id = ? AND type = 'purchase'",
+        (customer_id,),
+    ).fetchone()[0]
+
+
+def edit(
+    conn: sqlite3.Connection,
+    customer_id: int,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    company: str | None = None,
+    note: str | None = None,
+    add_tags: list[str] | tuple[str, ...] = (),
+    remove_tags: list[str] | tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Change the given fields (None = leave as is; '' clears an optional field). Returns the new record."""
+    current = get(conn, customer_id)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = values.text(name, "name", required=True)
+    if email is not None:
+        changes["email"] = values.email(email)
+        _check_email_free(conn, changes["email"], except_id=customer_id)
+    for field, value in (("phone", phone), ("company", company), ("note", note)):
+        if value is not None:
+            changes[field] = values.text(value, field)
+    to_add = _clean_tags(add_tags, "add-tag")
+    to_remove = _clean_tags(remove_tags, "remove-tag")
+    if not changes and not to_add and not to_remove:
+        raise InvalidInput("edit", "", "nothing to change; give at least one option such as --email or --add-tag")
+    if changes:
+        merged = {**current, **changes}
+        changes["search_text"] = _search_text(merged["name"], merged["email"], merged["phone"], merged["company"])
+        changes["updated_at"] = values.now().isoformat()
+        assignments = ", ".join(f"{field} = ?" for field in changes)
+        conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", (*changes.values(), customer_id))
+    conn.executemany(
+        "INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in to_add]
+    )
+    conn.executemany(
+        "DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", [(customer_id, t) for t in to_remove]
+    )
+    return get(conn, customer_id)
+
+
+def delete(conn: sqlite3.Connection, customer_id: int) -> dict[str, int]:
+    """Delete a customer with their interactions, feedback and tags. Returns what was removed."""
+    get(conn, customer_id)
+    counts = {
+        "interactions": conn.execute("SELECT count(*) FROM interactions WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+        "feedback": conn.execute("SELECT count(*) FROM feedback WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+    }
+    conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+    return counts

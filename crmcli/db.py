@@ -1,0 +1,249 @@
+"""Opening the database, and the migrations: the only place the schema lives.
+
+One crmcli database is one SQLite file. It is marked as ours by PRAGMA
+application_id, and its schema version is PRAGMA user_version. A file that is
+not SQLite, a SQLite file of another program, or a database written by a newer
+crmcli is refused before anything is written to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crmcli.errors import DatabaseUnusable
+
+# "CRM1" as a 32-bit integer: marks the file as a crmcli database.
+APPLICATION_ID = 0x43524D31
+BUSY_TIMEOUT_SECONDS = 10.0
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def default_path() -> Path:
+    """`CRM_DB` if set, else crm.db in the per-user data directory."""
+    env = os.environ.get("CRM_DB")
+    if env:
+        return Path(env).expanduser()
+    # platformdirs is imported here, not at module level: only commands that
+    # open the database pay for it.
+    import platformdirs
+
+    return platformdirs.user_data_path("crmcli", appauthor=False) / "crm.db"
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: all of it commits, or none of it.
+
+    BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the
+    busy timeout instead of failing half-way with "database is locked".
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same committed state."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the crmcli database at `path`, migrated to the latest schema."""
+    path = Path(path).expanduser()
+    _create_if_missing(path)
+    _check_header(path)
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DatabaseUnusable(f"cannot open database {path}: {exc}") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        _check_identity(conn, path)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed command survives a power cut, not just a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _create_if_missing(path: Path) -> None:
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Create the file ourselves so it is born readable by its owner only;
+        # SQLite gives the -wal and -shm files the same permissions.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another process created it at the same moment
+    except OSError as exc:
+        raise DatabaseUnusable(f"cannot create database {path}: {exc.strerror}") from None
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise DatabaseUnusable(f"cannot read database {path}: {exc.strerror}") from None
+    if head and head != SQLITE_HEADER:
+        raise DatabaseUnusable(f"{path} is not a crmcli database (not an SQLite file); it was left as it is")
+
+
+def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse another program's database or a newer crmcli's, before writing anything."""
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseUnusable(f"{path} is damaged or not a database: {exc}") from None
+    if app_id == 0 and not has_tables:
+        return  # a new, empty file: migrations will make it ours
+    if app_id != APPLICATION_ID:
+        raise DatabaseUnusable(f"{path} is an SQLite database of another program, not crmcli's; it was left as it is")
+    if version > latest_version():
+        raise DatabaseUnusable(
+            f"{path} was written by a newer crmcli (schema {version}; this crmcli knows up to "
+            f"{latest_version()}); upgrade crmcli. The file was left as it is"
+        )
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply every migration newer than the file's schema, each atomically with its version number."""
+    if schema_version(conn) >= latest_version():
+        return
+    with transaction(conn):
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        current = schema_version(conn)
+        for number, statements in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            for statement in statements:
+                conn.execute(statement)
+            # user_version and application_id live in the file header, written
+            # in the same transaction as the schema change they record.
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+INTERACTION_TYPES = ("purchase", "refund", "call", "email", "meeting", "visit", "support", "other")
+FEEDBACK_TYPES = ("complaint", "compliment", "suggestion")
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# Each migration is a list of statements. Never edit one that has shipped: add the next.
+M001_INITIAL = [
+    """CREATE TABLE customers (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        email       TEXT,
+        phone       TEXT,
+        company     TEXT,
+        note        TEXT,
+        external_id TEXT UNIQUE,
+        since       TEXT,              -- ISO date the relationship began
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        search_text TEXT NOT NULL DEFAULT ''  -- NFC-casefolded name, email, phone, company
+    )""",
+    "CREATE UNIQUE INDEX customers_email ON customers (lower(email)) WHERE email IS NOT NULL",
+    """CREATE TABLE customer_tags (
+        customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        tag         TEXT NOT NULL,
+        PRIMARY KEY (customer_id, tag)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX customer_tags_tag ON customer_tags (tag)",
+    f"""CREATE TABLE interactions (
+        id           INTEGER PRIMARY KEY,
+        customer_id  INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        type         TEXT NOT NULL CHECK (type IN ({_sql_list(INTERACTION_TYPES)})),
+        at           TEXT NOT NULL,      -- ISO 8601 date or date-time, local time
+        amount_cents INTEGER CHECK (amount_cents IS NULL OR amount_cents >= 0),
+        staff        TEXT,
+        note         TEXT,
+        external_id  TEXT UNIQUE,
+        created_at   TEXT NOT NULL
+    )""",
+    "CREATE INDEX interactions_customer_at ON interactions (customer_id, at)",
+    "CREATE INDEX interactions_type_at ON interactions (type, at)",
+    f"""CREATE TABLE feedback (
+        id              INTEGER PRIMARY KEY,
+        customer_id     INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        type            TEXT NOT NULL CHECK (type IN ({_sql_list(FEEDBACK_TYPES)})),
+        rating          INTEGER CHECK (rating IS NULL OR rating BETWEEN 1 AND 5),
+        category        TEXT,
+        staff           TEXT,
+        note            TEXT,
+        at              TEXT NOT NULL,
+        resolved_at     TEXT,
+        resolution_note TEXT,
+        external_id     TEXT UNIQUE,
+        created_at      TEXT NOT NULL
+    )""",
+    "CREATE INDEX feedback_customer_at ON feedback (customer_id, at)",
+    "CREATE INDEX feedback_type_resolved ON feedback (type, resolved_at)",
+    # Views for people who query the file with the sqlite3 shell or Datasette.
+    """CREATE VIEW customer_stats AS
+    SELECT c.id AS customer_id,
+           c.name,
+           c.email,
+           coalesce(p.purchases, 0) AS purchases,
+           coalesce(p.purchase_days, 0) AS purchase_days,
+           round((coalesce(p.purchase_cents, 0) - coalesce(p.refund_cents, 0)) / 100.0, 2) AS revenue,
+           p.first_purchase,
+           p.last_purchase,
+           (SELECT count(*) FROM feedback f
+             WHERE f.customer_id = c.id AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints
+      FROM customers c
+      LEFT JOIN (
+        SELECT customer_id,
+               sum(type = 'purchase') AS purchases,
+               count(DISTINCT CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS purchase_days,
+               sum(CASE WHEN type = 'purchase' THEN amount_cents ELSE 0 END) AS purchase_cents,
+               sum(CASE WHEN type = 'refund' THEN amount_cents ELSE 0 END) AS refund_cents,
+               min(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS first_purchase,
+               max(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS last_purchase
+          FROM interactions
+         WHERE type IN ('purchase', 'refund')
+         GROUP BY customer_id
+      ) p ON p.customer_id = c.id""",
+    """CREATE VIEW open_complaints AS
+    SELECT f.id, f.customer_id, c.name, f.at, f.category, f.rating, f.staff, f.note,
+           CAST(julianday('now', 'localtime') - julianday(f.at) AS INTEGER) AS days_open
+      FROM feedback f JOIN customers c ON c.id = f.customer_id
+     WHERE f.type = 'complaint' AND f.resolved_at IS NULL""",
+]
+
+MIGRATIONS: list[list[str]] = [M001_INITIAL]
+
+
+def latest_version() -> int:
+    return len(MIGRATIONS)

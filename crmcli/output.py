@@ -1,0 +1,219 @@
+"""The one renderer: rows + columns + format -> table, csv, json or jsonl, on stdout or in a file.
+
+Machine formats are written with the csv and json modules straight to the
+stream, never through rich, so they are never wrapped, truncated or coloured.
+A file given with --output is written to a temporary file beside it and renamed
+into place, so a reader (or a cron job that dies half-way) never sees half a report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from crmcli.errors import CrmError, InvalidInput
+
+FORMATS = ("table", "csv", "json", "jsonl")
+
+# A spreadsheet treats a cell starting with one of these as a formula
+# (OWASP "CSV injection"); such cells get a leading apostrophe.
+_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the machine name: CSV header and JSON key
+    label: str = ""  # the table header; defaults to the key
+    numeric: bool = False  # right-aligned in tables
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key.replace("_", " ")
+
+
+def columns(*keys: str, numeric: Sequence[str] = ()) -> list[Column]:
+    return [Column(key, numeric=key in numeric) for key in keys]
+
+
+def choose_format(fmt: str | None, output: Path | None, stdout: TextIO | None = None) -> str:
+    """The format asked for; else by the output file's extension; else table on a terminal, csv otherwise."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise InvalidInput("format", fmt, "must be one of " + ", ".join(FORMATS))
+        return fmt
+    if output is not None:
+        suffix = Path(output).suffix.lower().lstrip(".")
+        return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+    stream = stdout or sys.stdout
+    return "table" if stream.isatty() else "csv"
+
+
+def plain(value: Any) -> Any:
+    """A value as it goes into JSON: dates as ISO text, amounts as numbers."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def _pairs(mapping: dict) -> str:
+    """{'r': 0.24, 'alpha': 4.4} -> 'r=0.24;alpha=4.4': one flat cell for CSV and tables."""
+    return ";".join(f"{key}={value}" for key, value in mapping.items())
+
+
+def csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        value = _pairs(value)
+    if isinstance(value, (list, tuple)):
+        value = ";".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
+    return value
+
+
+def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    """RFC 4180: CRLF line ends, quotes where needed, a header row even for no rows."""
+    writer = csv.writer(stream, lineterminator="\r\n")
+    writer.writerow([c.key for c in cols])
+    for row in rows:
+        writer.writerow([csv_cell(row.get(c.key)) for c in cols])
+
+
+def write_json(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    """One JSON array, written a row at a time so memory stays flat."""
+    stream.write("[")
+    for n, row in enumerate(rows):
+        stream.write(",\n" if n else "\n")
+        stream.write(json.dumps({c.key: plain(row.get(c.key)) for c in cols}, ensure_ascii=False))
+    stream.write("\n]\n")
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    for row in rows:
+        stream.write(json.dumps({c.key: plain(row.get(c.key)) for c in cols}, ensure_ascii=False))
+        stream.write("\n")
+
+
+def safe_text(value: Any) -> str:
+    """Stored text as shown on a terminal: control characters (escape sequences
+    included) are shown as \\xNN instead of being executed."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        value = _pairs(value)
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    if isinstance(value, Decimal):
+        return f"{value:.2f}" if value.as_tuple().exponent == -2 else str(value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    text = str(value)
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def write_table(
+    rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *, title: str | None = None,
+    is_terminal: bool = False,
+) -> None:
+    # rich is imported only here: the machine formats and most writes never load it.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    no_color = bool(os.environ.get("NO_COLOR")) or not is_terminal
+    table = Table(title=title, show_lines=False, header_style="bold", highlight=False)
+    for col in cols:
+        # On a terminal long cells fold onto more lines; they are never cut with an ellipsis.
+        table.add_column(col.title, justify="right" if col.numeric else "left", overflow="fold")
+    for row in rows:
+        # Text objects, not strings: '[red]' typed in a note is shown, not interpreted as markup.
+        table.add_row(*(Text(safe_text(row.get(col.key))) for col in cols))
+    # Not a terminal (a pipe, a file): rich would wrap at 80 columns (rich#501), so
+    # give it all the width it asks for and let the table take its natural width.
+    width = None if is_terminal else 100_000
+    console = Console(file=stream, width=width, no_color=no_color, force_terminal=is_terminal or None,
+                      color_system=None if no_color else "auto", soft_wrap=False, highlight=False)
+    console.print(table)
+
+
+@contextmanager
+def destination(output: Path | None) -> Iterator[TextIO]:
+    """stdout, or a temporary file renamed onto `output` only when everything was written."""
+    if output is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(output).expanduser()
+    if target.is_dir():
+        raise InvalidInput("output", str(output), "is a directory; give a file name")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror}") from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(tmp_name, target.stat().st_mode & 0o777)
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def render(
+    rows: Iterable[dict[str, Any]],
+    cols: Sequence[Column],
+    *,
+    fmt: str | None = None,
+    output: Path | None = None,
+    title: str | None = None,
+) -> str:
+    """Write rows in the chosen format. Returns the format used."""
+    chosen = choose_format(fmt, output)
+    with destination(output) as stream:
+        if chosen == "csv":
+            write_csv(rows, cols, stream)
+        elif chosen == "json":
+            write_json(rows, cols, stream)
+        elif chosen == "jsonl":
+            write_jsonl(rows, cols, stream)
+        else:
+            write_table(rows, cols, stream, title=title, is_terminal=output is None and stream.isatty())
+    return chosen
+
+
+def render_to_string(rows: Iterable[dict[str, Any]], cols: Sequence[Column], fmt: str) -> str:
+    """The same output as text (for tests and for the Python API)."""
+    buffer = io.StringIO()
+    {"csv": write_csv, "json": write_json, "jsonl": write_jsonl}.get(fmt, write_table)(rows, cols, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,153 @@
+"""Parsing and checking the values users type: dates, amounts, emails, ratings.
+
+Every function takes the field's name so that an error says which field was
+wrong and with what value. Used by the commands and by import alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from crmcli.errors import InvalidInput
+
+# Amounts are stored as integer minor units (cents): exact, never a drifting float.
+CURRENCY_DECIMALS = 2
+_MINOR_PER_MAJOR = 10**CURRENCY_DECIMALS
+
+# Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
+# Full RFC 5322 validation rejects nothing a small business would type by mistake.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def now() -> datetime:
+    """The local time, to the second. Tests replace this to freeze the clock."""
+    return datetime.now().replace(microsecond=0)
+
+
+def text(value: str | None, field: str, *, required: bool = False) -> str | None:
+    """Trim a free-text value; empty becomes None (or an error when required)."""
+    if value is None:
+        if required:
+            raise InvalidInput(field, value, "is required")
+        return None
+    if "\x00" in value:
+        raise InvalidInput(field, value, "must not contain NUL characters")
+    cleaned = unicodedata.normalize("NFC", value.strip())
+    if not cleaned:
+        if required:
+            raise InvalidInput(field, value, "must not be empty")
+        return None
+    return cleaned
+
+
+def email(value: str | None, field: str = "email") -> str | None:
+    cleaned = text(value, field)
+    if cleaned is None:
+        return None
+    if not _EMAIL.match(cleaned):
+        raise InvalidInput(field, value, "is not a valid email address")
+    return cleaned
+
+
+def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") -> int | None:
+    """'1234.5' -> 123450. Rejects non-numbers, too many decimals and negatives."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidInput(field, value, "is not a number") from None
+    if not number.is_finite():
+        raise InvalidInput(field, value, "is not a finite number")
+    if number < 0:
+        raise InvalidInput(field, value, "must not be negative (record a refund instead)")
+    cents = number * _MINOR_PER_MAJOR
+    if cents != cents.to_integral_value():
+        raise InvalidInput(field, value, f"has more than {CURRENCY_DECIMALS} decimal places")
+    if cents > 2**62:
+        raise InvalidInput(field, value, "is too large")
+    return int(cents)
+
+
+def cents_to_amount(cents: int | None) -> Decimal | None:
+    """123450 -> Decimal('1234.50'): exact, and prints with the currency's decimals."""
+    if cents is None:
+        return None
+    return Decimal(cents).scaleb(-CURRENCY_DECIMALS)
+
+
+def when(value: str | None, field: str, *, allow_future: bool = False, default_now: bool = True) -> str | None:
+    """A moment: ISO 8601 date or date-time, 'now', 'today' or 'yesterday'.
+
+    Returns 'YYYY-MM-DD' for a date and 'YYYY-MM-DDTHH:MM:SS' (local time) for a
+    date-time; both sort correctly as text. Time zones are converted to local time.
+    """
+    if value is None or not value.strip():
+        return now().isoformat() if default_now else None
+    word = value.strip().lower()
+    current = now()
+    if word == "now":
+        return current.isoformat()
+    if word in ("today", "yesterday"):
+        day = current.date() - timedelta(days=1 if word == "yesterday" else 0)
+        return day.isoformat()
+    stamp = _parse_iso(value.strip(), field)
+    if isinstance(stamp, datetime):
+        result, moment = stamp.isoformat(timespec="seconds"), stamp
+    else:
+        result, moment = stamp.isoformat(), datetime.combine(stamp, datetime.min.time())
+    if not allow_future and moment > current:
+        raise InvalidInput(field, value, "is in the future")
+    return result
+
+
+def day(value: str | None, field: str) -> date | None:
+    """A calendar date: ISO 8601 date (a date-time is cut to its date), 'today' or 'yesterday'."""
+    if value is None or not value.strip():
+        return None
+    word = value.strip().lower()
+    if word in ("today", "now"):
+        return now().date()
+    if word == "yesterday":
+        return now().date() - timedelta(days=1)
+    stamp = _parse_iso(value.strip(), field)
+    return stamp.date() if isinstance(stamp, datetime) else stamp
+
+
+def _parse_iso(value: str, field: str) -> date | datetime:
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(field, value, "is not a date; use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def rating(value: int | str | None, field: str = "rating") -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(field, value, "must be a whole number from 1 to 5") from None
+    if not 1 <= number <= 5:
+        raise InvalidInput(field, value, "must be from 1 to 5")
+    return number
+
+
+def choice(value: str | None, field: str, allowed: tuple[str, ...]) -> str:
+    cleaned = (value or "").strip().lower()
+    if cleaned not in allowed:
+        raise InvalidInput(field, value, "must be one of " + ", ".join(allowed))
+    return cleaned
+
+
+def fold(value: str) -> str:
+    """Case-insensitive form for search: NFC, casefolded, diacritics kept ('Nguyễn' -> 'nguyễn')."""
+    return unicodedata.normalize("NFC", value).casefold()
