@@ -9,6 +9,8 @@ from typing import Any
 from crmcli import values
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
+SQLITE_MAX_INTEGER = 2**63 - 1
+
 # What `customer list` returns, in order: the CSV columns README documents.
 LIST_COLUMNS = (
     "id", "name", "email", "phone", "company", "tags", "since",
@@ -34,7 +36,7 @@ def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: in
     if email is None:
         return
     row = conn.execute(
-        "SELECT id, name FROM customers WHERE lower(email) = lower(?) AND id IS NOT ?", (email, except_id)
+        "SELECT id, name FROM customers WHERE email_key = ? AND id IS NOT ?", (values.fold(email), except_id)
     ).fetchone()
     if row:
         raise Conflict(f"email: {email!r} already belongs to customer {row['id']} ({row['name']})")
@@ -68,11 +70,11 @@ def add(
         raise Conflict(f"external_id: {external_id!r} already belongs to another customer")
     stamp = values.now().isoformat()
     cursor = conn.execute(
-        """INSERT INTO customers (name, email, phone, company, note, external_id, since,
+        """INSERT INTO customers (name, email, email_key, phone, company, note, external_id, since,
                                   created_at, updated_at, search_text)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            name, email, phone, company, note, external_id,
+            name, email, values.fold(email) if email else None, phone, company, note, external_id,
             (since_day or values.now().date()).isoformat(),
             stamp, stamp, _search_text(name, email, phone, company),
         ),
@@ -89,13 +91,15 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
     ref = (ref or "").strip()
     if not ref:
         raise InvalidInput("customer", ref, "is empty; give an id, an email or a name")
-    if ref.isdigit():
-        row = conn.execute("SELECT id FROM customers WHERE id = ?", (int(ref),)).fetchone()
+    if ref.isascii() and ref.isdigit():
+        # An id beyond SQLite's integer range cannot exist (and would not fit in the query).
+        row = conn.execute("SELECT id FROM customers WHERE id = ?", (int(ref),)).fetchone() \
+            if int(ref) <= SQLITE_MAX_INTEGER else None
         if row is None:
             raise NotFound(f"customer: no customer with id {ref}")
         return row["id"]
     if "@" in ref:
-        row = conn.execute("SELECT id FROM customers WHERE lower(email) = lower(?)", (ref,)).fetchone()
+        row = conn.execute("SELECT id FROM customers WHERE email_key = ?", (values.fold(ref),)).fetchone()
         if row is None:
             raise NotFound(f"customer: no customer with email {ref!r}")
         return row["id"]
@@ -237,6 +241,7 @@ def edit(
         changes["name"] = values.text(name, "name", required=True)
     if email is not None:
         changes["email"] = values.email(email)
+        changes["email_key"] = values.fold(changes["email"]) if changes["email"] else None
         _check_email_free(conn, changes["email"], except_id=customer_id)
     for field, value in (("phone", phone), ("company", company), ("note", note)):
         if value is not None:

@@ -165,6 +165,7 @@ M001_INITIAL = [
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL CHECK (length(trim(name)) > 0),
         email       TEXT,
+        email_key   TEXT UNIQUE,       -- NFC-casefolded email: unique and found without regard to case
         phone       TEXT,
         company     TEXT,
         note        TEXT,
@@ -174,7 +175,6 @@ M001_INITIAL = [
         updated_at  TEXT NOT NULL,
         search_text TEXT NOT NULL DEFAULT ''  -- NFC-casefolded name, email, phone, company
     )""",
-    "CREATE UNIQUE INDEX customers_email ON customers (lower(email)) WHERE email IS NOT NULL",
     """CREATE TABLE customer_tags (
         customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
         tag         TEXT NOT NULL,

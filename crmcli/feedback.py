@@ -65,7 +65,9 @@ def _category(category: str | None) -> str | None:
 
 
 def resolve(conn: sqlite3.Connection, feedback_id: int, *, note: str | None = None) -> dict[str, Any]:
-    row = conn.execute("SELECT id, type, at, resolved_at FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
+    # An id beyond SQLite's integer range cannot exist (and would not fit in the query).
+    row = conn.execute("SELECT id, type, at, resolved_at FROM feedback WHERE id = ?", (feedback_id,)).fetchone() \
+        if abs(feedback_id) <= 2**63 - 1 else None
     if row is None:
         raise NotFound(f"feedback: no feedback with id {feedback_id}")
     if row["type"] != "complaint":

@@ -145,7 +145,9 @@ def write_table(
     from rich.text import Text
 
     no_color = bool(os.environ.get("NO_COLOR")) or not is_terminal
-    table = Table(title=title, show_lines=False, header_style="bold", highlight=False)
+    # The title is often stored text (a customer's name): shown literally, like the cells.
+    table = Table(title=Text(safe_text(title)) if title is not None else None, show_lines=False,
+                  header_style="bold", highlight=False)
     for col in cols:
         # On a terminal long cells fold onto more lines; they are never cut with an ellipsis.
         table.add_column(col.title, justify="right" if col.numeric else "left", overflow="fold")
@@ -182,11 +184,14 @@ def destination(output: Path | None) -> Iterator[TextIO]:
         if target.exists():
             os.chmod(tmp_name, target.stat().st_mode & 0o777)
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            # e.g. disk full, or a path the OS cannot follow ('missing/../report.csv'): the user's to fix.
+            raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror or exc}") from None
         raise
 
 

@@ -64,12 +64,23 @@ def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") ->
         raise InvalidInput(field, value, "is not a finite number")
     if number < 0:
         raise InvalidInput(field, value, "must not be negative (record a refund instead)")
-    cents = number * _MINOR_PER_MAJOR
-    if cents != cents.to_integral_value():
+    if number.is_zero():
+        return 0
+    # Count on the digits, not with Decimal arithmetic: that rounds to 28 significant
+    # digits (1.0000000000000000000000000000001 would pass as 1.00) and overflows on 1e999999999.
+    _, digits, exponent = number.as_tuple()
+    digits = list(digits)
+    while digits[-1] == 0 and exponent < -CURRENCY_DECIMALS:
+        digits.pop()
+        exponent += 1
+    if exponent < -CURRENCY_DECIMALS:
         raise InvalidInput(field, value, f"has more than {CURRENCY_DECIMALS} decimal places")
+    if number.adjusted() > 20:
+        raise InvalidInput(field, value, "is too large")
+    cents = int("".join(map(str, digits))) * 10 ** (exponent + CURRENCY_DECIMALS)
     if cents > 2**62:
         raise InvalidInput(field, value, "is too large")
-    return int(cents)
+    return cents
 
 
 def cents_to_amount(cents: int | None) -> Decimal | None:

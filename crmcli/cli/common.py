@@ -101,7 +101,8 @@ def list_limit(limit: int | None, fmt: OutputFormat | None, output: Path | None)
     from crmcli.output import choose_format
 
     if limit is not None:
-        return limit or None
+        # 0, or more rows than SQLite can count (it would not fit in the query), means no limit.
+        return limit if 0 < limit < 2**63 else None
     chosen = choose_format(fmt.value if fmt else None, output)
     return TABLE_DEFAULT_LIMIT if chosen == "table" else None
 

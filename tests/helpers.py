@@ -1,0 +1,59 @@
+"""Shared test helpers: a fixed clock, and proof that a failed command left the database as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+FROZEN_NOW = datetime(2024, 6, 15, 12, 0, 0)
+
+
+def freeze(monkeypatch, moment: datetime = FROZEN_NOW) -> datetime:
+    """Make crmcli's clock (crmcli.values.now) return `moment`."""
+    monkeypatch.setattr("crmcli.values.now", lambda: moment)
+    return moment
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of the file's bytes, or None when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def db_dump(path: Path) -> str:
+    """Everything in the database as SQL text, plus the header fields SQL dumps leave out."""
+    path = Path(path)
+    if not path.exists():
+        return "<no database file>"
+    conn = sqlite3.connect(path)
+    try:
+        header = [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("user_version", "application_id")]
+        return f"-- header {header}\n" + "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@contextmanager
+def unchanged(path: Path):
+    """Assert that the database at `path` has the same content afterwards as before."""
+    before = db_dump(path)
+    yield
+    after = db_dump(path)
+    assert after == before, "the failed command changed the database"
+
+
+def assert_error(result, code: int, *fragments: str) -> None:
+    """Exit code and message together: the message on stderr, nothing on stdout, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    if code in (1, 3):
+        # A CrmError reached the one error boundary; anything else would be a crash.
+        assert isinstance(result.exception, SystemExit), result.exception

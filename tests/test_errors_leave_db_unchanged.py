@@ -1,0 +1,135 @@
+"""A command that fails half-way, after some of its writes, leaves the database exactly as it was.
+
+User mistakes are checked before anything is written (test_cli.py checks every one of them with a
+dump); here the failure is injected *between* the writes of one command, where only the
+transaction can save the file.
+"""
+
+import sqlite3
+
+import pytest
+
+from crmcli import customers, db, feedback, interactions
+from helpers import db_dump, freeze, unchanged
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch):
+    return freeze(monkeypatch)
+
+
+@pytest.fixture
+def shop(conn):
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann", email="ann@example.com", tags=["vip"])
+        interactions.add(conn, ann, "purchase", at="2024-05-01", amount="10")
+        feedback.add(conn, ann, "complaint", at="2024-05-02")
+    return conn
+
+
+def install_failing_trigger(path, sql):
+    """A trigger that makes one of a command's later statements fail (it is part of the 'before' state too)."""
+    raw = sqlite3.connect(path)
+    raw.execute(sql)
+    raw.commit()
+    raw.close()
+
+
+def test_customer_add_failing_after_the_customer_row_writes_nothing(crm, shop, isolated_database):
+    install_failing_trigger(isolated_database, "CREATE TRIGGER no_tags BEFORE INSERT ON customer_tags "
+                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    with unchanged(isolated_database):
+        result = crm("customer", "add", "Bob", "--email", "bob@example.com", "--tag", "new")
+    assert result.exit_code != 0
+    assert "injected failure" in str(result.exception)
+    # Without the tag, the same command works: the failure really came after the customer row.
+    assert crm("customer", "add", "Bob", "--email", "bob@example.com").exit_code == 0
+
+
+def test_customer_edit_failing_after_the_update_changes_nothing(crm, shop, isolated_database):
+    install_failing_trigger(isolated_database, "CREATE TRIGGER no_tags BEFORE INSERT ON customer_tags "
+                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    with unchanged(isolated_database):
+        result = crm("customer", "edit", "1", "--name", "Ann Changed", "--email", "new@example.com",
+                     "--add-tag", "local")
+    assert result.exit_code != 0
+    assert customers.get(shop, 1)["name"] == "Ann"
+
+
+def test_customer_delete_failing_in_the_cascade_deletes_nothing(crm, shop, isolated_database):
+    install_failing_trigger(isolated_database, "CREATE TRIGGER keep_feedback BEFORE DELETE ON feedback "
+                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    with unchanged(isolated_database):
+        result = crm("customer", "delete", "1", "--yes")
+    assert result.exit_code != 0
+    assert shop.execute("SELECT count(*) FROM interactions").fetchone()[0] == 1
+
+
+def test_an_operational_error_half_way_is_exit_3_and_changes_nothing(crm, shop, isolated_database):
+    # RAISE(IGNORE) cannot make an OperationalError; a trigger touching a missing table does, at run time.
+    install_failing_trigger(isolated_database, "CREATE TRIGGER broken AFTER INSERT ON customers "
+                                               "BEGIN INSERT INTO customer_tags SELECT * FROM missing_table; END")
+    with unchanged(isolated_database):
+        result = crm("customer", "add", "Bob")
+    assert result.exit_code == 3, (result.stderr, result.exception)
+    assert "database unusable" in result.stderr and "missing_table" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+class Injected(Exception):
+    pass
+
+
+def fail_on_call(monkeypatch, target, n, exc=Injected):
+    """Make `target` (a dotted path) raise `exc` on its n-th call; earlier calls work."""
+    module_name, name = target.rsplit(".", 1)
+    module = __import__(module_name, fromlist=[name])
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise exc("injected failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_demo_failing_half_way_leaves_an_empty_database_empty(crm, conn, isolated_database, monkeypatch):
+    calls = fail_on_call(monkeypatch, "crmcli.feedback.add", 3)
+    with unchanged(isolated_database):
+        result = crm("demo", "--customers", "20")
+    assert isinstance(result.exception, Injected)
+    assert calls["n"] == 3  # customers and interactions were already inserted when it failed
+    assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+
+
+def test_demo_force_failing_half_way_keeps_the_old_data(crm, shop, isolated_database, monkeypatch):
+    fail_on_call(monkeypatch, "crmcli.interactions.add", 10)
+    with unchanged(isolated_database):
+        result = crm("demo", "--customers", "20", "--force")
+    assert isinstance(result.exception, Injected)
+    assert [r["name"] for r in customers.list_customers(shop)] == ["Ann"]
+
+
+def test_interrupting_demo_with_ctrl_c_changes_nothing(crm, shop, isolated_database, monkeypatch):
+    fail_on_call(monkeypatch, "crmcli.customers.add", 5, exc=KeyboardInterrupt)
+    with unchanged(isolated_database):
+        result = crm("demo", "--customers", "20", "--force")
+    assert result.exit_code != 0
+
+
+def test_feedback_resolve_failing_changes_nothing(crm, shop, isolated_database, monkeypatch):
+    fail_on_call(monkeypatch, "crmcli.feedback._days_between", 1)
+    with unchanged(isolated_database):
+        result = crm("feedback", "resolve", "1")
+    assert isinstance(result.exception, Injected)
+    assert feedback.list_feedback(shop, open_only=True)[0]["id"] == 1
+
+
+def test_the_checks_see_a_change_when_there_is_one(crm, shop, isolated_database):
+    before = db_dump(isolated_database)
+    assert crm("customer", "add", "Bob", "--tag", "x").exit_code == 0
+    assert db_dump(isolated_database) != before

@@ -1,0 +1,60 @@
+"""The models' inputs follow the literature's definitions, computed by hand for a small shop."""
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from crmcli import customers, db, feedback, interactions
+from crmcli.analytics.data import load
+from helpers import freeze
+
+
+@pytest.fixture
+def shop(conn, monkeypatch):
+    freeze(monkeypatch)  # 2024-06-15 12:00
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+        bob = customers.add(conn, "Bob")
+        customers.add(conn, "Cy (never bought)")
+        # Ann: 2024-01-01 (10 + 5 on the same day = one transaction of 15), 2024-01-11 (20),
+        # 2024-01-31 (40), a refund of 5 (not a transaction), and 2024-06-20 after the as-of date.
+        for at, amount in [("2024-01-01T09:00", "10"), ("2024-01-01T17:00", "5"), ("2024-01-11", "20"),
+                           ("2024-01-31T23:59:59", "40")]:
+            interactions.add(conn, ann, "purchase", at=at, amount=amount)
+        interactions.add(conn, ann, "refund", at="2024-02-01", amount="5")
+        interactions.add(conn, ann, "call", at="2024-02-02")
+        # Bob: one purchase, exactly on the as-of date (it counts).
+        interactions.add(conn, bob, "purchase", at="2024-03-01T18:00", amount="99.99")
+        feedback.add(conn, bob, "complaint", rating=1, at="2024-02-15")
+        feedback.add(conn, bob, "complaint", rating=4, at="2024-02-16", resolved_at="2024-03-05")
+    return {"ann": ann, "bob": bob}
+
+
+def test_definitions_by_hand(conn, shop):
+    base = load(conn, date(2024, 3, 1))
+    assert list(base.customer_id) == [shop["ann"], shop["bob"]]  # Cy has no purchase
+    ann, bob = 0, 1
+    assert base.x[ann] == 2  # three purchase days, the first is not a repeat
+    assert base.t_x[ann] == 30  # 2024-01-01 -> 2024-01-31
+    assert base.T[ann] == 60  # 2024-01-01 -> 2024-03-01
+    assert base.m[ann] == pytest.approx(30.0)  # mean of the repeat days: (20 + 40) / 2
+    assert base.revenue_cents[ann] == 1500 + 2000 + 4000 - 500
+    assert base.purchases[ann] == 3
+    assert base.days_since_last_purchase[ann] == 30
+    assert base.typical_gap_days[ann] == 15
+    assert (base.x[bob], base.t_x[bob], base.T[bob]) == (0, 0, 0)
+    assert base.m[bob] == 0 and np.isnan(base.typical_gap_days[bob])
+    assert base.open_complaints[bob] == 2  # the second was resolved only on 2024-03-05
+    assert base.low_ratings[bob] == 1  # rating 1 counts, rating 4 does not
+
+
+def test_as_of_uses_only_data_on_or_before_the_date(conn, shop):
+    before = load(conn, date(2024, 2, 29))
+    assert list(before.customer_id) == [shop["ann"]]  # Bob's purchase is on 2024-03-01
+    assert before.revenue_cents[0] == 7000  # the refund of 2024-02-01 is before the date
+    early = load(conn, date(2024, 1, 20))
+    assert early.x[0] == 1 and early.revenue_cents[0] == 3500  # neither the refund nor the 31st yet
+    # Once resolved, a complaint no longer counts.
+    assert load(conn, date(2024, 3, 5)).open_complaints[1] == 1
+    assert list(load(conn, date(2023, 12, 31)).customer_id) == []

@@ -1,0 +1,198 @@
+"""Parsing of the values users type: dates, amounts, emails, ratings. The clock is frozen."""
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from crmcli import values
+from crmcli.errors import InvalidInput
+from helpers import FROZEN_NOW, freeze
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch):
+    return freeze(monkeypatch)
+
+
+# --- dates -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("2024-05-13", "2024-05-13"),
+        ("2024-05-13T10:30", "2024-05-13T10:30:00"),
+        ("2024-05-13T10:30:15", "2024-05-13T10:30:15"),
+        ("2024-05-13 10:30:15", "2024-05-13T10:30:15"),
+        ("2024-05-13T10:30:15.987654", "2024-05-13T10:30:15"),
+        ("today", "2024-06-15"),
+        ("TODAY", "2024-06-15"),
+        ("  yesterday ", "2024-06-14"),
+        ("now", "2024-06-15T12:00:00"),
+        ("2024-06-15", "2024-06-15"),  # today as a date is not "in the future"
+        ("2024-06-15T12:00:00", "2024-06-15T12:00:00"),  # exactly now
+    ],
+)
+def test_when_accepts_iso_dates_and_words(typed, stored):
+    assert values.when(typed, "at") == stored
+
+
+def test_when_defaults_to_now():
+    assert values.when(None, "at") == "2024-06-15T12:00:00"
+    assert values.when("  ", "at") == "2024-06-15T12:00:00"
+    assert values.when(None, "at", default_now=False) is None
+
+
+def test_when_converts_a_time_zone_to_local_time():
+    typed = "2024-05-13T10:30:00+07:00"
+    expected = datetime(2024, 5, 13, 3, 30, tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+    assert values.when(typed, "at") == expected.isoformat(timespec="seconds")
+    assert values.when("2024-05-13T03:30:00Z", "at") == expected.isoformat(timespec="seconds")
+
+
+@pytest.mark.parametrize("typed", ["13/05/2024", "2024-02-30", "2023-02-29", "2024-13-01", "2024-5-13",
+                                   "last tuesday", "2024-05-13T25:00", "tomorrowish", "12345"])
+def test_when_rejects_what_is_not_an_iso_date_and_names_field_and_value(typed):
+    with pytest.raises(InvalidInput) as caught:
+        values.when(typed, "at")
+    assert caught.value.field == "at"
+    assert "at:" in caught.value.message and repr(typed) in caught.value.message
+    assert "not a date" in caught.value.message
+
+
+@pytest.mark.parametrize("typed", ["2024-06-16", "2024-06-15T12:00:01", "2030-01-01", "2025-01-01T00:00"])
+def test_when_rejects_the_future(typed):
+    with pytest.raises(InvalidInput, match="is in the future") as caught:
+        values.when(typed, "at")
+    assert repr(typed) in caught.value.message
+
+
+def test_when_future_allowed_when_asked():
+    assert values.when("2030-01-01", "until", allow_future=True) == "2030-01-01"
+
+
+def test_when_future_with_time_zone_is_judged_in_local_time():
+    # One minute after the frozen local "now", written in UTC.
+    moment = FROZEN_NOW.astimezone().astimezone(timezone.utc) + timedelta(minutes=1)
+    with pytest.raises(InvalidInput, match="future"):
+        values.when(moment.isoformat(), "at")
+
+
+def test_day_parses_dates_and_cuts_date_times():
+    assert values.day("2024-05-13", "since") == date(2024, 5, 13)
+    assert values.day("2024-05-13T23:59:59", "since") == date(2024, 5, 13)
+    assert values.day("today", "since") == date(2024, 6, 15)
+    assert values.day("yesterday", "until") == date(2024, 6, 14)
+    assert values.day(None, "since") is None
+    assert values.day("", "since") is None
+    with pytest.raises(InvalidInput, match=r"since: .*'2024-02-30'"):
+        values.day("2024-02-30", "since")
+
+
+# --- amounts -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "typed, cents",
+    [("1234.5", 123450), ("1234.50", 123450), ("0", 0), ("0.00", 0), ("0.01", 1), ("49.90", 4990),
+     (" 12 ", 1200), ("1.500", 150), ("+5", 500), ("1e3", 100000), ("0.1", 10), ("0.2", 20),
+     (Decimal("19.99"), 1999), (7, 700), ("46116860184273879.04", 2**62)],
+)
+def test_amounts_become_exact_integer_cents(typed, cents):
+    result = values.amount_to_cents(typed)
+    assert result == cents
+    assert type(result) is int
+
+
+def test_amounts_sum_exactly():
+    total = values.amount_to_cents("0.1") + values.amount_to_cents("0.2")
+    assert total == 30
+    assert values.cents_to_amount(total) == Decimal("0.30")
+    assert str(values.cents_to_amount(total)) == "0.30"  # not 0.30000000000000004
+    assert str(values.cents_to_amount(123450)) == "1234.50"
+    assert str(values.cents_to_amount(0)) == "0.00"
+    assert values.cents_to_amount(None) is None
+
+
+@pytest.mark.parametrize(
+    "typed, problem",
+    [
+        ("12.345", "more than 2 decimal places"),
+        ("0.001", "more than 2 decimal places"),
+        # More significant digits than Decimal's default precision: must not be rounded to 1.00.
+        ("1.0000000000000000000000000000001", "more than 2 decimal places"),
+        ("1e-999999999", "more than 2 decimal places"),
+        ("-5", "must not be negative"),
+        ("-0.01", "must not be negative"),
+        ("abc", "is not a number"),
+        ("12,50", "is not a number"),
+        ("$12", "is not a number"),
+        ("1 000", "is not a number"),
+        ("NaN", "is not a finite number"),
+        ("nan", "is not a finite number"),
+        ("Infinity", "is not a finite number"),
+        ("-Infinity", "is not a finite number"),
+        ("1e30", "is too large"),
+        ("46116860184273879.05", "is too large"),
+        ("1e999999999", "is too large"),  # must not overflow Decimal arithmetic into a traceback
+    ],
+)
+def test_bad_amounts_are_rejected_naming_field_and_value(typed, problem):
+    with pytest.raises(InvalidInput) as caught:
+        values.amount_to_cents(typed, "amount")
+    assert problem in caught.value.message
+    assert caught.value.message.startswith("amount: ")
+    assert repr(typed) in caught.value.message
+
+
+def test_missing_amount_is_none():
+    assert values.amount_to_cents(None) is None
+    assert values.amount_to_cents("  ") is None
+
+
+# --- emails, ratings, text, choices --------------------------------------------------------------
+
+@pytest.mark.parametrize("typed, stored", [("a@b.co", "a@b.co"), ("  Linh.Tran@Example.VN ", "Linh.Tran@Example.VN"),
+                                           ("x+tag@mail.example.com", "x+tag@mail.example.com"), ("", None), (None, None)])
+def test_valid_emails(typed, stored):
+    assert values.email(typed) == stored
+
+
+@pytest.mark.parametrize("typed", ["plainaddress", "a@b", "a@@b.co", "a b@c.co", "@b.co", "a@.", "a@b.", "a@b.co."])
+def test_invalid_emails(typed):
+    with pytest.raises(InvalidInput, match="not a valid email address") as caught:
+        values.email(typed)
+    assert caught.value.message.startswith("email: ") and repr(typed) in caught.value.message
+
+
+@pytest.mark.parametrize("typed, stored", [("1", 1), ("5", 5), (3, 3), (" 4 ", 4), (None, None), ("", None)])
+def test_valid_ratings(typed, stored):
+    assert values.rating(typed) == stored
+
+
+@pytest.mark.parametrize("typed, problem", [("0", "from 1 to 5"), ("6", "from 1 to 5"), ("-1", "from 1 to 5"),
+                                            ("4.5", "whole number"), ("good", "whole number")])
+def test_invalid_ratings(typed, problem):
+    with pytest.raises(InvalidInput, match=problem) as caught:
+        values.rating(typed)
+    assert caught.value.message.startswith("rating: ") and repr(typed) in caught.value.message
+
+
+def test_text_strips_normalises_and_requires():
+    decomposed = "Nguye\u0302\u0303n"  # NFD: e + circumflex + tilde
+    assert values.text(f"  {decomposed}  ", "name") == "Nguyễn"
+    assert values.text("   ", "note") is None
+    with pytest.raises(InvalidInput, match="name: must not be empty"):
+        values.text("   ", "name", required=True)
+    with pytest.raises(InvalidInput, match="name: is required"):
+        values.text(None, "name", required=True)
+    with pytest.raises(InvalidInput, match="NUL"):
+        values.text("a\x00b", "note")
+
+
+def test_choice_and_fold():
+    assert values.choice(" Purchase ", "type", ("purchase", "call")) == "purchase"
+    with pytest.raises(InvalidInput, match=r"type: must be one of purchase, call \('sale'\)"):
+        values.choice("sale", "type", ("purchase", "call"))
+    assert values.fold("NGUYỄN Văn") == "nguyễn văn"
+    assert values.fold("Nguye\u0302\u0303n") == "nguyễn"
+    assert values.fold("nguyễn") != values.fold("nguyen")  # diacritics are kept
