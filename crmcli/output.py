@@ -36,14 +36,24 @@ class Column:
     key: str  # the machine name: CSV header and JSON key
     label: str = ""  # the table header; defaults to the key
     numeric: bool = False  # right-aligned in tables
+    in_table: bool = True  # False: only in csv/json/jsonl, to keep a terminal table readable
 
     @property
     def title(self) -> str:
-        return self.label or self.key.replace("_", " ")
+        return self.label or _SHORT_LABELS.get(self.key) or self.key.replace("_", " ")
 
 
-def columns(*keys: str, numeric: Sequence[str] = ()) -> list[Column]:
-    return [Column(key, numeric=key in numeric) for key in keys]
+# Table headers that would otherwise take more room than their values.
+_SHORT_LABELS = {
+    "customer_id": "id", "predicted_clv": "clv", "days_since_last_purchase": "days silent",
+    "typical_gap_days": "usual gap", "open_complaints": "open compl.", "expected_purchases": "exp. purchases",
+    "value_at_risk": "value at risk", "churn_risk": "churn risk", "resolution_days": "days to resolve",
+}
+
+
+def columns(*keys: str, numeric: Sequence[str] = (), table: Sequence[str] | None = None) -> list[Column]:
+    """Columns by key. `table`, if given, names the ones a terminal table shows (all by default)."""
+    return [Column(key, numeric=key in numeric, in_table=table is None or key in table) for key in keys]
 
 
 def choose_format(fmt: str | None, output: Path | None, stdout: TextIO | None = None) -> str:
@@ -145,12 +155,15 @@ def write_table(
     from rich.text import Text
 
     no_color = bool(os.environ.get("NO_COLOR")) or not is_terminal
+    cols = [col for col in cols if col.in_table]
     # The title is often stored text (a customer's name): shown literally, like the cells.
     table = Table(title=Text(safe_text(title)) if title is not None else None, show_lines=False,
                   header_style="bold", highlight=False)
     for col in cols:
         # On a terminal long cells fold onto more lines; they are never cut with an ellipsis.
-        table.add_column(col.title, justify="right" if col.numeric else "left", overflow="fold")
+        # Numbers are never broken across lines; text wraps at spaces on a narrow terminal.
+        table.add_column(col.title, justify="right" if col.numeric else "left", overflow="fold",
+                         no_wrap=col.numeric)
     for row in rows:
         # Text objects, not strings: '[red]' typed in a note is shown, not interpreted as markup.
         table.add_row(*(Text(safe_text(row.get(col.key))) for col in cols))

@@ -7,7 +7,6 @@ a published model or from the customer's own history; `why` says which.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,6 +33,9 @@ CHURN_COLUMNS = (
     "days_since_last_purchase", "typical_gap_days", "purchases", "revenue", "last_purchase", "open_complaints",
     "low_ratings", "segment", "model", "why",
 )
+# A terminal has room for fewer columns; csv/json/jsonl always carry all of them.
+BEST_TABLE = ("rank", "customer_id", "name", "segment", "revenue", "p_alive", "predicted_clv", "why")
+CHURN_TABLE = ("rank", "customer_id", "name", "churn_risk", "value_at_risk", "open_complaints", "why")
 SEGMENT_COLUMNS = ("segment", "customers", "customer_share", "revenue", "revenue_share", "advice")
 MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged")
 
@@ -108,13 +110,10 @@ def score(
         fits.append(fit)
         if not fit.converged:
             used = "heuristic"
-            notes.append(f"the {model} model did not converge ({fit.message}); using each customer's own "
-                         "purchase gap and recency instead")
+            notes.append(f"the {model} model did not converge ({fit.message}); {_FALLBACK}")
     else:
         used = "heuristic"
-        notes.append(f"too little history to fit the {model} model ({int((x > 0).sum())} repeat buyers; "
-                     f"at least {heuristic.MIN_REPEAT_CUSTOMERS} needed); using each customer's own purchase "
-                     "gap and recency instead")
+        notes.append(f"too little history to fit the {model} model ({_repeat_buyers(x)}); {_FALLBACK}")
     if used == "heuristic":
         p_alive = heuristic.p_alive(x, t_x, T)
         expected = heuristic.expected_purchases(horizon_days, x, t_x, T)
@@ -130,11 +129,7 @@ def score(
         purchase_model = used
 
     spend = _expected_spend(base, fits, notes)
-    if purchase_model == "heuristic":
-        # Discounted monthly like the models' CLV, on the heuristic's steady rate.
-        predicted = _heuristic_clv(expected, spend, horizon_days, discount)
-    else:
-        predicted = clv.clv(purchase_model, params, x, t_x, T, spend, horizon_days, discount)
+    predicted = clv.clv(purchase_model, params, x, t_x, T, spend, horizon_days, discount)
 
     r_score, f_score, m_score = rfm.scores(base.days_since_last_purchase, base.purchases,
                                            base.revenue_cents / 100.0, base.customer_id)
@@ -147,29 +142,39 @@ def score(
     )
 
 
+_FALLBACK = "using each customer's usual gap between purchases and recency instead (model: heuristic)"
+
+
+def _repeat_buyers(x: np.ndarray) -> str:
+    return (f"{int((x > 0).sum())} of {len(x)} buyers bought more than once; at least "
+            f"{heuristic.MIN_REPEAT_CUSTOMERS} and {heuristic.MIN_REPEAT_SHARE:.0%} are needed")
+
+
 def _expected_spend(base: CustomerBase, fits: list[Any], notes: list[str]) -> np.ndarray:
     repeat = (base.x > 0) & (base.m > 0)
     if heuristic.can_fit(np.where(repeat, base.x, 0)):
         fit = gamma_gamma.fit(base.x, base.m)
         fits.append(fit)
         if fit.converged:
-            return gamma_gamma.expected_spend(fit.params, base.x, base.m)
+            spend = gamma_gamma.expected_spend(fit.params, base.x, base.m)
+            if np.isfinite(spend).all():
+                return spend
+            # q <= 1: the population mean spend is infinite, so one-time buyers get no model
+            # estimate; they fall back to their own purchase below, and the note says so.
+            notes.append("the fitted spend distribution has no finite mean; one-time buyers are valued "
+                         "at their own purchase")
+            return np.where(np.isfinite(spend), spend, _own_average(base))
         notes.append(f"the Gamma-Gamma spend model did not converge ({fit.message}); "
                      "using each customer's own average purchase")
     else:
         notes.append("too few repeat buyers to fit the Gamma-Gamma spend model; "
                      "using each customer's own average purchase")
-    # Fallback: the customer's own mean transaction amount (net of refunds).
+    return _own_average(base)
+
+
+def _own_average(base: CustomerBase) -> np.ndarray:
+    """The customer's own mean amount per purchase day, net of refunds."""
     return np.maximum(base.revenue_cents / 100.0, 0.0) / base.purchases
-
-
-def _heuristic_clv(expected: np.ndarray, spend: np.ndarray, horizon_days: int, discount: float) -> np.ndarray:
-    months = math.ceil(horizon_days / 30)
-    total = np.zeros_like(expected)
-    for k in range(1, months + 1):
-        days_in_month = min(30, horizon_days - 30 * (k - 1))
-        total += expected * days_in_month / horizon_days * spend * (1 + discount) ** (-k / 12)
-    return total
 
 
 def _names(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str, str | None]]:
@@ -289,19 +294,25 @@ def segment_rows(s: Scores) -> list[dict[str, Any]]:
     return rows
 
 
-def model_rows(s: Scores) -> list[dict[str, Any]]:
-    rows = []
-    for fit in s.fits:
-        rows.append({
-            "model": fit.model,
-            "time_unit": "day",
-            "params": {k: float(v) for k, v in fit.params.items()},
-            "log_likelihood": float(fit.log_likelihood),
-            "customers": int(fit.customers),
-            "repeat_customers": int(fit.repeat_customers),
-            "converged": bool(fit.converged),
-        })
-    return rows
+def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Both purchase models and the spend model, fitted on the same customers. Returns rows and notes."""
+    base = load(conn, as_of or values.now().date())
+    fits, notes = [], []
+    if len(base) and heuristic.can_fit(base.x):
+        fits = [MODELS[name].fit(base.x, base.t_x, base.T) for name in ("bgnbd", "pareto")]
+    else:
+        notes.append(f"too little history to fit the purchase models ({_repeat_buyers(base.x)})")
+    _expected_spend(base, fits, notes)
+    rows = [{
+        "model": fit.model,
+        "time_unit": "day",
+        "params": {k: float(v) for k, v in fit.params.items()},
+        "log_likelihood": float(fit.log_likelihood),
+        "customers": int(fit.customers),
+        "repeat_customers": int(fit.repeat_customers),
+        "converged": bool(fit.converged),
+    } for fit in fits]
+    return rows, notes
 
 
 def _segment_name(text: str) -> str:
@@ -317,20 +328,24 @@ def _plural(n: int, word: str) -> str:
 
 def _habit(row: dict[str, Any]) -> str:
     if row["purchases"] == 1:
-        return f"bought once, {row['days_since_last_purchase']} days ago"
+        return f"bought once, {_days_ago(row['days_since_last_purchase'])}"
     return (f"buys about every {row['typical_gap_days']:.0f} days ({_plural(row['purchases'], 'purchase day')}); "
-            f"last bought {row['days_since_last_purchase']} days ago")
+            f"last bought {_days_ago(row['days_since_last_purchase'])}")
+
+
+def _days_ago(days: int) -> str:
+    return "today" if days == 0 else _plural(days, "day") + " ago"
 
 
 def why_best(row: dict[str, Any], horizon_days: int) -> str:
-    parts = [_habit(row), f"spent {row['revenue']:.2f} in all"]
+    parts = [_habit(row), f"spent {row['revenue']:.2f}"]
     if row["model"] == "heuristic":
         parts.append(f"about {row['expected_purchases']:.1f} purchases expected in {horizon_days} days "
                      "from their usual gap")
     else:
         parts.append(f"{row['p_alive']:.0%} likely still a customer; "
                      f"about {row['expected_purchases']:.1f} purchases expected in {horizon_days} days")
-    parts.append(f"RFM {row['recency_score']}{row['frequency_score']}{row['monetary_score']} ({row['segment']})")
+    parts.append(f"RFM {row['recency_score']}{row['frequency_score']}{row['monetary_score']}")
     return "; ".join(parts)
 
 

@@ -71,7 +71,7 @@ def best(
     conn, scores = _scores(ctx, as_of, model, horizon, discount)
     with db.snapshot(conn):
         rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=limit)
-    render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC), fmt, output,
+    render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE), fmt, output,
            title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})")
 
 
@@ -93,7 +93,7 @@ def churn(
     conn, scores = _scores(ctx, as_of, model)
     with db.snapshot(conn):
         rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=limit)
-    render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC), fmt, output,
+    render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE), fmt, output,
            title=f"Churn risk as of {scores.base.as_of} ({scores.model})")
 
 
@@ -117,17 +117,21 @@ def segments(
 def model_(
     ctx: typer.Context,
     as_of: AsOfOption = None,
-    model: ModelOption = Model.pareto,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
-    """The fitted models: parameters (time unit: day), log-likelihood, convergence."""
+    """The fitted models (BG/NBD, Pareto/NBD, Gamma-Gamma): parameters per day, log-likelihood, convergence."""
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    _, scores = _scores(ctx, as_of, model)
-    render(report.model_rows(scores), columns(*report.MODEL_COLUMNS, numeric=_NUMERIC), fmt, output,
-           title=f"Fitted models as of {scores.base.as_of}")
+    conn = connection(ctx)
+    day = values.day(as_of, "as-of")
+    with db.snapshot(conn):
+        rows, notes = report.fitted_models(conn, as_of=day)
+    for message in notes:
+        note(f"note: {message}")
+    render(rows, columns(*report.MODEL_COLUMNS, numeric=_NUMERIC), fmt, output,
+           title=f"Fitted models as of {day or values.now().date()}")
 
 
 _NUMERIC = (

@@ -1,0 +1,240 @@
+"""What every model fit shares: input checks, compression, maximum likelihood.
+
+The models' parameters are all positive, so the optimiser works on their
+logarithms: no bounds to hit at zero, and a step means the same relative
+change for alpha = 0.5 and alpha = 5000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.optimize import minimize
+
+# A parameter outside this range means the optimiser ran off towards a limit of
+# the model (for example s and beta growing together without end when every
+# customer has the same dropout rate). The numbers it stops at are then
+# arbitrary, so such a fit is not reported as converged.
+SANE_RANGE = (1e-6, 1e6)
+# The optimiser's box on log-parameters, a little wider than SANE_RANGE so that
+# reaching the box is visible as "out of range" rather than silently clipped.
+_LOG_BOX = (np.log(SANE_RANGE[0]) - 2.0, np.log(SANE_RANGE[1]) + 2.0)
+# Returned instead of inf/nan so that the optimiser backs away instead of stopping.
+_BAD_OBJECTIVE = 1e10
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The outcome of fitting one model to a customer base.
+
+    log_likelihood is the total over customers (weighted), without any penalty.
+    customers and repeat_customers count customers (summing weights, if given).
+    """
+
+    model: str
+    params: dict[str, float]
+    log_likelihood: float
+    customers: int
+    repeat_customers: int
+    converged: bool
+    message: str
+
+
+def as_array(name: str, values) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite numbers")
+    return array
+
+
+def check_history(x, t_x, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate and broadcast (x, t_x, T). t_x is taken as 0 where x == 0:
+    with no repeat purchase, the last purchase is the first."""
+    x, t_x, T = np.broadcast_arrays(as_array("x", x), as_array("t_x", t_x), as_array("T", T))
+    if np.any(x < 0):
+        raise ValueError("x (repeat transactions) must be >= 0")
+    t_x = np.where(x == 0, 0.0, t_x)
+    if np.any(t_x < 0):
+        raise ValueError("t_x must be >= 0")
+    if np.any(t_x > T):
+        raise ValueError("t_x must not exceed T")
+    return x, t_x, T
+
+
+def check_horizon(t) -> np.ndarray:
+    """A forecast horizon (days ahead): finite and >= 0."""
+    t = np.asarray(t, dtype=float)
+    if np.any(~np.isfinite(t)) or np.any(t < 0):
+        raise ValueError("t (days ahead) must be finite and >= 0")
+    return t
+
+
+def check_weights(weights, shape) -> np.ndarray:
+    if weights is None:
+        return np.ones(shape)
+    w = np.broadcast_to(as_array("weights", weights), shape)
+    if np.any(w < 0):
+        raise ValueError("weights must be >= 0")
+    return w
+
+
+def check_params(params: dict, names: Sequence[str]) -> list[float]:
+    """The named parameters as floats, in order; each must be a positive number."""
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ValueError("missing parameter(s): " + ", ".join(missing))
+    out = [float(params[n]) for n in names]
+    for n, v in zip(names, out):
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"parameter {n} must be a positive number, got {params[n]!r}")
+    return out
+
+
+def weighted_sum(weights: np.ndarray, values: np.ndarray) -> float:
+    """sum(weights * values). Not np.dot: that goes to the BLAS thread pool,
+    which stalls for milliseconds when the machine's cores are busy."""
+    return float(np.sum(weights * values))
+
+
+def distinct_rows(columns: Sequence[np.ndarray]):
+    """The distinct rows of the given columns (as columns) and, for each input
+    row, the index of its distinct row."""
+    stacked = np.column_stack([np.ravel(c) for c in columns])
+    unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    return [unique[:, i] for i in range(unique.shape[1])], np.ravel(inverse)
+
+
+def compress(columns: Sequence[np.ndarray], weights: np.ndarray):
+    """The distinct rows of the given columns and the total weight of each.
+
+    Customers with the same history have the same likelihood, and a real base
+    has far fewer distinct histories than customers (whole days, small
+    counts), which is what makes fitting fast.
+    """
+    unique, inverse = distinct_rows(columns)
+    totals = np.bincount(inverse, weights=np.ravel(weights), minlength=len(unique[0]))
+    keep = totals > 0
+    return [u[keep] for u in unique], totals[keep]
+
+
+def no_fit(model: str, names: Sequence[str], customers: float, repeat_customers: float, message: str) -> FitResult:
+    """The result for data a model cannot be fitted to at all."""
+    return FitResult(model=model, params={n: float("nan") for n in names}, log_likelihood=float("nan"),
+                     customers=int(round(customers)), repeat_customers=int(round(repeat_customers)),
+                     converged=False, message=message)
+
+
+def maximize_likelihood(
+    model: str,
+    names: Sequence[str],
+    total_and_gradient: Callable[[dict], tuple[float, np.ndarray]],
+    starts: Sequence[dict],
+    customers: float,
+    repeat_customers: float,
+    penalizer: float = 0.0,
+) -> FitResult:
+    """Maximum likelihood over log-parameters, from each start in turn.
+
+    total_and_gradient(params) returns the total log-likelihood and its
+    gradient with respect to the log-parameters.
+
+    The objective is the mean log-likelihood per customer (so that the
+    optimiser's tolerances mean the same for 100 or 100,000 customers) minus
+    penalizer * sum(log(param)^2): an optional L2 penalty that pulls every
+    parameter towards 1 (default 0, no penalty).
+
+    L-BFGS-B runs first from the first start; if it does not report success it
+    is polished with Nelder-Mead, then the next start is tried. The best
+    optimum found is returned. It is reported converged only if it is a real
+    maximum: the optimiser reported success, the likelihood is finite, every
+    parameter is inside SANE_RANGE, the gradient has vanished and the
+    likelihood curves down in every direction (see _check_maximum).
+    """
+    if penalizer < 0:
+        raise ValueError("penalizer must be >= 0")
+    scale = max(float(customers), 1.0)
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = dict(zip(names, np.exp(log_params)))
+        with np.errstate(all="ignore"):
+            total, gradient = total_and_gradient(params)
+            value = -total / scale + penalizer * float(np.sum(log_params ** 2))
+            gradient = -np.asarray(gradient, float) / scale + 2.0 * penalizer * log_params
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+            return _BAD_OBJECTIVE, np.zeros(len(names))
+        return value, gradient
+
+    def value_only(log_params: np.ndarray) -> float:
+        return objective(log_params)[0]
+
+    bounds = [_LOG_BOX] * len(names)
+    best = None
+    for start in starts:
+        x0 = np.log([float(start[n]) for n in names])
+        result = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds)
+        if not result.success:
+            polish = minimize(value_only, result.x, method="Nelder-Mead",
+                              options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000, "maxfev": 8000})
+            if polish.fun <= result.fun:
+                result = polish
+        if best is None or result.fun < best.fun:
+            best = result
+        if best.success and best.fun < _BAD_OBJECTIVE:
+            break
+
+    params = {n: float(v) for n, v in zip(names, np.exp(best.x))}
+    with np.errstate(all="ignore"):
+        loglik = float(total_and_gradient(params)[0])
+    if not best.success:
+        message = f"the optimiser did not converge: {best.message}"
+    elif not np.isfinite(loglik):
+        message = "the likelihood is not finite at the optimum"
+    elif not all(SANE_RANGE[0] <= v <= SANE_RANGE[1] for v in params.values()):
+        off = ", ".join(f"{n}={v:.3g}" for n, v in params.items() if not SANE_RANGE[0] <= v <= SANE_RANGE[1])
+        message = f"parameter(s) ran off to a limit of the model: {off}"
+    else:
+        message = _check_maximum(total_and_gradient, names, best.x, scale, penalizer)
+    return FitResult(
+        model=model, params=params, log_likelihood=loglik, customers=int(round(customers)),
+        repeat_customers=int(round(repeat_customers)), converged=message == "converged", message=str(message),
+    )
+
+
+# At a maximum the gradient of the mean log-likelihood per customer vanishes;
+# optimisers stop at about 1e-5. Larger means it stopped on a slope (typically a
+# likelihood that keeps rising towards a limit of the model).
+_GRADIENT_TOLERANCE = 1e-3
+# Standard error of a log-parameter (along any direction) beyond which the data
+# do not pin the parameters down: 5 is a factor of about 150 either way.
+_MAX_LOG_STANDARD_ERROR = 5.0
+
+
+def _check_maximum(total_and_gradient, names, log_params, scale, penalizer) -> str:
+    """"converged", or why the point is not a proper maximum of the (penalised) likelihood."""
+    def gradient(at):
+        with np.errstate(all="ignore"):
+            g = np.asarray(total_and_gradient(dict(zip(names, np.exp(at))))[1], float)
+        return g - 2.0 * penalizer * scale * at
+
+    g0 = gradient(log_params)
+    if not np.all(np.isfinite(g0)):
+        return "the likelihood's gradient is not finite at the optimum"
+    if np.max(np.abs(g0)) / scale > _GRADIENT_TOLERANCE:
+        return (f"the optimiser stopped while the likelihood was still rising "
+                f"(largest gradient {np.max(np.abs(g0)) / scale:.2g} per customer)")
+    # Hessian of the total log-likelihood by forward differences of the gradient.
+    step = 1e-5
+    hessian = np.empty((len(names), len(names)))
+    for i in range(len(names)):
+        shifted = log_params.copy()
+        shifted[i] += step
+        hessian[:, i] = (gradient(shifted) - g0) / step
+    hessian = 0.5 * (hessian + hessian.T)
+    if not np.all(np.isfinite(hessian)):
+        return "the likelihood's curvature is not finite at the optimum"
+    curvature = np.linalg.eigvalsh(hessian)
+    if curvature.max() >= 0 or 1.0 / np.sqrt(-curvature.max()) > _MAX_LOG_STANDARD_ERROR:
+        return "the likelihood is flat along some direction: the data do not pin the parameters down"
+    return "converged"

@@ -1,0 +1,103 @@
+"""What every fit shares: input checks, compression, honest convergence."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import _simulate as sim
+from crmcli.analytics import bgnbd, fitting, gamma_gamma, pareto
+
+
+def test_fit_result_fields():
+    names = [f.name for f in dataclasses.fields(fitting.FitResult)]
+    assert names == ["model", "params", "log_likelihood", "customers", "repeat_customers", "converged", "message"]
+
+
+def test_compress_sums_weights_per_distinct_row():
+    (x, t), w = fitting.compress((np.array([1, 0, 1, 1]), np.array([5, 0, 5, 6])), np.array([1.0, 2.0, 3.0, 0.0]))
+    assert x.tolist() == [0, 1] and t.tolist() == [0, 5] and w.tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("module", [bgnbd, pareto])
+def test_no_repeat_buyers_is_not_reported_as_converged(module):
+    fit = module.fit(np.zeros(500), np.zeros(500), np.linspace(10, 700, 500))
+    assert not fit.converged
+    assert fit.message == "no repeat purchases: nothing to fit"
+    assert fit.customers == 500 and fit.repeat_customers == 0
+
+
+def test_spend_without_heterogeneity_is_not_reported_as_converged():
+    # Everyone spends exactly the same: the likelihood rises for ever as p, q and
+    # gamma grow together, and the optimiser stops somewhere on the way.
+    fit = gamma_gamma.fit(np.full(300, 3.0), np.full(300, 25.0))
+    assert not fit.converged
+    assert fit.message != "converged"
+
+
+def quadratic(curvatures, slope=0.0):
+    """A fake total log-likelihood in log-parameters: a peak at 0 with the given curvatures."""
+    curvatures = np.asarray(curvatures, float)
+
+    def total_and_gradient(params):
+        at = np.log(list(params.values()))
+        return (float(-0.5 * np.sum(curvatures * at ** 2) + slope * at[0]),
+                -curvatures * at + np.r_[slope, np.zeros(len(at) - 1)])
+
+    return total_and_gradient
+
+
+def test_a_proper_peak_is_converged():
+    fit = fitting.maximize_likelihood("test", ["u", "v"], quadratic([100.0, 40.0]), [{"u": 3.0, "v": 0.5}], 100, 50)
+    assert fit.converged and fit.message == "converged"
+    assert fit.params == pytest.approx({"u": 1.0, "v": 1.0}, rel=1e-5)
+
+
+def test_a_flat_direction_is_not_converged():
+    # Curvature 0.01 in v: its standard error is 10 on the log scale.
+    fit = fitting.maximize_likelihood("test", ["u", "v"], quadratic([100.0, 0.01]), [{"u": 3.0, "v": 1.5}], 100, 50)
+    assert not fit.converged
+    assert "flat" in fit.message
+
+
+def test_stopping_on_a_slope_is_not_converged():
+    # A likelihood that keeps rising: the optimiser runs into its box.
+    fit = fitting.maximize_likelihood("test", ["u", "v"], quadratic([0.0, 40.0], slope=5.0),
+                                      [{"u": 1.0, "v": 1.0}], 100, 50)
+    assert not fit.converged
+    assert fit.message.startswith("parameter(s) ran off")
+
+
+def test_penalizer():
+    rng = np.random.default_rng(2)
+    T = sim.observation_lengths(rng, 3000)
+    x, t_x = sim.bgnbd(rng, 3000, 0.25, 4.0, 0.8, 2.5, T)
+    plain = bgnbd.fit(x, t_x, T)
+    shrunk = bgnbd.fit(x, t_x, T, penalizer=0.01)
+    assert shrunk.converged
+    # The penalty pulls log-parameters towards 0, i.e. parameters towards 1.
+    assert sum(np.log(v) ** 2 for v in shrunk.params.values()) < sum(np.log(v) ** 2 for v in plain.params.values())
+    assert shrunk.log_likelihood < plain.log_likelihood
+    with pytest.raises(ValueError):
+        bgnbd.fit(x, t_x, T, penalizer=-1.0)
+
+
+@pytest.mark.parametrize("x, t_x, T", [([1], [50], [40]), ([-1], [0], [10]), ([1], [np.nan], [10]), ([1], [-1], [10])])
+def test_impossible_histories_are_rejected(x, t_x, T):
+    for module in (bgnbd, pareto):
+        with pytest.raises(ValueError):
+            module.fit(x, t_x, T)
+        with pytest.raises(ValueError):
+            module.p_alive({"r": 1, "alpha": 1, "a": 1, "b": 1, "s": 1, "beta": 1}, x, t_x, T)
+
+
+def test_t_x_of_one_time_buyers_is_ignored():
+    params = {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 11.7}
+    assert pareto.p_alive(params, 0, 25, 30) == pareto.p_alive(params, 0, 0, 30)
+
+
+def test_bad_parameters_are_rejected():
+    with pytest.raises(ValueError, match="missing"):
+        bgnbd.p_alive({"r": 1, "alpha": 1, "a": 1}, 1, 1, 2)
+    with pytest.raises(ValueError, match="positive"):
+        pareto.p_alive({"r": 1, "alpha": -1, "s": 1, "beta": 1}, 1, 1, 2)
