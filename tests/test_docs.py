@@ -1,0 +1,55 @@
+"""Every command has help text and is in README; start-up stays light."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from crmcli.cli import app
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def _commands(command, path=()):
+    sub = getattr(command, "commands", None)
+    if not sub:
+        yield path, command
+        return
+    for name, child in sub.items():
+        yield from _commands(child, (*path, name))
+
+
+COMMANDS = list(_commands(typer.main.get_command(app)))
+
+
+def test_there_are_commands():
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"customer add", "interaction add", "feedback resolve", "report churn", "demo", "info"} <= names
+
+
+@pytest.mark.parametrize("path, command", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_has_help_and_is_in_readme(path, command):
+    assert (command.help or "").strip(), f"crm {' '.join(path)} has no help text"
+    assert f"crm {' '.join(path)}" in README, f"crm {' '.join(path)} is not in README"
+    for param in command.params:
+        if param.name not in ("ctx",) and getattr(param, "help", None) is not None:
+            assert param.help.strip(), f"{param.name} of crm {' '.join(path)} has empty help"
+
+
+def _imported_modules(*args, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    code = ("import sys, runpy; sys.argv = ['crm', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('crmcli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    return set(result.stderr.split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["customer", "add", "Start-up Test", "--email", "s@example.com"]])
+def test_start_up_does_not_load_numpy_or_scipy(args, isolated_database):
+    modules = _imported_modules(*args, env_extra={"CRM_DB": str(isolated_database)})
+    assert "typer" in modules  # the probe really ran the CLI
+    assert not {m for m in modules if m.split(".")[0] in ("numpy", "scipy", "pandas", "sqlite_utils")}
