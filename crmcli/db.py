@@ -192,7 +192,9 @@ M001_INITIAL = [
         external_id  TEXT UNIQUE,
         created_at   TEXT NOT NULL
     )""",
-    "CREATE INDEX interactions_customer_at ON interactions (customer_id, at)",
+    # Covers the per-customer purchase aggregates of the reports (no table lookups, no sort)
+    # and a customer's timeline.
+    "CREATE INDEX interactions_customer_type_at ON interactions (customer_id, type, at, amount_cents)",
     "CREATE INDEX interactions_type_at ON interactions (type, at)",
     f"""CREATE TABLE feedback (
         id              INTEGER PRIMARY KEY,

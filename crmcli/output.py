@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import numbers
 import os
 import sys
 import tempfile
@@ -90,27 +91,37 @@ def _pairs(mapping: dict) -> str:
 
 
 def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: raw numbers, ISO dates, text neutralised against formulas."""
+    kind = type(value)
+    # Numbers first: they are most cells of a large report, and never neutralised
+    # (a negative amount is data, not a formula).
+    if kind is int or kind is float or kind is Decimal:
+        return value
+    if kind is str:
+        return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
     if value is None:
         return ""
     if isinstance(value, dict):
-        value = _pairs(value)
+        return csv_cell(_pairs(value))
     if isinstance(value, (list, tuple)):
-        value = ";".join(str(v) for v in value)
+        return csv_cell(";".join(str(v) for v in value))
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, numbers.Number):  # numpy scalars and the like
+        return value
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
-    return value
+    return csv_cell(str(value))
 
 
 def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
     """RFC 4180: CRLF line ends, quotes where needed, a header row even for no rows."""
     writer = csv.writer(stream, lineterminator="\r\n")
-    writer.writerow([c.key for c in cols])
+    keys = [c.key for c in cols]
+    writer.writerow(keys)
     for row in rows:
-        writer.writerow([csv_cell(row.get(c.key)) for c in cols])
+        get = row.get
+        writer.writerow([csv_cell(get(key)) for key in keys])
 
 
 def write_json(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:

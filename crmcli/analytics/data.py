@@ -18,26 +18,30 @@ from datetime import date
 import numpy as np
 
 # Aggregated in SQL so that only one row per customer crosses into Python,
-# whatever the number of purchases. The first day's amount is needed to take it
-# out of m (the first purchase is not a repeat transaction).
+# whatever the number of purchases. The scan follows the covering index
+# (customer_id, type, at, amount_cents): no table lookups and no sort. The first
+# day's amount is needed to take it out of m (the first purchase is not a repeat
+# transaction); it is one index seek per customer. INDEXED BY because the
+# planner prefers (type, at) and then sorts every purchase: 5x slower at 1.7M.
 _BASE_SQL = """
-WITH days AS MATERIALIZED (
-    SELECT customer_id, substr(at, 1, 10) AS day, sum(amount_cents) AS cents
-      FROM interactions
-     WHERE type = 'purchase' AND at < :end
-     GROUP BY customer_id, day
-),
-per_customer AS (
-    SELECT customer_id, count(*) AS days, min(day) AS first_day, max(day) AS last_day, sum(cents) AS cents
-      FROM days GROUP BY customer_id
-)
-SELECT p.customer_id, p.days, p.first_day, p.last_day, p.cents,
-       d.cents AS first_day_cents,
+SELECT p.customer_id, p.days,
+       julianday(p.first_day) - :julian_ordinal AS first_ordinal,
+       julianday(p.last_day) - :julian_ordinal AS last_ordinal,
+       p.cents,
+       (SELECT sum(amount_cents) FROM interactions i
+         WHERE i.customer_id = p.customer_id AND i.type = 'purchase'
+           AND i.at >= p.first_day AND i.at < p.first_day || '~') AS first_day_cents,
        coalesce(r.refund_cents, 0) AS refund_cents,
        coalesce(f.open_complaints, 0) AS open_complaints,
        coalesce(f.low_ratings, 0) AS low_ratings
-  FROM per_customer p
-  JOIN days d ON d.customer_id = p.customer_id AND d.day = p.first_day
+  FROM (SELECT customer_id,
+               count(DISTINCT substr(at, 1, 10)) AS days,
+               substr(min(at), 1, 10) AS first_day,
+               substr(max(at), 1, 10) AS last_day,
+               sum(amount_cents) AS cents
+          FROM interactions INDEXED BY interactions_customer_type_at
+         WHERE type = 'purchase' AND at < :end
+         GROUP BY customer_id) p
   LEFT JOIN (
        SELECT customer_id, sum(amount_cents) AS refund_cents
          FROM interactions WHERE type = 'refund' AND at < :end GROUP BY customer_id
@@ -66,8 +70,7 @@ class CustomerBase:
     T: np.ndarray  # days, first transaction to as_of
     m: np.ndarray  # mean repeat-transaction amount (0 where x == 0)
     revenue_cents: np.ndarray  # purchases minus refunds, in cents (exact integers)
-    first_purchase: list[str]
-    last_purchase: list[str]
+    last_ordinal: np.ndarray  # date.toordinal() of the last purchase day
     open_complaints: np.ndarray
     low_ratings: np.ndarray
 
@@ -90,36 +93,41 @@ class CustomerBase:
             return np.where(self.x > 0, self.t_x / np.maximum(self.x, 1), np.nan)
 
 
+# julianday('0001-01-01') - date(1, 1, 1).toordinal(): turns SQLite's Julian days
+# into Python's day ordinals, so dates cross into numpy as numbers, not strings.
+_JULIAN_ORDINAL = 1721424.5
+_FETCH_ROWS = 20_000
+
+
 def load(conn: sqlite3.Connection, as_of: date) -> CustomerBase:
+    """One row per customer with a purchase on or before `as_of` (purchases on that day count)."""
     from datetime import timedelta
 
     # Every stored moment on day D sorts below 'D~' ('~' sorts after 'T' and digits).
     end = as_of.isoformat() + "~"
     low_since = (as_of - timedelta(days=LOW_RATING_WINDOW_DAYS)).isoformat()
-    rows = conn.execute(_BASE_SQL, {"end": end, "low_rating_since": low_since}).fetchall()
-    n = len(rows)
-    customer_id = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    days = np.fromiter((r[1] for r in rows), dtype=float, count=n)
-    first = [r[2] for r in rows]
-    last = [r[3] for r in rows]
-    cents = np.fromiter((r[4] for r in rows), dtype=float, count=n)
-    first_cents = np.fromiter((r[5] for r in rows), dtype=float, count=n)
-    refunds = np.fromiter((r[6] for r in rows), dtype=float, count=n)
-    ordinal = np.fromiter((date.fromisoformat(d).toordinal() for d in first), dtype=float, count=n)
-    last_ordinal = np.fromiter((date.fromisoformat(d).toordinal() for d in last), dtype=float, count=n)
+    cursor = conn.execute(_BASE_SQL, {"end": end, "low_rating_since": low_since,
+                                      "julian_ordinal": _JULIAN_ORDINAL})
+    # A chunk of rows at a time into one float table: the full list of row tuples
+    # would cost more memory than everything else in a report.
+    chunks = []
+    while batch := cursor.fetchmany(_FETCH_ROWS):
+        chunks.append(np.array(batch, dtype=np.float64))
+    table = np.concatenate(chunks) if chunks else np.empty((0, 9))
+    (customer_id, days, first_ordinal, last_ordinal, cents, first_cents, refunds,
+     open_complaints, low_ratings) = table.T
     x = days - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.where(x > 0, (cents - first_cents) / np.maximum(x, 1) / 100.0, 0.0)
     return CustomerBase(
         as_of=as_of,
-        customer_id=customer_id,
+        customer_id=customer_id.astype(np.int64),
         x=x,
-        t_x=last_ordinal - ordinal,
-        T=as_of.toordinal() - ordinal,
+        t_x=last_ordinal - first_ordinal,
+        T=as_of.toordinal() - first_ordinal,
         m=m,
         revenue_cents=(cents - refunds).astype(np.int64),
-        first_purchase=first,
-        last_purchase=last,
-        open_complaints=np.fromiter((r[7] for r in rows), dtype=np.int64, count=n),
-        low_ratings=np.fromiter((r[8] for r in rows), dtype=np.int64, count=n),
+        last_ordinal=last_ordinal.astype(np.int64),
+        open_complaints=open_complaints.astype(np.int64),
+        low_ratings=low_ratings.astype(np.int64),
     )

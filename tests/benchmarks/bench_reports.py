@@ -1,0 +1,489 @@
+#!/usr/bin/env python
+"""Benchmark: `crm report churn` and `crm report best` against the `lifetimes` package.
+
+Builds (once, then reuses) a reproducible database of simulated customers who
+buy and drop out the way BG/NBD assumes, times the two reports as whole
+processes (wall time and the child's own peak RSS), runs lifetimes' standard
+pipeline on the same purchases in its own virtual environment, and prints the
+figures against the targets of issue 3: at least 5x faster, at most a third of
+the peer's peak memory, P(alive) under BG/NBD agreeing within 0.01 on average.
+
+    .venv/bin/python tests/benchmarks/bench_reports.py [--customers 100000] [--seed 1] [--skip-peer]
+
+A missed target is reported as MISS, not as a failure: the script exits
+non-zero only when something could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+PEER_SCRIPT = HERE / "peer_lifetimes.py"
+PEER_VENV = WORK / "peer-venv"
+# The newest versions that lifetimes 0.11.3 (its last release, 2020) works with
+# here on Python 3.11; pinned so that the peer's figures are reproducible.
+PEER_REQUIREMENTS = [
+    "lifetimes==0.11.3",
+    "numpy==2.4.6",
+    "pandas==3.1.1",
+    "scipy==1.17.1",
+    "autograd==1.9.1",
+    "dill==0.4.1",
+]
+
+AS_OF = date(2026, 6, 30)
+JOIN_SPAN_DAYS = 3 * 365  # first purchases spread over the three years up to AS_OF
+
+# Bump when the simulation changes, so that a cached database is not reused.
+GENERATOR_VERSION = 1
+
+# BG/NBD (per day): purchase rate lambda ~ Gamma(shape r, rate alpha); after
+# each purchase the customer drops out for good with probability p ~ Beta(a, b).
+# Tuned so that 100,000 customers make about 1.7 million purchases.
+R, ALPHA, A, B = 0.9, 8.3, 0.6, 4.0
+# Some purchase days have a second purchase (a second basket, an add-on).
+SECOND_PURCHASE_SHARE = 0.05
+# Gamma-Gamma (dollars): a transaction's amount ~ Gamma(shape p, rate nu),
+# nu ~ Gamma(shape q, rate gamma); mean spend p * gamma / (q - 1) = $60.
+GG_P, GG_Q, GG_GAMMA = 4.0, 3.0, 30.0
+
+TARGET_SPEEDUP = 5.0
+TARGET_MEMORY_SHARE = 1 / 3
+TARGET_MEAN_P_ALIVE_DIFF = 0.01
+
+
+# --------------------------------------------------------------------------- dataset
+
+
+@dataclass
+class Purchases:
+    """One entry per purchase, sorted by customer and time."""
+
+    customer_id: np.ndarray  # 1-based, equal to the row id in the customers table
+    at: np.ndarray  # datetime64[s]
+    amount_cents: np.ndarray
+    join_day: np.ndarray  # datetime64[D], per customer (index customer_id - 1)
+
+
+def simulate(customers: int, seed: int) -> Purchases:
+    rng = np.random.default_rng(seed)
+    n = customers
+    as_of = np.datetime64(AS_OF.isoformat(), "D")
+    days_before_as_of = rng.integers(0, JOIN_SPAN_DAYS, n)
+    join_day = as_of - days_before_as_of
+    first_time = rng.uniform(8 / 24, 20 / 24, n)  # first purchase, as a fraction of its day
+
+    rate = rng.gamma(R, 1.0 / ALPHA, n)
+    dropout = rng.beta(A, B, n)
+    # Repeat purchases the customer would make before dropping out (dropping
+    # out straight after the first purchase gives 0).
+    allowed = rng.geometric(dropout) - 1
+    # Poisson process from the first purchase to the end of AS_OF. The first k
+    # of its M event times are the first k order statistics of M uniforms:
+    # cumsum(E_1..E_k) / (sum E_1..E_k + Gamma(M + 1 - k)), E_i ~ Exp(1).
+    window = days_before_as_of + 1.0 - first_time
+    events = rng.poisson(rate * window)
+    repeats = np.minimum(allowed, events)
+
+    owner = np.repeat(np.arange(n), repeats)
+    gaps = rng.exponential(1.0, owner.size)
+    cum = np.cumsum(gaps)
+    starts = np.cumsum(repeats) - repeats
+    # Per-customer cumulative sums out of the global one.
+    offset = np.zeros(n)
+    has = repeats > 0
+    offset[has] = cum[starts[has]] - gaps[starts[has]]
+    within = cum - offset[owner]
+    last = np.zeros(n)
+    last[has] = within[starts[has] + repeats[has] - 1]
+    rest = rng.gamma(np.maximum(events - repeats + 1, 1).astype(float), 1.0)
+    total = last + rest
+    repeat_time = window[owner] * within / total[owner]  # days after the first purchase
+
+    # Everyone's first purchase, then the repeats: days since join_day. The
+    # process runs in continuous time; the clock time of a purchase is then
+    # drawn within opening hours (the day, all that the models see, is kept).
+    owner_all = np.concatenate([np.arange(n), owner])
+    day = np.floor(np.concatenate([first_time, first_time[owner] + repeat_time])).astype(np.int64)
+    clock = np.concatenate([first_time, rng.uniform(8 / 24, 20 / 24, owner.size)])
+    # A second purchase on the same day for some purchases, a few minutes later.
+    second = rng.random(owner_all.size) < SECOND_PURCHASE_SHARE
+    owner_all = np.concatenate([owner_all, owner_all[second]])
+    day = np.concatenate([day, day[second]])
+    clock = np.concatenate([clock, clock[second] + rng.uniform(2, 45, second.sum()) / (24 * 60)])
+
+    order = np.lexsort((clock, day, owner_all))
+    owner_all, day, clock = owner_all[order], day[order], clock[order]
+    seconds = day * 86400 + np.floor(clock * 86400).astype(np.int64)
+    at = join_day[owner_all].astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+
+    # Spend: per customer nu ~ Gamma(q, rate gamma); each purchase ~ Gamma(p, rate nu).
+    nu = rng.gamma(GG_Q, 1.0 / GG_GAMMA, n)
+    dollars = rng.gamma(GG_P, 1.0 / nu[owner_all])
+    amount_cents = np.maximum(np.rint(dollars * 100), 1).astype(np.int64)
+    return Purchases(customer_id=owner_all + 1, at=at, amount_cents=amount_cents, join_day=join_day)
+
+
+FIRST_NAMES = (
+    "Ada Ben Chloe Dev Elena Farid Grace Hiro Ines Jonas Kemi Liam Maya Nico Olga Pablo Quinn Rosa Sami Tara "
+    "Umar Vera Wen Ximena Yusuf Zoe"
+).split()
+LAST_NAMES = (
+    "Adams Becker Costa Dubois Evans Fischer Garcia Horvat Ivanova Jensen Kowalski Lopez Moreau Nakamura Okafor "
+    "Petrov Rossi Santos Tanaka Ueda Varga Weber Xu Yilmaz Zimmermann"
+).split()
+
+
+def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
+    """The database and the CSV for these parameters: built once, then reused."""
+    # The schema's text is part of the key: a database built by an older schema is rebuilt.
+    from crmcli import db as crm_db
+
+    schema = hashlib.sha1(repr(crm_db.MIGRATIONS).encode()).hexdigest()[:8]
+    key = f"reports-v{GENERATOR_VERSION}-{schema}-c{customers}-s{seed}"
+    db_path, csv_path, meta_path = WORK / f"{key}.db", WORK / f"{key}.csv", WORK / f"{key}.json"
+    if db_path.exists() and csv_path.exists() and meta_path.exists():
+        return db_path, csv_path, json.loads(meta_path.read_text())
+
+    from crmcli import db
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = simulate(customers, seed)
+    at_text = np.datetime_as_string(data.at, unit="s")
+    day_text = np.datetime_as_string(data.at, unit="D")
+    join_text = np.datetime_as_string(data.join_day, unit="D")
+
+    # Build beside the final names and rename at the end: an interrupted build
+    # is never mistaken for a finished one.
+    tmp_db = db_path.with_suffix(".db.tmp")
+    for leftover in (tmp_db, Path(f"{tmp_db}-wal"), Path(f"{tmp_db}-shm")):
+        leftover.unlink(missing_ok=True)
+    conn = db.connect(tmp_db)
+    # A scratch file until the rename: durability buys nothing here, and a big
+    # page cache keeps the inserts into the (type, at) index off the disk.
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -1000000")
+
+    def customer_rows():
+        rng = np.random.default_rng(seed + 1)
+        firsts = rng.integers(0, len(FIRST_NAMES), customers)
+        lasts = rng.integers(0, len(LAST_NAMES), customers)
+        for i in range(customers):
+            name = f"{FIRST_NAMES[firsts[i]]} {LAST_NAMES[lasts[i]]} {i + 1}"
+            email = f"{FIRST_NAMES[firsts[i]].lower()}.{LAST_NAMES[lasts[i]].lower()}.{i + 1}@example.com"
+            since = str(join_text[i])
+            stamp = since + "T08:00:00"
+            yield (i + 1, name, email, since, stamp, stamp, name.lower())
+
+    ids = data.customer_id.tolist()
+    amounts = data.amount_cents.tolist()
+    ats = at_text.tolist()
+    with db.transaction(conn):
+        conn.executemany(
+            "INSERT INTO customers (id, name, email, since, created_at, updated_at, search_text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            customer_rows(),
+        )
+        conn.executemany(
+            "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+            "VALUES (?, 'purchase', ?, ?, ?)",
+            zip(ids, ats, amounts, ats),
+        )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    purchase_days = conn.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT customer_id, substr(at, 1, 10) FROM interactions)"
+    ).fetchone()[0]
+    conn.close()
+
+    tmp_csv = csv_path.with_suffix(".csv.tmp")
+    with open(tmp_csv, "w", newline="") as f:
+        f.write("customer_id,date,amount\n")
+        f.writelines(
+            f"{c},{d},{a // 100}.{a % 100:02d}\n" for c, d, a in zip(ids, day_text.tolist(), amounts)
+        )
+    meta = {
+        "customers": customers,
+        "seed": seed,
+        "as_of": AS_OF.isoformat(),
+        "purchases": len(ids),
+        "purchase_days": purchase_days,
+        "build_seconds": round(time.perf_counter() - started, 1),
+        "generator": {"r": R, "alpha": ALPHA, "a": A, "b": B, "second_purchase_share": SECOND_PURCHASE_SHARE,
+                      "gamma_gamma": {"p": GG_P, "q": GG_Q, "gamma": GG_GAMMA}},
+    }
+    os.replace(tmp_db, db_path)
+    os.replace(tmp_csv, csv_path)
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return db_path, csv_path, meta
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    label: str
+    wall_seconds: float
+    peak_kib: int
+    returncode: int
+    stderr: str
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def measure(label: str, argv: list[str], stdout_path: Path) -> Run:
+    """Run argv to completion; wall time and the peak RSS of that child alone."""
+    stderr_path = stdout_path.with_suffix(stdout_path.suffix + ".stderr")
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        # wait4 reaps this child and returns its own rusage (ru_maxrss in KiB on Linux).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
+    return Run(label, wall, usage.ru_maxrss, proc.returncode, stderr_path.read_text(errors="replace"))
+
+
+def best_of(label: str, argv: list[str], stdout_path: Path, repeat: int) -> Run:
+    """The fastest of `repeat` runs (the one least disturbed by the machine); peak RSS of that run."""
+    runs = []
+    for _ in range(repeat):
+        run = measure(label, argv, stdout_path)
+        if not run.ok:
+            return run
+        runs.append(run)
+    return min(runs, key=lambda r: r.wall_seconds)
+
+
+CRM_COMMANDS = {
+    "crm report churn": ["report", "churn"],
+    "crm report best": ["report", "best"],
+    # Not a target: BG/NBD's P(alive), to compare with the peer's.
+    "crm report churn --model bgnbd": ["report", "churn", "--model", "bgnbd"],
+}
+
+
+def crm_command() -> Path:
+    crm = Path(sys.executable).with_name("crm")
+    if not crm.exists():
+        raise SystemExit(f"error: {crm} not found; install crmcli in this venv (pip install -e .)")
+    return crm
+
+
+def peer_python() -> Path:
+    """The peer's own virtual environment, created and filled on first use."""
+    python = PEER_VENV / "bin" / "python"
+    marker = PEER_VENV / "requirements.txt"
+    wanted = "\n".join(PEER_REQUIREMENTS) + "\n"
+    if python.exists() and marker.exists() and marker.read_text() == wanted:
+        return python
+    print(f"setting up the peer's environment in {PEER_VENV} ...", file=sys.stderr, flush=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PEER_REQUIREMENTS],
+        check=True,
+    )
+    marker.write_text(wanted)
+    return python
+
+
+def read_column(path: Path, column: str) -> dict[int, float]:
+    with open(path, newline="") as f:
+        return {int(row["customer_id"]): float(row[column]) for row in csv.DictReader(f)}
+
+
+def csv_rows(path: Path) -> int:
+    with open(path, "rb") as f:
+        return max(sum(1 for _ in f) - 1, 0)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the fastest is reported")
+    parser.add_argument("--skip-peer", action="store_true", help="time crm only")
+    parser.add_argument("--skip-crm", action="store_true", help="time the peer only")
+    args = parser.parse_args(argv)
+
+    print("building the dataset (reused when it exists) ...", file=sys.stderr, flush=True)
+    db_path, csv_path, meta = build(args.customers, args.seed)
+    as_of = meta["as_of"]
+    key = db_path.stem
+    errors: list[str] = []
+
+    # Other work on the machine slows both sides: the load average is printed with the figures.
+    load_before = os.getloadavg()
+    crm_runs: dict[str, Run] = {}
+    if not args.skip_crm:
+        crm = str(crm_command())
+        for label, words in CRM_COMMANDS.items():
+            print(f"running {label} ...", file=sys.stderr, flush=True)
+            out = crm_output(key, label)
+            run = best_of(
+                label,
+                [crm, "--db", str(db_path), *words, "--limit", "0", "--format", "csv", "--as-of", as_of],
+                out,
+                args.repeat,
+            )
+            crm_runs[label] = run
+            if not run.ok:
+                errors.append(f"{label} exited {run.returncode}:\n{_tail(run.stderr)}")
+
+    peer: Run | None = None
+    peer_out = WORK / f"{key}.lifetimes.csv"
+    peer_versions = ""
+    if not args.skip_peer:
+        python = peer_python()
+        peer_versions = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(', '.join(f'{p} {m.version(p)}' for p in "
+             "('lifetimes', 'pandas', 'numpy', 'scipy', 'autograd')))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        print("running the peer (lifetimes) ...", file=sys.stderr, flush=True)
+        peer = best_of(
+            "lifetimes (peer)",
+            [str(python), str(PEER_SCRIPT), str(csv_path), as_of, str(peer_out)],
+            WORK / f"{key}.lifetimes.stdout",
+            args.repeat,
+        )
+        if not peer.ok:
+            errors.append(f"the peer exited {peer.returncode}:\n{_tail(peer.stderr)}")
+
+    # ---- the table
+    print()
+    print(f"dataset   {meta['customers']:,} customers, {meta['purchases']:,} purchases, "
+          f"{meta['purchase_days']:,} purchase days, as of {as_of} (seed {meta['seed']})")
+    print(f"machine   {os.cpu_count()} cores, Python {platform.python_version()} ({platform.machine()}), "
+          f"{platform.system()}; load average {load_before[0]:.2f} before the runs")
+    if peer_versions:
+        print(f"peer      {peer_versions}")
+    print(f"runs      fastest of {args.repeat} per command, each a whole process")
+    print()
+    print(f"{'command':<34} {'wall s':>8} {'peak MiB':>9}  rows")
+    for run in [*crm_runs.values(), *([peer] if peer else [])]:
+        if run.ok:
+            out = peer_out if run is peer else crm_output(key, run.label)
+            rows = f"{csv_rows(out):,}"
+        else:
+            rows = f"FAILED (exit {run.returncode})"
+        print(f"{run.label:<34} {run.wall_seconds:>8.2f} {run.peak_mib:>9.1f}  {rows}")
+    print()
+
+    if peer and peer.ok:
+        print("targets (issue 3)")
+        for label in ("crm report churn", "crm report best"):
+            run = crm_runs.get(label)
+            if run is None or not run.ok:
+                print(f"  {label:<32} not measured (crm failed or skipped)")
+                continue
+            speedup = peer.wall_seconds / run.wall_seconds
+            share = run.peak_kib / peer.peak_kib
+            print(f"  {label:<32} speed  peer/crm = {speedup:6.2f}x  (target >= {TARGET_SPEEDUP:.0f}x)   "
+                  f"{verdict(speedup >= TARGET_SPEEDUP)}")
+            print(f"  {'':<32} memory crm/peer = {share:6.2f}   (target <= 1/3)   "
+                  f"{verdict(share <= TARGET_MEMORY_SHARE)}")
+        bgnbd = crm_runs.get("crm report churn --model bgnbd")
+        if bgnbd is not None and bgnbd.ok:
+            ours = read_column(crm_output(key, bgnbd.label), "p_alive")
+            theirs = read_column(peer_out, "p_alive")
+            common = sorted(ours.keys() & theirs.keys())
+            if common:
+                diff = np.abs(np.array([ours[c] for c in common]) - np.array([theirs[c] for c in common]))
+                print(f"  P(alive), BG/NBD both sides      mean |diff| = {diff.mean():.2g}, max {diff.max():.2g}, "
+                      f"over {len(common):,} customers (target mean <= {TARGET_MEAN_P_ALIVE_DIFF})   "
+                      f"{verdict(diff.mean() <= TARGET_MEAN_P_ALIVE_DIFF)}")
+                if len(common) != len(theirs) or len(common) != len(ours):
+                    print(f"  note: crm scored {len(ours):,} customers, lifetimes {len(theirs):,}")
+            else:
+                errors.append("no customer in common between crm's and the peer's P(alive)")
+        else:
+            print("  P(alive) agreement               not measured (crm report churn --model bgnbd failed)")
+        print()
+        print("BG/NBD parameters (per day)")
+        print(f"  {'simulated with':<16} " + _params({"r": R, "alpha": ALPHA, "a": A, "b": B}))
+        if bgnbd is not None and bgnbd.ok:
+            print(f"  {'crm':<16} " + _params(crm_bgnbd_params(db_path, as_of)))
+        print(f"  {'lifetimes':<16} " + _params(peer_params(WORK / f"{key}.lifetimes.stdout")))
+
+    for message in errors:
+        print(f"\nerror: {message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _params(params: dict | None) -> str:
+    if not params:
+        return "(not available)"
+    return "  ".join(f"{name} {params[name]:.4g}" for name in ("r", "alpha", "a", "b") if name in params)
+
+
+def crm_bgnbd_params(db_path: Path, as_of: str) -> dict | None:
+    """crm's fitted BG/NBD parameters (`crm report model`, untimed), or None if unreadable."""
+    result = subprocess.run(
+        [str(crm_command()), "--db", str(db_path), "report", "model", "--format", "json", "--as-of", as_of],
+        capture_output=True, text=True,
+    )
+    try:
+        for row in json.loads(result.stdout):
+            if row.get("model") == "bgnbd":
+                params = row["params"]
+                return json.loads(params) if isinstance(params, str) else params
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def peer_params(stdout_path: Path) -> dict | None:
+    """The peer prints one JSON object per fitted model."""
+    try:
+        for line in stdout_path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("model") == "bgnbd":
+                return row["params"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def crm_output(key: str, label: str) -> Path:
+    """'crm report churn --model bgnbd' -> work/KEY.churn-model-bgnbd.csv"""
+    return WORK / f"{key}.{'-'.join(w.lstrip('-') for w in label.split()[2:])}.csv"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
