@@ -7,6 +7,21 @@ from crmcli import db
 from crmcli.cli import app
 
 
+def _snapshot(folder):
+    return sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()) if folder.is_dir() else None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def real_data_folder_untouched():
+    """Fails the run if any test wrote to the real per-user data folder (a leaked CRM_DB or HOME)."""
+    import platformdirs
+
+    real = platformdirs.user_data_path("crmcli", appauthor=False)
+    before = _snapshot(real)
+    yield
+    assert _snapshot(real) == before, f"a test wrote to the real data folder {real}"
+
+
 @pytest.fixture(autouse=True)
 def isolated_database(tmp_path, monkeypatch):
     path = tmp_path / "crm.db"

@@ -174,9 +174,13 @@ def maximize_likelihood(
     for start in starts:
         x0 = np.log([float(start[n]) for n in names])
         result = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds)
-        if not result.success:
+        at_box_edge = np.any(np.isclose(result.x, _LOG_BOX[0]) | np.isclose(result.x, _LOG_BOX[1]))
+        # A run that stopped on the box's edge is following a likelihood that keeps rising
+        # towards a limit of the model (e.g. no sign of drop-out: beta -> infinity); polishing
+        # it cannot make it converge and took up to half a minute. Otherwise polish, within a budget.
+        if not result.success and not at_box_edge:
             polish = minimize(value_only, result.x, method="Nelder-Mead",
-                              options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 4000, "maxfev": 8000})
+                              options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 1500, "maxfev": 3000})
             if polish.fun <= result.fun:
                 result = polish
         if best is None or result.fun < best.fun:
