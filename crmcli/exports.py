@@ -1,0 +1,111 @@
+"""Exporting customers, interactions and feedback as CSV or JSON Lines.
+
+An export is the import's mirror: the columns are the import columns, so an
+export imported into an empty database gives the same data back
+(tests/test_export.py proves it). Rows stream from the database to the file,
+through the one renderer (output.py), so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from crmcli import db, values
+from crmcli.errors import CrmError, InvalidInput
+
+KINDS = ("customers", "interactions", "feedback")
+FORMATS = ("csv", "jsonl")
+
+COLUMNS = {
+    "customers": ("id", "name", "email", "phone", "company", "tags", "note", "external_id", "since"),
+    "interactions": ("customer_id", "type", "at", "amount", "by", "note", "external_id"),
+    "feedback": ("customer_id", "type", "rating", "category", "by", "note", "at", "resolved_at",
+                 "resolution_note", "external_id"),
+}
+NUMERIC = ("id", "customer_id", "amount", "rating")
+
+_QUERIES = {
+    "customers": """
+        SELECT c.id, c.name, c.email, c.phone, c.company,
+               (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
+                 WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
+               c.note, c.external_id, c.since
+          FROM customers c ORDER BY c.id""",
+    "interactions": """
+        SELECT customer_id, type, at, amount_cents, staff AS by, note, external_id
+          FROM interactions ORDER BY id""",
+    "feedback": """
+        SELECT customer_id, type, rating, category, staff AS by, note, at, resolved_at, resolution_note, external_id
+          FROM feedback ORDER BY id""",
+}
+
+# output.csv_cell puts an apostrophe before a cell a spreadsheet would run as a formula
+# (= + - @ tab CR), and import takes it off again. A cell that itself starts with an
+# apostrophe followed by one of those (or by another apostrophe) gets one more here, so
+# that taking one off on import always gives the stored text back.
+_NEEDS_EXTRA_APOSTROPHE = ("'=", "'+", "'-", "'@", "'\t", "'\r", "''")
+
+
+def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[dict[str, Any]]:
+    """The rows of one kind, oldest first, ready for output.render (call inside db.snapshot)."""
+    if kind not in KINDS:
+        raise InvalidInput("what", kind, "must be one of " + ", ".join((*KINDS, "all")))
+    for record in conn.execute(_QUERIES[kind]):
+        row = dict(record)
+        if "amount_cents" in row:
+            row["amount"] = values.cents_to_amount(row.pop("amount_cents"))
+        if kind == "customers":
+            row["tags"] = row["tags"].split(";") if row["tags"] else []
+        if fmt == "csv":
+            row = {key: _csv_text(value) for key, value in row.items()}
+        yield row
+
+
+def _csv_text(value: Any) -> Any:
+    if isinstance(value, list):
+        value = ";".join(value)
+    if isinstance(value, str) and value.startswith(_NEEDS_EXTRA_APOSTROPHE):
+        return "'" + value
+    return value
+
+
+def export(conn: sqlite3.Connection, what: str, *, fmt: str = "csv", output: Path | None = None) -> list[Path | None]:
+    """Write one kind (or all three) to stdout, a file or a folder; returns what was written.
+
+    All kinds are read in one snapshot, so the files agree with each other even
+    while other processes write. Each file appears whole or not at all.
+    """
+    from crmcli import output as out
+
+    if fmt not in FORMATS:
+        raise InvalidInput("format", fmt, "must be csv or jsonl")
+    kinds = KINDS if what == "all" else (what,)
+    if what != "all" and what not in KINDS:
+        raise InvalidInput("what", what, "must be one of " + ", ".join((*KINDS, "all")))
+    targets = _targets(kinds, fmt, output, all_kinds=what == "all")
+    with db.snapshot(conn):
+        for kind, target in zip(kinds, targets):
+            out.render(rows(conn, kind, fmt=fmt), out.columns(*COLUMNS[kind], numeric=NUMERIC), fmt=fmt,
+                       output=target)
+    return targets
+
+
+def _targets(kinds: tuple[str, ...], fmt: str, output: Path | None, *, all_kinds: bool) -> list[Path | None]:
+    if output is None:
+        if all_kinds:
+            raise InvalidInput("output", "", "is required for `all`: give a folder, and customers, interactions "
+                               f"and feedback .{fmt} are written into it")
+        return [None]
+    output = Path(output).expanduser()
+    if all_kinds or output.is_dir():
+        if output.exists() and not output.is_dir():
+            raise InvalidInput("output", str(output), "is a file; `all` writes three files, so give a folder")
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CrmError(f"output: cannot create folder {str(output)!r}: {exc.strerror}") from None
+        return [output / f"{kind}.{fmt}" for kind in kinds]
+    return [output]

@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Benchmark: `crm interaction import` of 1.7 million purchase rows against two peers.
+
+Builds (once, then reuses) a reproducible till export: 1.7 million purchases
+by 100,000 customers over three years (receipt number, customer number, date
+and time to the second, amount, staff member, a few notes), and the matching
+customers file. Then, each as a whole process, timed by wall clock with the
+peak resident memory of that process alone (os.wait4):
+
+  crm        `crm interaction import FILE` into a database holding the
+             customers (imported first, not timed): every cell checked by
+             crmcli's validation, every customer looked up, re-run safety by
+             receipt number, one transaction, one batch.
+  sqlite-utils  `sqlite-utils insert DB purchases FILE --csv` on the same file:
+             no validation, every value stored as text.
+  sqlite3    the sqlite3 shell's `.import --csv FILE purchases`: the native
+             limit, no validation. Installed with apt-get when missing (and
+             root); otherwise skipped with the reason printed.
+
+It prints the figures, the ratios and PASS or MISS for the targets of issue 4:
+at least 4x faster than sqlite-utils insert, and peak memory under 200 MB.
+A MISS does not fail the script; it exits non-zero only when something could
+not run. pytest does not collect this file (it is not named test_*.py).
+
+    .venv/bin/python tests/benchmarks/bench_import.py [--rows 1700000] [--repeat 1] [--skip-peers]
+
+Other work on the machine slows every side; the load average is printed with
+the figures. Each command runs --repeat times and the fastest run counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+BIN = Path(sys.executable).parent
+
+CUSTOMERS = 100_000
+START = datetime(2023, 7, 1, 8, 0, 0)
+DAYS = 3 * 365
+STAFF = ["Linh", "Sam", "Ana", "Tomasz", "Priya", ""]
+NOTES = ["", "", "", "", "", "", "", "", "", "gift wrap", "paid by card", "loyalty voucher"]
+GENERATOR_VERSION = 1  # bump when the data change, so cached files are rebuilt
+
+TARGET_SPEEDUP = 4.0
+TARGET_PEAK_MB = 200.0
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_kib: int  # the largest single process of the run (wait4's ru_maxrss)
+    returncode: int
+    stderr: str
+    tree_peak_kib: int = 0  # the process and its worker processes together, sampled (PSS: shared pages once)
+
+    @property
+    def peak_mb(self) -> float:
+        """The memory figure that counts: the whole process tree when it could be sampled."""
+        return max(self.peak_kib, self.tree_peak_kib) / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants, from /proc (Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+            except OSError:
+                pass
+    return found
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: a page shared by n processes counts 1/n in each, so a sum is fair."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _sample_tree(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    while not stop.wait(0.05):
+        peak[0] = max(peak[0], sum(_pss_kib(p) for p in _tree(pid)))
+
+
+def build_files(rows: int, seed: int) -> tuple[Path, Path]:
+    """The purchases and customers CSV files, built once per (rows, seed, version)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    stem = f"import-v{GENERATOR_VERSION}-r{rows}-s{seed}"
+    purchases, customers = WORK / f"{stem}-purchases.csv", WORK / f"{stem}-customers.csv"
+    if purchases.exists() and customers.exists():
+        return purchases, customers
+    print(f"building {rows:,} purchase rows (once; cached in {WORK}) ...", flush=True)
+    rng = random.Random(seed)
+    with open(customers.with_suffix(".tmp"), "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["external_id", "name", "email", "phone", "since"])
+        for n in range(CUSTOMERS):
+            writer.writerow([f"C{n:06d}", f"Customer {n}", f"customer{n}@example.com", f"0{rng.randrange(10**9):09d}",
+                             (START.date() - timedelta(days=rng.randrange(2000))).isoformat()])
+    # Customers buy at different rates: a few buy very often, most rarely.
+    weights = [rng.paretovariate(1.2) for _ in range(CUSTOMERS)]
+    buyers = rng.choices(range(CUSTOMERS), weights=weights, k=rows)
+    with open(purchases.with_suffix(".tmp"), "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["external_id", "customer_external_id", "type", "at", "amount", "by", "note"])
+        seconds = DAYS * 86400
+        for n, buyer in enumerate(buyers):
+            moment = START + timedelta(seconds=n * seconds // rows + rng.randrange(3600))
+            refund = rng.random() < 0.02
+            cents = rng.randrange(150, 25000) if not refund else rng.randrange(150, 5000)
+            writer.writerow([f"R{n + 1:08d}", f"C{buyer:06d}", "refund" if refund else "purchase",
+                             moment.isoformat(timespec="seconds"), f"{cents // 100}.{cents % 100:02d}",
+                             rng.choice(STAFF), rng.choice(NOTES)])
+    customers.with_suffix(".tmp").rename(customers)
+    purchases.with_suffix(".tmp").rename(purchases)
+    return purchases, customers
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def measure(label: str, argv: list[str], env: dict | None = None) -> Run:
+    started = time.perf_counter()
+    with open(WORK / "bench-import.stderr", "w+", encoding="utf-8") as err:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        stop, tree_peak = threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_tree, args=(proc.pid, stop, tree_peak), daemon=True)
+        sampler.start()
+        # wait4 reaps this child and returns its rusage (ru_maxrss in KiB on Linux: the largest of
+        # the process and its reaped children, not their sum; hence the sampling as well).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+        err.seek(0)
+        message = err.read()
+    return Run(label, wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status), message, tree_peak[0])
+
+
+def best_of(repeat: int, prepare, label: str, argv: list[str], env: dict | None = None) -> Run:
+    runs = []
+    for _ in range(repeat):
+        prepare()
+        run = measure(label, argv, env)
+        if run.returncode != 0:
+            raise SystemExit(f"{label} failed (exit {run.returncode}):\n{run.stderr}")
+        runs.append(run)
+    return min(runs, key=lambda r: r.seconds)
+
+
+def sqlite3_shell() -> tuple[str | None, str]:
+    """The sqlite3 shell, installed with apt-get if missing and possible; else (None, why not)."""
+    found = shutil.which("sqlite3")
+    if found:
+        return found, ""
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        print("the sqlite3 shell is missing: installing it with apt-get ...", flush=True)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+        subprocess.run(["apt-get", "update", "-qq"], **quiet)
+        result = subprocess.run(["apt-get", "install", "-y", "-qq", "sqlite3"], **quiet)
+        found = shutil.which("sqlite3")
+        if found:
+            return found, ""
+        return None, f"apt-get install sqlite3 failed: {result.stderr.decode(errors='replace').strip()[:200]}"
+    return None, "the sqlite3 shell is not installed and apt-get is not available to root here"
+
+
+def count_rows(db: Path, table: str) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_700_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--skip-peers", action="store_true", help="time crm only")
+    args = parser.parse_args()
+
+    purchases, customers = build_files(args.rows, args.seed)
+    size_mb = purchases.stat().st_size / 1e6
+    crm = str(BIN / "crm")
+    crm_db = WORK / "bench-import-crm.db"
+    env = {**os.environ, "CRM_DB": str(crm_db)}
+    env.pop("NO_COLOR", None)
+
+    def crm_with_customers() -> None:
+        fresh(crm_db)
+        result = subprocess.run([crm, "customer", "import", str(customers)], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"crm customer import failed:\n{result.stderr}")
+
+    print(f"file: {purchases.name}: {args.rows:,} rows, {size_mb:.0f} MB; {CUSTOMERS:,} customers", flush=True)
+    runs = [best_of(args.repeat, crm_with_customers, "crm interaction import",
+                    [crm, "interaction", "import", str(purchases)], env)]
+    imported = count_rows(crm_db, "interactions")
+    if imported != args.rows:
+        raise SystemExit(f"crm imported {imported:,} rows, not {args.rows:,}")
+    rerun = measure("crm, the same file again", [crm, "interaction", "import", str(purchases)], env)
+    if rerun.returncode != 0 or count_rows(crm_db, "interactions") != args.rows:
+        raise SystemExit(f"re-running the import was not a no-op:\n{rerun.stderr}")
+
+    skipped_reason = ""
+    if not args.skip_peers:
+        peer_db = WORK / "bench-import-peer.db"
+        sqlite_utils = BIN / "sqlite-utils"
+        runs.append(best_of(args.repeat, lambda: fresh(peer_db), "sqlite-utils insert --csv",
+                            [str(sqlite_utils), "insert", str(peer_db), "purchases", str(purchases), "--csv"]))
+        if count_rows(peer_db, "purchases") != args.rows:
+            raise SystemExit("sqlite-utils did not insert every row")
+        shell, skipped_reason = sqlite3_shell()
+        if shell:
+            runs.append(best_of(args.repeat, lambda: fresh(peer_db), "sqlite3 shell .import --csv",
+                                [shell, str(peer_db), f".import --csv {purchases} purchases"]))
+            if count_rows(peer_db, "purchases") != args.rows:
+                raise SystemExit("the sqlite3 shell did not import every row")
+        fresh(peer_db)
+
+    print()
+    print(f"python {platform.python_version()}, sqlite {__import__('sqlite3').sqlite_version}, "
+          f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'':32} {'seconds':>8} {'rows/s':>10} {'peak MB':>8}  (peak: all its processes together)")
+    for run in runs:
+        print(f"{run.label:32} {run.seconds:8.1f} {args.rows / run.seconds:10,.0f} {run.peak_mb:8.0f}")
+    print(f"{rerun.label:32} {rerun.seconds:8.1f} {'(all skipped)':>13} {rerun.peak_mb:5.0f}")
+    if skipped_reason:
+        print(f"sqlite3 shell skipped: {skipped_reason}")
+    ours = runs[0]
+    print()
+    for run in runs[1:]:
+        print(f"crm vs {run.label}: {run.seconds / ours.seconds:.2f}x the speed, "
+              f"{ours.peak_mb / run.peak_mb:.1f}x the peak memory")
+    verdicts = [("peak memory under 200 MB", ours.peak_mb < TARGET_PEAK_MB, f"{ours.peak_mb:.0f} MB")]
+    peer = next((run for run in runs if run.label.startswith("sqlite-utils")), None)
+    if peer:
+        speedup = peer.seconds / ours.seconds
+        verdicts.insert(0, (f"at least {TARGET_SPEEDUP:.0f}x faster than sqlite-utils insert",
+                            speedup >= TARGET_SPEEDUP, f"{speedup:.2f}x"))
+    for what, ok, figure in verdicts:
+        print(f"{'PASS' if ok else 'MISS'}  {what}: {figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The sample files in examples/ import as examples/README-data.md says; run as a user runs them."""
+
+import csv
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+README = (EXAMPLES / "README-data.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {**os.environ, "CRM_DB": str(tmp_path / "sample.db"), "HOME": str(tmp_path),
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def crm(env, *args):
+    return subprocess.run(["crm", *map(str, args)], env=env, capture_output=True, text=True, cwd=EXAMPLES.parent)
+
+
+def query(env, sql):
+    conn = sqlite3.connect(env["CRM_DB"])
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def import_samples(env):
+    for command, name, *options in (("customer", "customers.csv"), ("interaction", "purchases.csv"),
+                                    ("feedback", "feedback.csv"),
+                                    ("interaction", "purchases-dmy.csv", "--date-format", "%d/%m/%Y %H:%M")):
+        result = crm(env, command, "import", f"examples/{name}", *options)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ""
+        assert ", 0 rejected" in result.stderr
+
+
+def test_every_sample_file_is_documented_and_imported():
+    samples = sorted(p.name for p in EXAMPLES.glob("*.csv"))
+    assert samples == ["customers.csv", "feedback.csv", "purchases-dmy.csv", "purchases-with-errors.csv",
+                       "purchases.csv"]
+    for name in samples:
+        assert f"`{name}`" in README
+
+
+def test_the_sample_files_import_cleanly_and_again_without_duplicates(env):
+    import_samples(env)
+    assert query(env, "SELECT count(*) FROM customers")[0][0] == 6
+    assert query(env, "SELECT count(*) FROM interactions")[0][0] == 13
+    assert query(env, "SELECT count(*) FROM feedback")[0][0] == 4
+    assert query(env, "SELECT phone FROM customers WHERE external_id = 'C0006'") == [("007 555 1234",)]
+    assert query(env, "SELECT at FROM interactions WHERE external_id = 'T-9001'") == [("2024-04-15T10:30:00",)]
+    for command, name in (("customer", "customers.csv"), ("interaction", "purchases.csv"),
+                          ("feedback", "feedback.csv")):
+        again = crm(env, command, "import", f"examples/{name}")
+        assert re.search(r": (\d+) rows read, 0 added", again.stderr), again.stderr
+    assert query(env, "SELECT count(*) FROM interactions")[0][0] == 13
+
+
+def test_the_file_with_errors_shows_the_documented_report_and_writes_nothing(env, tmp_path):
+    import_samples(env)
+    before = query(env, "SELECT count(*) FROM interactions")
+    result = crm(env, "interaction", "import", "examples/purchases-with-errors.csv")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    documented = README.split("What `purchases-with-errors.csv` reports:")[1].split("```")[1].strip()
+    assert result.stderr.strip() == documented
+    assert query(env, "SELECT count(*) FROM interactions") == before
+
+    rejects = tmp_path / "rejects.csv"
+    result = crm(env, "interaction", "import", "examples/purchases-with-errors.csv", "--skip-invalid",
+                 "--rejects", rejects)
+    assert result.returncode == 0, result.stderr
+    assert "10 rows read, 2 added, 0 skipped (already there), 8 rejected" in result.stderr
+    with open(rejects, newline="", encoding="utf-8") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert [row["external_id"] for row in rejected] == [f"R-2000{n:02d}" for n in range(2, 10)]
+    assert all(row["error"].startswith("line ") for row in rejected)
+
+
+def test_import_list_and_undo_on_the_samples(env):
+    import_samples(env)
+    listed = crm(env, "import", "list", "--format", "csv")
+    assert listed.returncode == 0
+    assert [line.split(",")[1] for line in listed.stdout.splitlines()[1:]] == [
+        "interactions", "feedback", "interactions", "customers"]
+    undo = crm(env, "import", "undo", "4")
+    assert undo.returncode == 0, undo.stderr
+    assert query(env, "SELECT count(*) FROM interactions")[0][0] == 10
