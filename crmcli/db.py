@@ -244,7 +244,60 @@ M001_INITIAL = [
      WHERE f.type = 'complaint' AND f.resolved_at IS NULL""",
 ]
 
-MIGRATIONS: list[list[str]] = [M001_INITIAL]
+# Imports: each import is a batch, and every row it added carries the batch's id, so
+# `crm import undo BATCH` can remove exactly that. batch_id has no REFERENCES clause:
+# batches are never deleted (undo marks them), and a foreign-key check per row would
+# cost bulk imports about a fifth of their speed.
+M002_IMPORT_BATCHES = [
+    """CREATE TABLE import_batches (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('customers', 'interactions', 'feedback')),
+        source      TEXT NOT NULL,      -- the file as given on the command line; '-' is stdin
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        rows_read   INTEGER NOT NULL DEFAULT 0,
+        added       INTEGER NOT NULL DEFAULT 0,
+        updated     INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        rejected    INTEGER NOT NULL DEFAULT 0,
+        customers_created INTEGER NOT NULL DEFAULT 0,  -- by --create-missing
+        undone_at   TEXT
+    )""",
+    "ALTER TABLE customers ADD COLUMN batch_id INTEGER",
+    "ALTER TABLE interactions ADD COLUMN batch_id INTEGER",
+    "ALTER TABLE feedback ADD COLUMN batch_id INTEGER",
+    "CREATE INDEX customers_batch ON customers (batch_id) WHERE batch_id IS NOT NULL",
+    "CREATE INDEX interactions_batch ON interactions (batch_id) WHERE batch_id IS NOT NULL",
+    "CREATE INDEX feedback_batch ON feedback (batch_id) WHERE batch_id IS NOT NULL",
+]
+
+# Running the business: targets per period, and follow-ups (a dated promise to contact a customer).
+# A target's number is in `value` (counts, rates as 0-1, days) or, for money, in `amount_cents`.
+M003_TARGETS_FOLLOWUPS = [
+    """CREATE TABLE targets (
+        metric       TEXT NOT NULL,      -- a `report summary` metric, e.g. revenue, retention_rate
+        per          TEXT NOT NULL CHECK (per IN ('month', 'quarter', 'year')),
+        value        REAL,
+        amount_cents INTEGER,
+        set_at       TEXT NOT NULL,
+        PRIMARY KEY (metric, per),
+        CHECK ((value IS NULL) <> (amount_cents IS NULL))
+    )""",
+    """CREATE TABLE followups (
+        id          INTEGER PRIMARY KEY,
+        customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        due         TEXT NOT NULL,       -- ISO date
+        staff       TEXT,
+        note        TEXT,
+        created_at  TEXT NOT NULL,
+        done_at     TEXT,                -- NULL while open
+        done_note   TEXT
+    )""",
+    "CREATE INDEX followups_open_due ON followups (due) WHERE done_at IS NULL",
+    "CREATE INDEX followups_customer ON followups (customer_id, done_at)",
+]
+
+MIGRATIONS: list[list[str]] = [M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS]
 
 
 def latest_version() -> int:

@@ -55,6 +55,7 @@ class DemoBusiness:
     customers: list[dict] = field(default_factory=list)
     interactions: list[dict] = field(default_factory=list)
     feedback: list[dict] = field(default_factory=list)
+    followups: list[dict] = field(default_factory=list)
 
 
 # --- names -------------------------------------------------------------------
@@ -432,7 +433,62 @@ def generate(customers: int = 200, seed: int = 1, today: datetime.date | None = 
     # Chronological order, so database ids grow with time like a real log.
     business.interactions.sort(key=lambda row: (row["at"], row["customer"], row["type"]))
     business.feedback.sort(key=lambda row: (row["at"], row["customer"], row["type"]))
+    business.followups = _followups(business, seed, today)
     return business
+
+
+# --- follow-ups --------------------------------------------------------------------
+
+FOLLOWUP_NOTES = ("Call to check in", "Offer the loyalty card", "Ask how the last order went",
+                  "Invite to the tasting evening", "Tell them about the new catalogue")
+FOLLOWUP_OUTCOMES = ("Spoke to them; ordering again next week", "Left a voicemail", "Sent a voucher by email",
+                     "Said they moved away", "Happy, just busy; will drop by")
+# Cycled through, so every demo has follow-ups done, overdue, due today and coming up.
+FOLLOWUP_STATUSES = ("done", "overdue", "today", "upcoming", "done")
+
+
+def _followups(business: DemoBusiness, seed: int, today: datetime.date) -> list[dict]:
+    """Follow-ups with regular customers, assigned to the staff member who served each most.
+
+    Drawn from their own random stream, so adding them left the rest of the business as it was.
+    Every moment is before `today`; due dates may be after it.
+    """
+    rng = random.Random(f"followups-{seed}")
+    purchase_days: dict[int, set[str]] = {}
+    served: dict[int, dict[str, int]] = {}
+    for row in business.interactions:
+        if row["type"] == "purchase":
+            purchase_days.setdefault(row["customer"], set()).add(row["at"][:10])
+        if row["by"]:
+            counts = served.setdefault(row["customer"], {})
+            counts[row["by"]] = counts.get(row["by"], 0) + 1
+    regulars = sorted(c for c, days in purchase_days.items() if len(days) >= 3)
+    chosen = sorted(rng.sample(regulars, min(len(regulars), max(5, len(business.customers) // 12))))
+    day = datetime.timedelta(days=1)
+    result = []
+    for n, customer in enumerate(chosen):
+        status = FOLLOWUP_STATUSES[n % len(FOLLOWUP_STATUSES)]
+        last = datetime.date.fromisoformat(max(purchase_days[customer]))
+        counts = served.get(customer)
+        by = min(counts, key=lambda name: (-counts[name], name)) if counts else rng.choice(STAFF)
+        done_at = done_note = None
+        if status == "done" and last + 20 * day < today - 10 * day:
+            created = min(last + rng.randint(20, 90) * day, today - 10 * day)
+            due = created + rng.randint(1, 7) * day
+            done_at = datetime.datetime.combine(due + rng.randint(0, 2) * day, _clock(rng, 9, 18))
+            done_note = rng.choice(FOLLOWUP_OUTCOMES)
+        else:
+            created = max(today - rng.randint(8, 25) * day, last)
+            due = {"overdue": today - rng.randint(1, 7) * day, "upcoming": today + rng.randint(1, 14) * day}.get(
+                status, today)
+            due = max(due, created)
+        note = f"{rng.choice(FOLLOWUP_NOTES)}: regular customer, last bought {last.isoformat()}"
+        result.append({
+            "customer": customer, "due": due.isoformat(), "by": by, "note": note,
+            "created_at": datetime.datetime.combine(created, _clock(rng, 9, 18)).isoformat(timespec="seconds"),
+            "done_at": done_at.isoformat(timespec="seconds") if done_at else None, "done_note": done_note,
+        })
+    return result
 
 
 def _feedback(rng: random.Random, customer: int, kind: str, at: datetime.datetime, by: str | None,

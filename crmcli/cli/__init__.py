@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import __version__
-from crmcli.cli import customer, feedback, interaction, misc, report
+from crmcli.cli import customer, data, feedback, imports, interaction, misc, report
+from crmcli.cli import followup, target
 from crmcli.cli.common import CrmGroup, State
 
 app = typer.Typer(
@@ -50,8 +51,13 @@ app.add_typer(customer.app, name="customer")
 app.add_typer(interaction.app, name="interaction")
 app.add_typer(feedback.app, name="feedback")
 app.add_typer(report.app, name="report")
+app.add_typer(imports.app, name="import")
+app.add_typer(target.app, name="target")
+app.add_typer(followup.app, name="followup")
 
 misc.register(app)
+data.register(app)
+followup.register(app)
 
 
 def main() -> None:

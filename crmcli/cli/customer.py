@@ -64,13 +64,15 @@ def show(
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:
-    """Show one customer: profile, tags, purchase stats, open complaints and recent timeline."""
+    """Show one customer: profile, tags, purchase stats, open complaints, open follow-ups and recent timeline."""
+    from crmcli import followups
     from crmcli.cli import views
 
     conn = connection(ctx)
     with db.snapshot(conn):
         customer_id = customers.resolve(conn, ref)
         record = customers.profile(conn, customer_id)
+        record["open_followups"] = followups.open_for_customer(conn, customer_id)
         record["scores"] = views.customer_scores(conn, customer_id)
     views.show_profile(record, fmt, output)
 
@@ -117,3 +119,72 @@ def delete(
         removed = customers.delete(conn, customer_id)
     note(f"deleted customer {customer_id} ({record['name']}) with {removed['interactions']} interactions "
          f"and {removed['feedback']} feedback")
+
+
+# --- import, duplicates, merge (issue 4) ---------------------------------------------------------
+
+from crmcli.cli import imports as import_options  # noqa: E402
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: import_options.FileArgument,
+    on_conflict: import_options.OnConflictOption = import_options.OnConflict.skip,
+    delimiter: import_options.DelimiterOption = None,
+    date_format: import_options.DateFormatOption = None,
+    skip_invalid: import_options.SkipInvalidOption = False,
+    rejects: import_options.RejectsOption = None,
+    dry_run: import_options.DryRunOption = False,
+) -> None:
+    """Import customers from CSV: name, email, phone, company, tags, note, external_id, since (and id)."""
+    import_options.run_import(ctx, "customers", file, delimiter=delimiter, date_format=date_format,
+                              skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run, on_conflict=on_conflict)
+
+
+@app.command("duplicates")
+def duplicates(
+    ctx: typer.Context,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List likely duplicate customers: same email, same phone, same or very similar name."""
+    from crmcli import duplicates as dupes
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        rows = dupes.find(conn)
+    render(rows, columns(*dupes.COLUMNS, numeric=("customer_id", "duplicate_id")), fmt, output,
+           title="Likely duplicates (merge with: crm customer merge KEEP DUP)")
+
+
+@app.command("merge")
+def merge(
+    ctx: typer.Context,
+    keep: Annotated[str, typer.Argument(metavar="KEEP", help="The customer to keep (id, email or name).",
+                                        show_default=False)],
+    duplicate: Annotated[str, typer.Argument(metavar="DUP", help="The duplicate, folded into KEEP and deleted.",
+                                             show_default=False)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not on a terminal.")] = False,
+) -> None:
+    """Merge DUP into KEEP: history and tags move, empty fields are filled, DUP is deleted. One transaction."""
+    from crmcli import duplicates as dupes
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        keep_id, duplicate_id = customers.resolve(conn, keep), customers.resolve(conn, duplicate)
+        kept, removed = customers.get(conn, keep_id), customers.get(conn, duplicate_id)
+    if not yes and keep_id != duplicate_id:
+        if not is_interactive():
+            raise CrmError("merge: not on a terminal, so not asking; add --yes to merge without asking")
+        if not typer.confirm(f"Merge customer {duplicate_id} ({removed['name']}) into {keep_id} "
+                             f"({kept['name']}) and delete {duplicate_id}?"):
+            note("nothing merged")
+            raise typer.Exit(1)
+    with db.transaction(conn):
+        result = dupes.merge(conn, keep_id, duplicate_id)
+    filled = f"; filled {', '.join(result['filled'])}" if result["filled"] else ""
+    note(f"merged customer {result['removed']} ({result['removed_name']}) into {result['kept']} "
+         f"({result['kept_name']}): moved {result['interactions']} interactions, {result['feedback']} feedback, "
+         f"{result['tags']} tags{filled}")

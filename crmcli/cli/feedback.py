@@ -72,3 +72,26 @@ def resolve(
     with db.transaction(conn):
         result = feedback.resolve(conn, feedback_id, note=note_)
     note(f"complaint {feedback_id} resolved after {result['resolution_days']} days")
+
+
+# --- import (issue 4) ----------------------------------------------------------------------------
+
+from crmcli.cli import imports as import_options  # noqa: E402
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: import_options.FileArgument,
+    create_missing: import_options.CreateMissingOption = False,
+    delimiter: import_options.DelimiterOption = None,
+    date_format: import_options.DateFormatOption = None,
+    skip_invalid: import_options.SkipInvalidOption = False,
+    rejects: import_options.RejectsOption = None,
+    dry_run: import_options.DryRunOption = False,
+) -> None:
+    """Import feedback from CSV: customer_id|customer_external_id|customer_email, type, rating, category, by,
+    note, at, resolved_at, resolution_note, external_id."""
+    import_options.run_import(ctx, "feedback", file, delimiter=delimiter, date_format=date_format,
+                              skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run,
+                              create_missing=create_missing)

@@ -71,8 +71,8 @@ def best(
     conn, scores = _scores(ctx, as_of, model, horizon, discount)
     with db.snapshot(conn):
         rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=limit)
-    render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE), fmt, output,
-           title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})")
+        render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE), fmt, output,
+               title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})")
 
 
 @app.command("churn")
@@ -85,6 +85,9 @@ def churn(
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    follow_up: Annotated[int, typer.Option(
+        "--follow-up", min=0, help="Schedule a follow-up due today for each of the top N customers of this "
+        "ranking who have no open one, assigned to the staff member who served them most.")] = 0,
 ) -> None:
     """Customers most worth saving first: ranked by value at risk (P(left) x yearly value)."""
     from crmcli.analytics import report
@@ -93,8 +96,13 @@ def churn(
     conn, scores = _scores(ctx, as_of, model)
     with db.snapshot(conn):
         rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=limit)
-    render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE), fmt, output,
-           title=f"Churn risk as of {scores.base.as_of} ({scores.model})")
+    if follow_up:
+        with db.snapshot(conn):
+            top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up))
+        _schedule_follow_ups(conn, top, scores.base.as_of, follow_up)
+    with db.snapshot(conn):  # the rows read names as they are written
+        render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE), fmt, output,
+               title=f"Churn risk as of {scores.base.as_of} ({scores.model})")
 
 
 @app.command("segments")
@@ -140,3 +148,92 @@ _NUMERIC = (
     "value_at_risk", "value_if_active", "typical_gap_days", "open_complaints", "low_ratings", "customers",
     "customer_share", "revenue_share", "log_likelihood", "repeat_customers",
 )
+
+
+# --- summary, staff and churn follow-ups (issue 6) -----------------------------------------------
+
+from crmcli.cli.target import PeriodKind  # noqa: E402
+
+
+def _schedule_follow_ups(conn, rows, as_of, asked: int) -> None:
+    from crmcli import followups
+
+    with db.transaction(conn):
+        result = followups.schedule_for_churn(conn, rows, as_of=as_of)
+    created, skipped = result["created"], result["skipped"]
+    ids = f" (ids {', '.join(map(str, created))})" if created else ""
+    note(f"scheduled {len(created)} follow-up{'' if len(created) == 1 else 's'} due today{ids}; "
+         f"{len(skipped)} of the top {min(asked, len(rows))} already had an open one")
+
+
+@app.command("summary")
+def summary(
+    ctx: typer.Context,
+    period: Annotated[PeriodKind, typer.Option("--period", help="Length of each period.")] = PeriodKind.month,
+    periods: Annotated[int, typer.Option("--periods", min=1, max=120,
+                                         help="How many periods, the current one included.")] = 6,
+    as_of: AsOfOption = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit with code 4 when a target of the last complete period was missed (for cron).")] = False,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Per period: customers won, kept and lost, revenue, complaints and ratings, beside the targets."""
+    from crmcli import metrics, targets
+    from crmcli.output import Column, choose_format, columns
+
+    conn = connection(ctx)
+    day = values.day(as_of, "as-of") or values.now().date()
+    with db.snapshot(conn):
+        goals = targets.targets_for(conn, period.value)
+        rows = metrics.summary(conn, period=period.value, count=periods, as_of=day, targets=goals)
+        verdict = targets.check(conn, per=period.value, as_of=day) if check else None
+    if choose_format(fmt.value if fmt else None, output) == "table":
+        labels, table = metrics.pivot(rows)
+        cols = [Column("metric"), *(Column(label, numeric=True) for label in labels),
+                Column("target", numeric=True), Column("trend")]
+        render(table, cols, fmt, output, title=f"Summary by {period.value} as of {day} "
+               f"(* = to date; {metrics.MISSED_MARK} = target missed)")
+    else:
+        render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output)
+    if verdict is not None:
+        _report_check(verdict, period.value)
+
+
+def _report_check(verdict: dict, per: str) -> None:
+    from crmcli import metrics, targets
+
+    label = verdict["period"]
+    if not verdict["targets"]:
+        note(f"no targets per {per} to check (set one with: crm target set METRIC VALUE --per {per})")
+        return
+    for entry in verdict["not_judged"]:
+        note(f"note: {entry['metric']} has no value in {label}; its target was not judged")
+    for entry in verdict["missed"]:
+        actual = metrics.format_value(entry["metric"], entry["actual"])
+        target = metrics.format_value(entry["metric"], entry["target"])
+        note(f"crm: target missed in {label}: {entry['metric']} {actual}, target {entry['direction']} {target}")
+    if verdict["missed"]:
+        raise typer.Exit(targets.TARGET_MISSED_EXIT_CODE)
+    judged = verdict["targets"] - len(verdict["not_judged"])
+    note(f"targets per {per} met in {label}: {judged} of {judged}")
+
+
+@app.command("staff")
+def staff(
+    ctx: typer.Context,
+    since: Annotated[Optional[str], typer.Option("--since", help="From DATE (inclusive). Default: all history.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Up to DATE (inclusive). Default: today.")] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Per staff member: interactions, customers served, complaints handled and resolved, ratings, follow-ups."""
+    from crmcli import metrics
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        rows = metrics.staff_rows(conn, since=since, until=until)
+    span = f"{since or 'the start'} to {until or 'today'}"
+    render(rows, columns(*metrics.STAFF_COLUMNS, numeric=metrics.STAFF_COLUMNS[1:]), fmt, output,
+           title=f"Staff, {span}")

@@ -73,6 +73,7 @@ def show_profile(record: dict[str, Any], fmt: OutputFormat | None, output: Path 
         "company": customer["company"], "tags": customer["tags"], "since": customer["since"],
         "note": customer["note"], "external_id": customer["external_id"], **record["stats"],
         "open_complaints": len(record["open_complaints"]),
+        "open_followups": len(record.get("open_followups") or []),
     }
     if record.get("scores"):
         summary.update(record["scores"])
@@ -83,6 +84,10 @@ def show_profile(record: dict[str, Any], fmt: OutputFormat | None, output: Path 
         if record["open_complaints"]:
             out.write_table(record["open_complaints"], out.columns("id", "at", "category", "rating", "by", "note"),
                             stream, title="Open complaints", is_terminal=is_terminal)
+        if record.get("open_followups"):
+            out.write_table(record["open_followups"], out.columns("id", "due", "days_overdue", "by", "note",
+                                                                 numeric=("id", "days_overdue")),
+                            stream, title="Open follow-ups", is_terminal=is_terminal)
         if record["timeline"]:
             out.write_table(record["timeline"], out.columns("at", "kind", "type", "amount", "by", "note",
                                                            numeric=("amount",)),

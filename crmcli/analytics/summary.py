@@ -1,0 +1,45 @@
+"""Customers lost, by the churn model, for `crm report summary`.
+
+A customer is *lost* as of a day D when the churn model, fitted on the data up to D,
+gives P(alive) below 0.5: exactly the customers with `p_alive` < 0.5 in
+`crm report churn --as-of D --limit 0` (same model, same fallback to the heuristic when
+the history is too thin or the fit does not converge). crmcli.metrics counts a customer
+as lost *in* a period when they are lost at its last day and were not at the last day
+of the period before.
+
+This repeats report.score()'s choice of model without the spend model and CLV, which
+the summary does not need (a fit per period end is the cost); a test holds the two to
+the same answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import numpy as np
+
+from crmcli.analytics import heuristic
+from crmcli.analytics.data import load
+from crmcli.analytics.report import DEFAULT_MODEL, MODELS
+
+LOST_BELOW = 0.5
+
+
+def p_alive_as_of(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray]:
+    """(customer ids, P(alive)) of every customer who had bought by `day`, as report.score computes them."""
+    base = load(conn, day)
+    if not len(base):
+        return base.customer_id, np.zeros(0)
+    module = MODELS[model]
+    if heuristic.can_fit(base.x):
+        fit = module.fit(base.x, base.t_x, base.T)
+        if fit.converged:
+            return base.customer_id, np.clip(module.p_alive(fit.params, base.x, base.t_x, base.T), 0.0, 1.0)
+    return base.customer_id, np.clip(heuristic.p_alive(base.x, base.t_x, base.T), 0.0, 1.0)
+
+
+def lost_customers(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> set[int]:
+    """Ids of the customers the churn model calls lost as of `day` (P(alive) < 0.5)."""
+    ids, p_alive = p_alive_as_of(conn, day, model)
+    return {int(i) for i in ids[p_alive < LOST_BELOW]}

@@ -1,0 +1,129 @@
+"""`crm followup ...` (add, list, done) and `crm agenda`, the morning to-do list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from crmcli import customers, db, followups
+from crmcli.cli.common import (
+    CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render,
+)
+
+app = typer.Typer(cls=CrmGroup, help="Follow-ups: promises to contact a customer by a date, open until done.",
+                  no_args_is_help=True)
+
+ByOption = Annotated[Optional[str], typer.Option("--by", help="Staff member (any case).")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    due: Annotated[str, typer.Option("--due", help="YYYY-MM-DD, today, tomorrow or +N (days from today).",
+                                     show_default=False)],
+    note_: Annotated[Optional[str], typer.Option("--note", help="What to do or talk about.")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Staff member who will do it.")] = None,
+) -> None:
+    """Schedule a follow-up with a customer and print its id."""
+    conn = connection(ctx)
+    with db.transaction(conn):
+        customer_id = customers.resolve(conn, ref)
+        new_id = followups.add(conn, customer_id, due, by=by, note=note_)
+    typer.echo(new_id)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only those due before today.")] = False,
+    due: Annotated[Optional[str], typer.Option(
+        "--due", help="Only those due on or before DATE (today: everything to do today, overdue included).")] = None,
+    by: ByOption = None,
+    customer: Annotated[Optional[str], typer.Option(help="Only this customer (id, email or name).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include follow-ups already done.")] = False,
+    limit: ListLimitOption = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List open follow-ups, soonest due first."""
+    from crmcli.output import Column
+
+    conn = connection(ctx)
+    limit = list_limit(limit, fmt, output)
+    with db.snapshot(conn):
+        customer_id = customers.resolve(conn, customer) if customer is not None else None
+        rows = followups.list_followups(conn, overdue=overdue, due=due, by=by, customer_id=customer_id,
+                                        include_done=all_, limit=limit)
+    in_table = ("id", "customer_id", "customer_name", "phone", "due", "days_overdue", "by", "note", "done_at")
+    cols = [Column(key, "customer" if key == "customer_id" else "", numeric=key in ("id", "customer_id", "days_overdue"),
+                   in_table=key in in_table) for key in followups.LIST_COLUMNS]
+    render(rows, cols, fmt, output, title="Follow-ups", limit=limit)
+
+
+@app.command("done")
+def done(
+    ctx: typer.Context,
+    followup_id: Annotated[int, typer.Argument(metavar="ID", help="The follow-up's id.", show_default=False)],
+    note_: Annotated[Optional[str], typer.Option("--note", help="What came of it.")] = None,
+) -> None:
+    """Mark a follow-up done."""
+    conn = connection(ctx)
+    with db.transaction(conn):
+        followups.done(conn, followup_id, note=note_)
+    note(f"follow-up {followup_id} done")
+
+
+# --- agenda ------------------------------------------------------------------------------------------
+
+_SECTION_TABLES = {
+    "followup": ("Follow-ups due", (("id", "id"), ("customer_id", "customer"), ("name", "name"), ("phone", "phone"),
+                                    ("by", "by"), ("date", "due"), ("days", "days overdue"), ("detail", "note"))),
+    "complaint": ("Open complaints", (("id", "id"), ("customer_id", "customer"), ("name", "name"),
+                                      ("phone", "phone"), ("by", "by"), ("date", "made"), ("days", "days open"),
+                                      ("detail", "complaint"))),
+    "quiet": ("Best customers gone quiet", (("customer_id", "customer"), ("name", "name"), ("phone", "phone"),
+                                            ("by", "served by"), ("date", "last purchase"), ("days", "days silent"),
+                                            ("detail", "why"))),
+}
+
+
+def agenda(
+    ctx: typer.Context,
+    by: Annotated[Optional[str], typer.Option(
+        "--by", help="Only what is assigned to this staff member: their follow-ups, complaints attributed to "
+        "them, quiet customers they served most.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0,
+                                       help="At most N best customers gone quiet; 0 means all.")] = 10,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Today's work: follow-ups due, open complaints, best customers gone quiet. Made for a morning cron mail."""
+    from crmcli import output as out
+    from crmcli import values
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        rows = followups.agenda(conn, by=by, quiet_limit=limit or None)
+    chosen = out.choose_format(fmt.value if fmt else None, output)
+    if chosen != "table":
+        render(rows, out.columns(*followups.AGENDA_COLUMNS, numeric=("id", "customer_id", "days")), fmt, output)
+        return
+    who = f" for {by.strip()}" if by else ""
+    if not rows:
+        note(f"nothing on the agenda{who} today ({values.now().date()})")
+    with out.destination(output) as stream:
+        is_terminal = output is None and stream.isatty()
+        for section in followups.AGENDA_SECTIONS:
+            part = [row for row in rows if row["section"] == section]
+            if not part:
+                continue
+            title, keys = _SECTION_TABLES[section]
+            cols = [out.Column(key, label, numeric=key in ("id", "customer_id", "days")) for key, label in keys]
+            out.write_table(part, cols, stream, title=f"{title}{who} ({len(part)}), {values.now().date()}",
+                            is_terminal=is_terminal)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("agenda")(agenda)

@@ -1,0 +1,77 @@
+"""`crm target ...`: set, list and remove targets for the summary metrics."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from crmcli import db, values
+from crmcli.cli.common import CrmGroup, FormatOption, OutputOption, connection, note, render
+
+app = typer.Typer(cls=CrmGroup, help="Targets per month, quarter or year for new customers, retention, "
+                  "complaint resolution and revenue.", no_args_is_help=True)
+
+
+class PeriodKind(str, Enum):
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+Metric = Annotated[str, typer.Argument(
+    metavar="METRIC", help="new_customers, retention_rate, median_resolution_days or revenue.", show_default=False)]
+PerOption = Annotated[PeriodKind, typer.Option("--per", help="The period the target is for.")]
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    metric: Metric,
+    value: Annotated[str, typer.Argument(
+        metavar="VALUE", help="A count, an amount (revenue), days, or a share: 0.6 or 60% (retention_rate).",
+        show_default=False)],
+    per: PerOption = PeriodKind.month,
+) -> None:
+    """Set the target for a metric (replacing any earlier one for the same period)."""
+    from crmcli import targets
+
+    conn = connection(ctx)
+    with db.transaction(conn):
+        result = targets.set_target(conn, metric, value, per=per.value)
+    note(f"target set: {result['metric']} {result['direction']} {result['target']} per {result['per']}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="Judge the last period complete on DATE. Default today.")] = None,
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """List the targets, each with the last complete period's actual and whether it was met."""
+    from crmcli import targets
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    day = values.day(as_of, "as-of")
+    with db.snapshot(conn):
+        rows = targets.list_targets(conn, as_of=day)
+    render(rows, columns(*targets.LIST_COLUMNS, numeric=("target", "actual")), fmt, output, title="Targets")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    metric: Metric,
+    per: PerOption = PeriodKind.month,
+) -> None:
+    """Remove the target for a metric."""
+    from crmcli import targets
+
+    conn = connection(ctx)
+    with db.transaction(conn):
+        targets.remove(conn, metric, per=per.value)
+    note(f"target removed: {targets.metric_name(metric)} per {per.value}")

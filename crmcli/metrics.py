@@ -1,0 +1,410 @@
+"""The business by the customer: per-period metrics (`crm report summary`) and per-staff
+accountability (`crm report staff`).
+
+Everything here is plain SQL and Python over the stored events; numpy and scipy are
+loaded only for `customers_lost`, which needs the churn model
+(crmcli.analytics.summary). Definitions (README, "Summary metrics"):
+
+- a period is a calendar month, quarter or year; the last one shown is the one holding
+  the as-of date and counts data up to that date only (it is *incomplete* unless the
+  as-of date is its last day);
+- new_customers: customers whose first purchase ever falls in the period;
+- active_customers: customers with at least one purchase in the period;
+- customers_lost: customers the churn model calls lost (P(alive) < 0.5, exactly as
+  `crm report churn --as-of DAY` computes it) at the period's last day who were not
+  lost at the previous period's last day;
+- retention_rate: of the customers active in the previous period, the share active again;
+- repeat_purchase_rate: of the period's active customers, the share who bought on a day
+  other than their first purchase day;
+- revenue: purchases minus refunds dated in the period;
+- top20_revenue_share: the share of the period's revenue that came from the top 20%
+  (rounded up) of its active customers, ranked by what each spent in the period;
+- complaints_opened, complaints_resolved: complaints made / resolved in the period;
+- median_resolution_days: the median time to resolve the complaints resolved in the period;
+- compliments_per_complaint: compliments / complaints made in the period;
+- average_rating: the mean rating of all feedback given in the period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from crmcli import values
+from crmcli.errors import InvalidInput
+
+PERIOD_KINDS = ("month", "quarter", "year")
+MAX_PERIODS = 120
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str  # the table's row label
+    unit: str  # count, share, money, days, ratio, rating: how a table shows it
+    better: str  # "higher" or "lower": which way a target is met
+
+
+METRICS = (
+    Metric("new_customers", "new customers", "count", "higher"),
+    Metric("active_customers", "active customers", "count", "higher"),
+    Metric("customers_lost", "customers lost", "count", "lower"),
+    Metric("retention_rate", "retention rate", "share", "higher"),
+    Metric("repeat_purchase_rate", "repeat-purchase rate", "share", "higher"),
+    Metric("revenue", "revenue", "money", "higher"),
+    Metric("top20_revenue_share", "revenue from top 20%", "share", "higher"),
+    Metric("complaints_opened", "complaints opened", "count", "lower"),
+    Metric("complaints_resolved", "complaints resolved", "count", "higher"),
+    Metric("median_resolution_days", "median days to resolve", "days", "lower"),
+    Metric("compliments_per_complaint", "compliments per complaint", "ratio", "higher"),
+    Metric("average_rating", "average rating", "rating", "higher"),
+)
+METRIC_BY_NAME = {m.name: m for m in METRICS}
+
+# The tidy layout of `report summary` in csv/json/jsonl: one row per period and metric.
+SUMMARY_COLUMNS = ("period", "period_start", "period_end", "complete", "metric", "value", "target", "target_met")
+
+STAFF_COLUMNS = (
+    "staff", "interactions", "customers_served", "sales", "revenue", "complaints_handled", "complaints_resolved",
+    "median_resolution_days", "average_rating", "compliments", "followups_done", "followups_overdue",
+)
+
+
+# --- periods -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    kind: str
+    start: date
+    end: date  # the calendar end
+    last_day: date  # the last day counted: `end`, or the as-of date in the current period
+
+    @property
+    def label(self) -> str:
+        if self.kind == "year":
+            return f"{self.start.year}"
+        if self.kind == "quarter":
+            return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
+        return f"{self.start.year}-{self.start.month:02d}"
+
+    @property
+    def complete(self) -> bool:
+        return self.last_day >= self.end
+
+    def previous(self) -> Period:
+        before = self.start - timedelta(days=1)
+        start, end = calendar_period(self.kind, before)
+        return Period(self.kind, start, end, end)
+
+
+def check_kind(kind: str, field: str = "period") -> str:
+    return values.choice(kind, field, PERIOD_KINDS)
+
+
+def calendar_period(kind: str, day: date) -> tuple[date, date]:
+    """The first and last day of the month, quarter or year holding `day`."""
+    if kind == "year":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    months = 3 if kind == "quarter" else 1
+    first_month = (day.month - 1) // months * months + 1
+    start = date(day.year, first_month, 1)
+    after = first_month + months
+    next_start = date(day.year + 1, 1, 1) if after > 12 else date(day.year, after, 1)
+    return start, next_start - timedelta(days=1)
+
+
+def periods(kind: str, count: int, as_of: date) -> list[Period]:
+    """The `count` periods up to the one holding `as_of`, oldest first."""
+    kind = check_kind(kind)
+    if not 1 <= count <= MAX_PERIODS:
+        raise InvalidInput("periods", count, f"must be from 1 to {MAX_PERIODS}")
+    start, end = calendar_period(kind, as_of)
+    current = Period(kind, start, end, min(end, as_of))
+    result = [current]
+    while len(result) < count:
+        result.append(result[-1].previous())
+    return result[::-1]
+
+
+def last_complete(kind: str, as_of: date) -> Period:
+    """The latest period that ended on or before `as_of`."""
+    start, end = calendar_period(check_kind(kind), as_of)
+    current = Period(kind, start, end, min(end, as_of))
+    return current if current.complete else current.previous()
+
+
+# --- the metrics ---------------------------------------------------------------------------------
+
+_FIRST_PURCHASE = """SELECT customer_id, min(substr(at, 1, 10)) AS first_day
+                       FROM interactions WHERE type = 'purchase' GROUP BY customer_id"""
+
+
+def _window(p: Period) -> dict[str, str]:
+    # Stored moments are 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM:SS'; every one on the last day sorts below 'DAY~'.
+    return {"start": p.start.isoformat(), "last": p.last_day.isoformat(), "stop": p.last_day.isoformat() + "~"}
+
+
+def _one(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Any:
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def _days(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 86400
+
+
+def _median_days(pairs: list[tuple[str, str]]) -> float | None:
+    durations = [_days(start, end) for start, end in pairs]
+    return round(statistics.median(durations), 1) if durations else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The metrics of one period, except customers_lost (see summary()). `names` limits which."""
+    wanted = set(names or METRIC_BY_NAME) - {"customers_lost"}
+    w = _window(p)
+    result: dict[str, Any] = {}
+    need_active = wanted & {"active_customers", "repeat_purchase_rate"}
+    active = _one(conn, """SELECT count(DISTINCT customer_id) FROM interactions
+                            WHERE type = 'purchase' AND at >= :start AND at < :stop""", w) if need_active else 0
+    if "new_customers" in wanted:
+        result["new_customers"] = _one(
+            conn, f"SELECT count(*) FROM ({_FIRST_PURCHASE}) WHERE first_day BETWEEN :start AND :last", w)
+    if "active_customers" in wanted:
+        result["active_customers"] = active
+    if "retention_rate" in wanted:
+        prev = _window(p.previous())
+        before, again = conn.execute(
+            """SELECT count(*), coalesce(sum(EXISTS (
+                      SELECT 1 FROM interactions i WHERE i.customer_id = a.customer_id AND i.type = 'purchase'
+                         AND i.at >= :start AND i.at < :stop)), 0)
+                 FROM (SELECT DISTINCT customer_id FROM interactions
+                        WHERE type = 'purchase' AND at >= :prev_start AND at < :prev_stop) a""",
+            {**w, "prev_start": prev["start"], "prev_stop": prev["stop"]}).fetchone()
+        result["retention_rate"] = _share(again, before)
+    if "repeat_purchase_rate" in wanted:
+        repeat = _one(conn, f"""SELECT count(DISTINCT i.customer_id)
+                                  FROM interactions i JOIN ({_FIRST_PURCHASE}) f ON f.customer_id = i.customer_id
+                                 WHERE i.type = 'purchase' AND i.at >= :start AND i.at < :stop
+                                   AND substr(i.at, 1, 10) > f.first_day""", w)
+        result["repeat_purchase_rate"] = _share(repeat, active)
+    if wanted & {"revenue", "top20_revenue_share"}:
+        per_customer = conn.execute(
+            """SELECT customer_id,
+                      sum(CASE type WHEN 'purchase' THEN amount_cents ELSE -amount_cents END) AS net_cents,
+                      max(type = 'purchase') AS bought
+                 FROM interactions
+                WHERE type IN ('purchase', 'refund') AND at >= :start AND at < :stop
+                GROUP BY customer_id""", w).fetchall()
+        revenue_cents = sum(row["net_cents"] for row in per_customer)
+        result["revenue"] = values.cents_to_amount(revenue_cents)
+        spent = sorted((row["net_cents"] for row in per_customer if row["bought"]), reverse=True)
+        top = spent[: (len(spent) + 4) // 5]  # the top 20%, rounded up
+        result["top20_revenue_share"] = _share(sum(top), revenue_cents) if revenue_cents > 0 else None
+    if wanted & {"complaints_opened", "compliments_per_complaint"}:
+        opened, compliments = conn.execute(
+            """SELECT coalesce(sum(type = 'complaint'), 0), coalesce(sum(type = 'compliment'), 0)
+                 FROM feedback WHERE at >= :start AND at < :stop""", w).fetchone()
+        result["complaints_opened"] = opened
+        result["compliments_per_complaint"] = round(compliments / opened, 2) if opened else None
+    if wanted & {"complaints_resolved", "median_resolution_days"}:
+        resolved = conn.execute(
+            """SELECT at, resolved_at FROM feedback
+                WHERE type = 'complaint' AND resolved_at >= :start AND resolved_at < :stop""", w).fetchall()
+        result["complaints_resolved"] = len(resolved)
+        result["median_resolution_days"] = _median_days([(r["at"], r["resolved_at"]) for r in resolved])
+    if "average_rating" in wanted:
+        average = _one(conn, """SELECT avg(rating) FROM feedback
+                                 WHERE rating IS NOT NULL AND at >= :start AND at < :stop""", w)
+        result["average_rating"] = round(average, 2) if average is not None else None
+    return {name: result[name] for name in METRIC_BY_NAME if name in result}
+
+
+def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, as_of: date | None = None,
+            targets: dict[str, Any] | None = None, include_lost: bool = True) -> list[dict[str, Any]]:
+    """The tidy summary: one row per period (oldest first) and metric, with the target beside the actual.
+
+    `targets` maps metric -> target for this kind of period. target_met is None for the
+    current, incomplete period and where there is no value to judge.
+    """
+    as_of = as_of or values.now().date()
+    shown = periods(period, count, as_of)
+    lost_counts: dict[Period, int] = {}
+    if include_lost:
+        from crmcli.analytics.summary import lost_customers  # numpy and scipy: only here
+
+        ends = sorted({p.previous().end for p in shown} | {p.last_day for p in shown})
+        lost_at = {day: lost_customers(conn, day) for day in ends}
+        lost_counts = {p: len(lost_at[p.last_day] - lost_at[p.previous().end]) for p in shown}
+    targets = targets or {}
+    rows = []
+    for p in shown:
+        measured = period_metrics(conn, p)
+        if include_lost:
+            measured["customers_lost"] = lost_counts[p]
+        for metric in METRICS:
+            if metric.name not in measured:
+                continue
+            target = targets.get(metric.name)
+            rows.append({
+                "period": p.label,
+                "period_start": p.start.isoformat(),
+                "period_end": p.last_day.isoformat(),
+                "complete": p.complete,
+                "metric": metric.name,
+                "value": measured[metric.name],
+                "target": target,
+                "target_met": target_met(metric.name, measured[metric.name], target) if p.complete else None,
+            })
+    return rows
+
+
+def target_met(metric: str, value: Any, target: Any) -> bool | None:
+    """Whether `value` meets `target` (at least, or at most for metrics where lower is better)."""
+    if value is None or target is None:
+        return None
+    if METRIC_BY_NAME[metric].better == "lower":
+        return value <= target
+    return value >= target
+
+
+# --- the table a person reads ----------------------------------------------------------------------
+
+SPARK = "▁▂▃▄▅▆▇█"
+MISSED_MARK = "✗"
+
+
+def format_value(metric: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    unit = METRIC_BY_NAME[metric].unit
+    if unit == "count":
+        return str(value)
+    if unit == "share":
+        return f"{value * 100:.1f}%"
+    if unit == "money":
+        return f"{Decimal(value):.2f}"
+    if unit == "days":
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def sparkline(series: list[Any]) -> str:
+    """One block per value, its height scaled between the series' smallest and largest; blank where missing."""
+    numbers = [float(v) for v in series if v is not None]
+    if not numbers:
+        return ""
+    low, high = min(numbers), max(numbers)
+    marks = []
+    for v in series:
+        if v is None:
+            marks.append(" ")
+        elif high == low:
+            marks.append(SPARK[3])
+        else:
+            marks.append(SPARK[round((float(v) - low) / (high - low) * (len(SPARK) - 1))])
+    return "".join(marks)
+
+
+def pivot(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The tidy rows as one table row per metric and one column per period, with target and trend.
+
+    Returns the period column keys (an incomplete period's label carries a '*') and the rows.
+    The trend is a sparkline of the complete periods.
+    """
+    labels: list[str] = []
+    by_metric: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        label = row["period"] + ("" if row["complete"] else "*")
+        if label not in labels:
+            labels.append(label)
+        entry = by_metric.setdefault(row["metric"], {"metric": METRIC_BY_NAME[row["metric"]].label,
+                                                     "series": [], "target": row["target"]})
+        cell = format_value(row["metric"], row["value"])
+        if row["target_met"] is False:
+            cell += " " + MISSED_MARK
+        entry[label] = cell
+        if row["complete"]:  # a period still running would always look like a fall
+            entry["series"].append(row["value"])
+    table = []
+    for name, entry in by_metric.items():
+        series = entry.pop("series")
+        target = entry.pop("target")
+        if target is not None:
+            sign = "≤" if METRIC_BY_NAME[name].better == "lower" else "≥"
+            entry["target"] = f"{sign} {format_value(name, target)}"
+        entry["trend"] = sparkline(series)
+        table.append(entry)
+    return labels, table
+
+
+# --- staff -------------------------------------------------------------------------------------------
+
+def _range(since: str | None, until: str | None) -> tuple[str, str, date | None, date | None]:
+    start = values.day(since, "since")
+    end = values.day(until, "until")
+    if start and end and start > end:
+        raise InvalidInput("since", since, f"is after --until ({until})")
+    return (start.isoformat() if start else "", end.isoformat() + "~" if end else "~", start, end)
+
+
+def staff_rows(conn: sqlite3.Connection, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+    """Per staff member, what they did for customers from `since` to `until` (inclusive dates; default all).
+
+    Events with no staff member recorded are not counted. followups_overdue is as of today,
+    whatever the range: open follow-ups assigned to them that were due before today.
+    """
+    low, high, _, _ = _range(since, until)
+    window = {"low": low, "high": high, "today": values.now().date().isoformat()}
+    staff: dict[str, dict[str, Any]] = {}
+
+    def entry(name: str) -> dict[str, Any]:
+        return staff.setdefault(name, {"staff": name, "interactions": 0, "customers_served": 0, "sales": 0,
+                                       "revenue_cents": 0, "complaints_handled": 0, "resolved": [],
+                                       "average_rating": None, "compliments": 0, "followups_done": 0,
+                                       "followups_overdue": 0})
+
+    for row in conn.execute(
+            """SELECT staff, count(*) AS interactions, count(DISTINCT customer_id) AS customers,
+                      coalesce(sum(type = 'purchase'), 0) AS sales,
+                      coalesce(sum(CASE type WHEN 'purchase' THEN amount_cents
+                                             WHEN 'refund' THEN -amount_cents ELSE 0 END), 0) AS net_cents
+                 FROM interactions WHERE staff IS NOT NULL AND at >= :low AND at < :high
+                GROUP BY staff""", window):
+        e = entry(row["staff"])
+        e.update(interactions=row["interactions"], customers_served=row["customers"], sales=row["sales"],
+                 revenue_cents=row["net_cents"])
+    for row in conn.execute(
+            """SELECT staff, coalesce(sum(type = 'complaint'), 0) AS complaints,
+                      coalesce(sum(type = 'compliment'), 0) AS compliments, avg(rating) AS rating
+                 FROM feedback WHERE staff IS NOT NULL AND at >= :low AND at < :high
+                GROUP BY staff""", window):
+        e = entry(row["staff"])
+        e.update(complaints_handled=row["complaints"], compliments=row["compliments"],
+                 average_rating=round(row["rating"], 2) if row["rating"] is not None else None)
+    for row in conn.execute(
+            """SELECT staff, at, resolved_at FROM feedback
+                WHERE staff IS NOT NULL AND type = 'complaint' AND at >= :low AND at < :high
+                  AND resolved_at IS NOT NULL AND resolved_at < :high""", window):
+        entry(row["staff"])["resolved"].append((row["at"], row["resolved_at"]))
+    for row in conn.execute(
+            """SELECT staff, coalesce(sum(done_at >= :low AND done_at < :high), 0) AS done,
+                      coalesce(sum(done_at IS NULL AND due < :today), 0) AS overdue
+                 FROM followups WHERE staff IS NOT NULL GROUP BY staff""", window):
+        if row["done"] or row["overdue"]:
+            entry(row["staff"]).update(followups_done=row["done"], followups_overdue=row["overdue"])
+    rows = []
+    for name in sorted(staff, key=lambda n: (values.fold(n), n)):
+        e = staff[name]
+        resolved = e.pop("resolved")
+        e["revenue"] = values.cents_to_amount(e.pop("revenue_cents"))
+        e["complaints_resolved"] = len(resolved)
+        e["median_resolution_days"] = _median_days(resolved)
+        rows.append({key: e[key] for key in STAFF_COLUMNS})
+    return rows
