@@ -1073,7 +1073,7 @@ class _InteractionImporter(_Importer):
             kind = self.kind(raw[t])
             amount = raw[m] if m is not None else None
             cents = self.cents(amount)
-            _check_amount(kind, cents, amount)
+            interactions.check_amount(kind, cents, amount or "")
             return (kind, self.when(raw[a], "at"), cents,
                     self.staff(raw[b]) if b is not None else None,
                     values.text(_unescape(raw[n]), "note") if n is not None and raw[n] else None,
@@ -1099,7 +1099,7 @@ class _InteractionImporter(_Importer):
                 problems.append(exc)
         if "type" in parsed and "amount" in parsed:
             try:
-                _check_amount(parsed["type"], parsed["amount"], cell("amount"))
+                interactions.check_amount(parsed["type"], parsed["amount"], cell("amount") or "")
             except CrmError as exc:
                 problems.append(exc)
         return _Rejected(problems, customer_keys=True)
@@ -1171,14 +1171,6 @@ class _InteractionImporter(_Importer):
         if orphan is not None:
             raise sqlite3.IntegrityError(f"import: interactions would point at customer {orphan[0]}, "
                                          "which does not exist (a crmcli bug; nothing was written)")
-
-
-def _check_amount(kind: str, cents: int | None, cell: str | None) -> None:
-    # The same rule, in the same words, as interactions.add; tests/test_imports.py holds the two together.
-    if kind in interactions.MONEY_TYPES and cents is None:
-        raise InvalidInput("amount", cell or "", f"is required for a {kind}")
-    if kind not in interactions.MONEY_TYPES and cents is not None:
-        raise InvalidInput("amount", cell, f"is only recorded for purchases and refunds, not for a {kind}")
 
 
 def _worth_rebuilding(rows_changed: int, table_rows: int) -> bool:

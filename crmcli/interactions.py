@@ -13,6 +13,17 @@ MONEY_TYPES = ("purchase", "refund")
 LIST_COLUMNS = ("id", "customer_id", "customer_name", "type", "at", "amount", "by", "note")
 
 
+def check_amount(kind: str, cents: int | None, typed: str | None) -> None:
+    """Purchases and refunds need an amount; other interactions must not have one.
+
+    The one copy of the rule: `crm interaction add` and the importer both call it.
+    """
+    if kind in MONEY_TYPES and cents is None:
+        raise InvalidInput("amount", typed, f"is required for a {kind}")
+    if kind not in MONEY_TYPES and cents is not None:
+        raise InvalidInput("amount", typed, f"is only recorded for purchases and refunds, not for a {kind}")
+
+
 def add(
     conn: sqlite3.Connection,
     customer_id: int,
@@ -28,10 +39,7 @@ def add(
     kind = values.choice(type, "type", INTERACTION_TYPES)
     moment = values.when(at, "at")
     cents = values.amount_to_cents(amount)
-    if kind in MONEY_TYPES and cents is None:
-        raise InvalidInput("amount", amount, f"is required for a {kind}")
-    if kind not in MONEY_TYPES and cents is not None:
-        raise InvalidInput("amount", amount, f"is only recorded for purchases and refunds, not for a {kind}")
+    check_amount(kind, cents, amount)
     external_id = values.text(external_id, "external_id")
     if external_id is not None and conn.execute(
         "SELECT 1 FROM interactions WHERE external_id = ?", (external_id,)

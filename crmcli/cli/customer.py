@@ -11,6 +11,7 @@ from crmcli.cli.common import (
     CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, is_interactive, list_limit, note, render,
 )
 from crmcli.errors import CrmError
+from crmcli.cli import imports as import_options
 
 app = typer.Typer(cls=CrmGroup, help="Add, find, show, edit and delete customers.", no_args_is_help=True)
 
@@ -123,7 +124,6 @@ def delete(
 
 # --- import, duplicates, merge (issue 4) ---------------------------------------------------------
 
-from crmcli.cli import imports as import_options  # noqa: E402
 
 
 @app.command("import")

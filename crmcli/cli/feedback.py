@@ -11,6 +11,7 @@ from crmcli import customers, db, feedback
 from crmcli.cli.common import (
     CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render,
 )
+from crmcli.cli import imports as import_options
 
 app = typer.Typer(cls=CrmGroup, help="Log complaints, compliments and suggestions; resolve complaints.",
                   no_args_is_help=True)
@@ -76,7 +77,6 @@ def resolve(
 
 # --- import (issue 4) ----------------------------------------------------------------------------
 
-from crmcli.cli import imports as import_options  # noqa: E402
 
 
 @app.command("import")

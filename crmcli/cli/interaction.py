@@ -9,6 +9,7 @@ import typer
 
 from crmcli import customers, db, interactions
 from crmcli.cli.common import CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, render
+from crmcli.cli import imports as import_options
 
 app = typer.Typer(cls=CrmGroup, help="Record and list purchases, refunds, calls, emails, meetings, visits.",
                   no_args_is_help=True)
@@ -62,7 +63,6 @@ def list_(
 
 # --- import (issue 4) ----------------------------------------------------------------------------
 
-from crmcli.cli import imports as import_options  # noqa: E402
 
 
 @app.command("import")

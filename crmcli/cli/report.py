@@ -13,6 +13,7 @@ import typer
 
 from crmcli import db, values
 from crmcli.cli.common import CrmGroup, FormatOption, OutputOption, connection, note, render
+from crmcli.cli.target import PeriodKind
 
 app = typer.Typer(cls=CrmGroup, help="Best customers, churn risk, RFM segments and the fitted models.",
                   no_args_is_help=True)
@@ -152,7 +153,6 @@ _NUMERIC = (
 
 # --- summary, staff and churn follow-ups (issue 6) -----------------------------------------------
 
-from crmcli.cli.target import PeriodKind  # noqa: E402
 
 
 def _schedule_follow_ups(conn, rows, as_of, asked: int) -> None:
