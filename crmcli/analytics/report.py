@@ -132,15 +132,21 @@ def score(
     spend = _expected_spend(base, fits, notes)
     predicted = clv.clv(purchase_model, params, x, t_x, T, spend, horizon_days, discount)
 
-    r_score, f_score, m_score = rfm.scores(base.days_since_last_purchase, base.purchases,
-                                           base.revenue_cents / 100.0, base.customer_id)
+    r_score, f_score, m_score, segments = _rfm(base)
     return Scores(
         base=base, model=used, fits=fits, horizon_days=horizon_days, p_alive=np.clip(p_alive, 0.0, 1.0),
         expected_purchases=expected, expected_spend=spend, predicted_clv=predicted,
         value_if_active=rate_if_active * 365.0 * spend,
         recency_score=r_score, frequency_score=f_score, monetary_score=m_score,
-        segment=list(rfm.segment(r_score, f_score, m_score)), notes=notes,
+        segment=segments, notes=notes,
     )
+
+
+def _rfm(base: CustomerBase) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """RFM scores (recency in days, frequency in purchase days, money = revenue) and segment names."""
+    r_score, f_score, m_score = rfm.scores(base.days_since_last_purchase, base.purchases,
+                                           base.revenue_cents / 100.0, base.customer_id)
+    return r_score, f_score, m_score, list(rfm.segment(r_score, f_score, m_score))
 
 
 _FALLBACK = "using each customer's usual gap between purchases and recency instead (model: heuristic)"
@@ -296,13 +302,16 @@ def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
     return _rows(conn, s, order[: limit or None], why_churn)
 
 
-def segment_rows(s: Scores) -> list[dict[str, Any]]:
-    total_customers = len(s.base)
-    total_cents = int(s.base.revenue_cents.sum())
+def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
+    """Customers and revenue per RFM segment. RFM needs no model, so none is fitted."""
+    base = load(conn, as_of or values.now().date())
+    segments = _rfm(base)[3]
+    total_customers = len(base)
+    total_cents = int(base.revenue_cents.sum())
     rows = []
     for name in rfm.SEGMENT_NAMES:
-        members = np.array([seg == name for seg in s.segment], dtype=bool)
-        cents = int(s.base.revenue_cents[members].sum()) if total_customers else 0
+        members = np.array([seg == name for seg in segments], dtype=bool)
+        cents = int(base.revenue_cents[members].sum()) if total_customers else 0
         count = int(members.sum()) if total_customers else 0
         rows.append({
             "segment": name,

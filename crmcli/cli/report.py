@@ -117,9 +117,11 @@ def segments(
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    _, scores = _scores(ctx, as_of, Model.pareto)
-    render(report.segment_rows(scores), columns(*report.SEGMENT_COLUMNS, numeric=_NUMERIC), fmt, output,
-           title=f"RFM segments as of {scores.base.as_of}")
+    conn = connection(ctx)
+    day = values.day(as_of, "as-of") or values.now().date()
+    with db.snapshot(conn):
+        rows = report.segment_rows(conn, as_of=day)
+    render(rows, columns(*report.SEGMENT_COLUMNS, numeric=_NUMERIC), fmt, output, title=f"RFM segments as of {day}")
 
 
 @app.command("model")
