@@ -119,3 +119,16 @@ def render(rows, cols, fmt: OutputFormat | None, output: Path | None, *, title: 
 
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm(command: str, question: str, *, without_asking: str, declined: str) -> None:
+    """Ask on a terminal before a destructive step; elsewhere refuse (the caller skips this with --yes).
+
+    A cron job or pipeline cannot answer, so it gets an error naming --yes rather
+    than a prompt that hangs or a default that destroys data.
+    """
+    if not is_interactive():
+        raise CrmError(f"{command}: not on a terminal, so not asking; add --yes to {without_asking}")
+    if not typer.confirm(question):
+        note(declined)
+        raise typer.Exit(1)

@@ -8,9 +8,8 @@ import typer
 
 from crmcli import customers, db
 from crmcli.cli.common import (
-    CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, is_interactive, list_limit, note, render,
+    CrmGroup, FormatOption, ListLimitOption, OutputOption, confirm, connection, list_limit, note, render,
 )
-from crmcli.errors import CrmError
 from crmcli.cli import imports as import_options
 
 app = typer.Typer(cls=CrmGroup, help="Add, find, show, edit and delete customers.", no_args_is_help=True)
@@ -111,19 +110,12 @@ def delete(
         customer_id = customers.resolve(conn, ref)
         record = customers.get(conn, customer_id)
     if not yes:
-        if not is_interactive():
-            raise CrmError("delete: not on a terminal, so not asking; add --yes to delete without asking")
-        if not typer.confirm(f"Delete customer {customer_id} ({record['name']}) and all their history?"):
-            note("nothing deleted")
-            raise typer.Exit(1)
+        confirm("delete", f"Delete customer {customer_id} ({record['name']}) and all their history?",
+                without_asking="delete without asking", declined="nothing deleted")
     with db.transaction(conn):
         removed = customers.delete(conn, customer_id)
     note(f"deleted customer {customer_id} ({record['name']}) with {removed['interactions']} interactions "
          f"and {removed['feedback']} feedback")
-
-
-# --- import, duplicates, merge (issue 4) ---------------------------------------------------------
-
 
 
 @app.command("import")
@@ -176,12 +168,9 @@ def merge(
         keep_id, duplicate_id = customers.resolve(conn, keep), customers.resolve(conn, duplicate)
         kept, removed = customers.get(conn, keep_id), customers.get(conn, duplicate_id)
     if not yes and keep_id != duplicate_id:
-        if not is_interactive():
-            raise CrmError("merge: not on a terminal, so not asking; add --yes to merge without asking")
-        if not typer.confirm(f"Merge customer {duplicate_id} ({removed['name']}) into {keep_id} "
-                             f"({kept['name']}) and delete {duplicate_id}?"):
-            note("nothing merged")
-            raise typer.Exit(1)
+        confirm("merge", f"Merge customer {duplicate_id} ({removed['name']}) into {keep_id} "
+                f"({kept['name']}) and delete {duplicate_id}?",
+                without_asking="merge without asking", declined="nothing merged")
     with db.transaction(conn):
         result = dupes.merge(conn, keep_id, duplicate_id)
     filled = f"; filled {', '.join(result['filled'])}" if result["filled"] else ""

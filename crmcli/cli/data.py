@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from crmcli.cli.common import connection, is_interactive, note, state
-from crmcli.errors import CrmError
+from crmcli.cli.common import confirm, connection, note, state
 
 
 class What(str, Enum):
@@ -69,12 +68,9 @@ def restore(
     target = state(ctx).path
     info = backups.inspect(path, target)
     if not yes:
-        if not is_interactive():
-            raise CrmError("restore: not on a terminal, so not asking; add --yes to replace the database")
-        if not typer.confirm(f"Replace {target} with {path} ({info['customers']} customers, "
-                             f"{info['interactions']} interactions)? The current database is kept aside."):
-            note("nothing restored")
-            raise typer.Exit(1)
+        confirm("restore", f"Replace {target} with {path} ({info['customers']} customers, "
+                f"{info['interactions']} interactions)? The current database is kept aside.",
+                without_asking="replace the database", declined="nothing restored")
     result = backups.restore(target, path)
     note(f"restored {path} into {target}: {result['customers']} customers, {result['interactions']} interactions")
     if result["aside"]:

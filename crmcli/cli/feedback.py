@@ -75,10 +75,6 @@ def resolve(
     note(f"complaint {feedback_id} resolved after {result['resolution_days']} days")
 
 
-# --- import (issue 4) ----------------------------------------------------------------------------
-
-
-
 @app.command("import")
 def import_(
     ctx: typer.Context,

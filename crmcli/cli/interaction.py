@@ -61,10 +61,6 @@ def list_(
            fmt, output, title="Interactions", limit=limit)
 
 
-# --- import (issue 4) ----------------------------------------------------------------------------
-
-
-
 @app.command("import")
 def import_(
     ctx: typer.Context,

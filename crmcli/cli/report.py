@@ -39,16 +39,15 @@ ReportLimitOption = Annotated[int, typer.Option("--limit", "-n", min=0, help="At
 HorizonOption = Annotated[int, typer.Option("--horizon", min=1, help="Days ahead for expected purchases and CLV.")]
 
 
-def _scores(ctx: typer.Context, as_of: str | None, model: Model, horizon: int = 365, discount: float = 0.0):
+def _scores(conn, as_of: str | None, model: Model, horizon: int = 365, discount: float = 0.0):
+    """Load, fit and predict (inside the caller's snapshot); the models' notes go to stderr."""
     from crmcli.analytics import report
 
-    conn = connection(ctx)
-    day = values.day(as_of, "as-of")
-    with db.snapshot(conn):
-        scores = report.score(conn, as_of=day, model=model.value, horizon_days=horizon, discount=discount)
+    scores = report.score(conn, as_of=values.day(as_of, "as-of"), model=model.value, horizon_days=horizon,
+                          discount=discount)
     for message in scores.notes:
         note(f"note: {message}")
-    return conn, scores
+    return scores
 
 
 @app.command("best")
@@ -69,8 +68,9 @@ def best(
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn, scores = _scores(ctx, as_of, model, horizon, discount)
-    with db.snapshot(conn):
+    conn = connection(ctx)
+    with db.snapshot(conn):  # scores, names and rows from one consistent state
+        scores = _scores(conn, as_of, model, horizon, discount)
         rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=limit)
         render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE), fmt, output,
                title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})")
@@ -94,14 +94,14 @@ def churn(
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn, scores = _scores(ctx, as_of, model)
+    conn = connection(ctx)
     with db.snapshot(conn):
-        rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=limit)
-    if follow_up:
-        with db.snapshot(conn):
-            top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up))
+        scores = _scores(conn, as_of, model)
+        top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up)) if follow_up else []
+    if follow_up:  # a write: outside the read snapshot
         _schedule_follow_ups(conn, top, scores.base.as_of, follow_up)
     with db.snapshot(conn):  # the rows read names as they are written
+        rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=limit)
         render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE), fmt, output,
                title=f"Churn risk as of {scores.base.as_of} ({scores.model})")
 
@@ -151,10 +151,6 @@ _NUMERIC = (
     "value_at_risk", "value_if_active", "typical_gap_days", "open_complaints", "low_ratings", "customers",
     "customer_share", "revenue_share", "log_likelihood", "repeat_customers",
 )
-
-
-# --- summary, staff and churn follow-ups (issue 6) -----------------------------------------------
-
 
 
 def _schedule_follow_ups(conn, rows, as_of, asked: int) -> None:
