@@ -78,6 +78,9 @@ def connect(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed command survives a power cut, not just a crash.
         conn.execute("PRAGMA synchronous = FULL")
+        # Deleted and overwritten content is zeroed, not left in free pages: what
+        # `crm customer forget` erases is gone from the file, as are old values of edits.
+        conn.execute("PRAGMA secure_delete = ON")
         migrate(conn)
     except BaseException:
         conn.close()
@@ -297,7 +300,69 @@ M003_TARGETS_FOLLOWUPS = [
     "CREATE INDEX followups_customer ON followups (customer_id, done_at)",
 ]
 
-MIGRATIONS: list[list[str]] = [M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS]
+# History: every change to a customer, one row per field, written by triggers in the
+# same transaction as the change, so no code path (a command, an import, a merge, or
+# another program editing the file) can change a customer without leaving a record.
+# Triggers use SQLite's own clock where the row carries no time; a user-defined SQL
+# function would break the file for the sqlite3 shell and Datasette.
+HISTORY_FIELDS = ("name", "email", "phone", "company", "note", "external_id", "since")
+_CLOCK = "strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime')"
+
+
+def _fields(row: str) -> str:
+    """SELECT 'name' AS field, old.name AS value UNION ALL ... for the trigger bodies."""
+    return " UNION ALL ".join(f"SELECT '{f}' AS field, {row}.{f} AS value" for f in HISTORY_FIELDS)
+
+
+def _changed_fields() -> str:
+    return " UNION ALL ".join(
+        f"SELECT '{f}' AS field, old.{f} AS old_value, new.{f} AS new_value" for f in HISTORY_FIELDS
+    )
+
+
+M004_HISTORY = [
+    """CREATE TABLE customer_history (
+        id          INTEGER PRIMARY KEY,
+        customer_id INTEGER NOT NULL,    -- no REFERENCES: the history outlives a deleted customer
+        at          TEXT NOT NULL,
+        action      TEXT NOT NULL CHECK (action IN ('add', 'edit', 'delete', 'merge', 'forget')),
+        field       TEXT,                -- name, email, ..., tag; NULL for a merge or forget marker
+        old_value   TEXT,
+        new_value   TEXT
+    )""",
+    "CREATE INDEX customer_history_customer ON customer_history (customer_id, id)",
+    f"""CREATE TRIGGER customer_history_add AFTER INSERT ON customers BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, new_value)
+        SELECT new.id, new.created_at, 'add', field, value FROM ({_fields("new")}) WHERE value IS NOT NULL;
+    END""",
+    f"""CREATE TRIGGER customer_history_edit AFTER UPDATE ON customers BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, old_value, new_value)
+        SELECT new.id,
+               CASE WHEN new.updated_at IS NOT old.updated_at THEN new.updated_at ELSE {_CLOCK} END,
+               'edit', field, old_value, new_value
+          FROM ({_changed_fields()}) WHERE old_value IS NOT new_value;
+    END""",
+    f"""CREATE TRIGGER customer_history_delete AFTER DELETE ON customers BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, old_value)
+        SELECT old.id, {_CLOCK}, 'delete', field, value FROM ({_fields("old")}) WHERE value IS NOT NULL;
+    END""",
+    f"""CREATE TRIGGER customer_history_tag_added AFTER INSERT ON customer_tags BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, new_value)
+        VALUES (new.customer_id, {_CLOCK},
+                -- customer_tags has no rowid, so last_insert_rowid() is still the customer's own
+                -- id when the tags come with a new customer: those are part of the add.
+                CASE WHEN last_insert_rowid() = new.customer_id THEN 'add' ELSE 'edit' END,
+                'tag', new.tag);
+    END""",
+    # A tag removed because its customer is being deleted is part of that delete, not an edit.
+    f"""CREATE TRIGGER customer_history_tag_removed AFTER DELETE ON customer_tags
+        WHEN EXISTS (SELECT 1 FROM customers WHERE id = old.customer_id) BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, old_value)
+        VALUES (old.customer_id, {_CLOCK}, 'edit', 'tag', old.tag);
+    END""",
+]
+
+MIGRATIONS: list[list[str]] = [M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY]
 
 
 def latest_version() -> int:
