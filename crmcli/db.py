@@ -132,6 +132,13 @@ def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+def truncate_wal(conn: sqlite3.Connection) -> bool:
+    """Copy the write-ahead log into the database file and empty it, so nothing
+    erased lingers in the -wal file. False when a reader kept it from finishing."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
@@ -348,11 +355,7 @@ M004_HISTORY = [
     END""",
     f"""CREATE TRIGGER customer_history_tag_added AFTER INSERT ON customer_tags BEGIN
         INSERT INTO customer_history (customer_id, at, action, field, new_value)
-        VALUES (new.customer_id, {_CLOCK},
-                -- customer_tags has no rowid, so last_insert_rowid() is still the customer's own
-                -- id when the tags come with a new customer: those are part of the add.
-                CASE WHEN last_insert_rowid() = new.customer_id THEN 'add' ELSE 'edit' END,
-                'tag', new.tag);
+        VALUES (new.customer_id, {_CLOCK}, 'edit', 'tag', new.tag);
     END""",
     # A tag removed because its customer is being deleted is part of that delete, not an edit.
     f"""CREATE TRIGGER customer_history_tag_removed AFTER DELETE ON customer_tags

@@ -23,7 +23,7 @@ import sqlite3
 import unicodedata
 from typing import Any
 
-from crmcli import customers, values
+from crmcli import customers, history, values
 from crmcli.errors import InvalidInput
 
 SAME_EMAIL, SAME_PHONE, SAME_NAME, SIMILAR_NAME = 1, 2, 3, 4
@@ -166,7 +166,9 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
     if differing:
         notes.append(f"merged from customer {duplicate_id}: " + "; ".join(differing))
     # DUP goes first: its email and external_id are unique and may be about to move to KEEP.
+    history_before = history.last_id(conn)
     conn.execute("DELETE FROM customers WHERE id = ?", (duplicate_id,))
+    history.mark_merge(conn, keep_id, duplicate_id, since=history_before)
     edits = {field: filled[field] for field in ("email", "phone", "company") if field in filled}
     note = "\n".join(notes) if notes else None
     if note != keep["note"]:

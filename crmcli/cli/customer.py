@@ -177,3 +177,54 @@ def merge(
     note(f"merged customer {result['removed']} ({result['removed_name']}) into {result['kept']} "
          f"({result['kept_name']}): moved {result['interactions']} interactions, {result['feedback']} feedback, "
          f"{result['tags']} tags{filled}")
+
+
+@app.command("history")
+def history_(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", show_default=False,
+                                       help="Customer id, email, or name; the id of a deleted customer works too.")],
+    fmt: FormatOption = None,
+    output: OutputOption = None,
+) -> None:
+    """Every change to a customer (add, edit, merge, delete, forget), one row per field, with old and new values."""
+    from crmcli import history
+    from crmcli.output import columns
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        customer_id = history.resolve(conn, ref)
+        rows = history.for_customer(conn, customer_id)
+    render(rows, columns(*history.COLUMNS, numeric=("customer_id",)), fmt, output,
+           title=f"History of customer {customer_id}")
+
+
+@app.command("forget")
+def forget(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", show_default=False,
+                                       help="Customer id, email, or name; the id of a deleted customer works too.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not on a terminal.")] = False,
+) -> None:
+    """Erase a person's personal data for good; their anonymous purchases stay so totals stay right."""
+    from crmcli import history
+
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        customer_id = history.resolve(conn, ref)
+    if not yes:
+        confirm("forget", f"Erase customer {customer_id}'s name, contact details, notes, tags and history values "
+                "for good?", without_asking="erase without asking", declined="nothing erased")
+    with db.transaction(conn):
+        erased = history.forget(conn, customer_id)
+    if not db.truncate_wal(conn):
+        note("note: another program is reading the database, so the erased text may stay in its "
+             "write-ahead log (the -wal file) until that program finishes")
+    labels = {"interactions": "interaction", "feedback": "feedback", "followups": "follow-up"}
+    text_counts = ", ".join(f"{erased[t]} {labels[t]} notes" for t in history.ERASED_TEXT if erased.get(t))
+    what = (f"name, contact details, note and {erased['tags']} tags" if erased["customer"]
+            else "the history of a deleted customer")
+    merged = f"; also {erased['merged_records']} merged records" if erased["merged_records"] else ""
+    note(f"forgot customer {customer_id}: erased {what}"
+         f"{'; ' + text_counts if text_counts else ''}; {erased['history']} history values{merged}. "
+         "Backups made before now still hold this person's data.")
