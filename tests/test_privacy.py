@@ -158,3 +158,10 @@ def test_a_new_report_file_is_private_and_an_existing_one_keeps_its_mode(crm, co
     shared.chmod(0o640)  # a cron user who wants the report readable by a group says so once
     assert crm("customer", "list", "--output", shared).exit_code == 0
     assert stat.S_IMODE(shared.stat().st_mode) == 0o640
+
+
+def test_the_data_folder_crm_creates_is_private(crm, tmp_path):
+    path = tmp_path / "fresh" / "crm.db"
+    assert crm("--db", path, "customer", "add", "Ann").exit_code == 0
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
