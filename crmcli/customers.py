@@ -136,6 +136,11 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
     raise Conflict(f"customer: {ref!r} matches {len(candidates)} customers: {listed}{more}; use the id or email")
 
 
+def resolve_optional(conn: sqlite3.Connection, ref: str | None) -> int | None:
+    """resolve(), for the optional REF of a list command: None means every customer."""
+    return None if ref is None else resolve(conn, ref)
+
+
 def list_customers(
     conn: sqlite3.Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ def list_(
     conn = connection(ctx)
     limit = list_limit(limit, fmt, output)
     with db.snapshot(conn):
-        customer_id = customers.resolve(conn, customer) if customer is not None else None
+        customer_id = customers.resolve_optional(conn, customer)
         rows = feedback.list_feedback(conn, open_only=open_, type=type_.value if type_ else None,
                                       customer_id=customer_id, limit=limit)
     render(rows, columns(*feedback.LIST_COLUMNS, numeric=("id", "customer_id", "rating", "resolution_days")),

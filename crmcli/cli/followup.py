@@ -53,7 +53,7 @@ def list_(
     conn = connection(ctx)
     limit = list_limit(limit, fmt, output)
     with db.snapshot(conn):
-        customer_id = customers.resolve(conn, customer) if customer is not None else None
+        customer_id = customers.resolve_optional(conn, customer)
         rows = followups.list_followups(conn, overdue=overdue, due=due, by=by, customer_id=customer_id,
                                         include_done=all_, limit=limit)
     in_table = ("id", "customer_id", "customer_name", "phone", "due", "days_overdue", "by", "note", "done_at")

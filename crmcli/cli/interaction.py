@@ -54,7 +54,7 @@ def list_(
     conn = connection(ctx)
     limit = list_limit(limit, fmt, output)
     with db.snapshot(conn):
-        customer_id = customers.resolve(conn, ref) if ref is not None else None
+        customer_id = customers.resolve_optional(conn, ref)
         rows = interactions.list_interactions(conn, customer_id=customer_id, type=type_.value if type_ else None,
                                               since=since, until=until, limit=limit)
     render(rows, columns(*interactions.LIST_COLUMNS, numeric=("id", "customer_id", "amount")),
