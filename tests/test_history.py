@@ -139,3 +139,13 @@ def test_a_new_customer_never_reuses_a_deleted_customers_id(conn):
     assert changes(conn, cid) == [("add", "name", None, "Cy"), ("add", "since", None, changes(conn, cid)[1][3]),
                                   ("add", "tag", None, "new")]
     assert changes(conn, bob)[-1][0] == "delete"
+
+
+def test_a_customer_from_before_history_was_kept_has_an_empty_history_and_a_note(crm, conn):
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+        conn.execute("DELETE FROM customer_history")  # as after an upgrade from schema 3
+    result = crm("customer", "history", str(ann), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [",".join(history.COLUMNS)]
+    assert "no changes recorded for customer 1" in result.stderr

@@ -197,6 +197,10 @@ def history_(
         rows = history.for_customer(conn, customer_id)
     render(rows, columns(*history.COLUMNS, numeric=("customer_id",)), fmt, output,
            title=f"History of customer {customer_id}")
+    if not rows:
+        # Only customers added before this database was upgraded to keep a history.
+        note(f"no changes recorded for customer {customer_id}: changes are recorded from the upgrade "
+             "that added history on")
 
 
 @app.command("forget")
