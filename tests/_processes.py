@@ -1,0 +1,194 @@
+"""Helpers for the tests that run crm in real processes: concurrent writers, and SIGKILLed commands.
+
+Run as a script it is one of the processes of tests/test_concurrency.py:
+
+    python tests/_processes.py writer WORKER COUNT CUSTOMERS READY GO RESULTS
+        Import crmcli, touch READY, wait for GO to exist, then run the `crm` command
+        tree (typer.main.get_command(crmcli.cli.app), built once) COUNT times in this process:
+        `crm interaction add CUSTOMER --type call --note worker-W-NNN`. Each call
+        opens and closes its own connection, as a `crm` command does. Writes
+        RESULTS (JSON): per call, the exit code, stdout and stderr.
+
+    python tests/_processes.py reader READY GO STOP RESULTS
+        Touch READY, wait for GO, then until STOP exists run real `crm report churn`
+        and `crm export interactions` subprocesses in turn. Writes RESULTS (JSON):
+        per command, its arguments, exit code, stderr and the number of CSV rows it printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+CRM = [sys.executable, "-m", "crmcli"]
+
+
+# --- running crm, and killing it ------------------------------------------------------------
+
+def start_crm(args: list[str], *, log_dir: Path, name: str) -> subprocess.Popen:
+    """Start `crm ARGS` in its own session (so its worker processes can be killed with it).
+
+    stdout and stderr go to files in log_dir: a pipe nobody reads could block it.
+    """
+    out = open(log_dir / f"{name}.out", "wb")
+    err = open(log_dir / f"{name}.err", "wb")
+    try:
+        return subprocess.Popen([*CRM, *args], env=os.environ.copy(), stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        out.close()
+        err.close()
+
+
+def run_crm(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*CRM, *args], env=os.environ.copy(), input=input, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group pgid, from /proc (without /proc: any process)."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        return [pgid]
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def kill_group(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGKILL the process and everything in its session's process group; wait until all are gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the whole group had already exited
+    proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while _group_members(proc.pid):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"processes of group {proc.pid} still alive after SIGKILL")
+        time.sleep(0.02)
+
+
+def wal_size(db_path: Path) -> int:
+    """Bytes in the database's -wal file (0 when there is none)."""
+    try:
+        return os.path.getsize(f"{db_path}-wal")
+    except FileNotFoundError:
+        return 0
+
+
+def integrity(db_path: Path) -> str:
+    conn = sqlite3.connect(db_path)
+    try:
+        return "; ".join(row[0] for row in conn.execute("PRAGMA integrity_check"))
+    finally:
+        conn.close()
+
+
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+# --- the processes of the concurrency test --------------------------------------------------
+
+def _wait_for(path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {path}")
+        time.sleep(0.01)
+
+
+_COMMAND = None
+
+
+def invoke_in_process(args: list[str]) -> dict:
+    """Run `crm ARGS` in this process: the command tree of the `crm` entry point, its error boundary
+    and exit codes, as the shell would run it.
+
+    Typer builds the click command tree from the annotations at every start (about 80 ms, most of
+    an in-process call); a `crm` process does that once, and so does this process.
+    """
+    global _COMMAND
+    if _COMMAND is None:
+        import typer.main
+
+        from crmcli.cli import app
+
+        _COMMAND = typer.main.get_command(app)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    exit_code = 0
+    try:
+        with redirect_stdout(stdout), redirect_stderr(stderr):
+            _COMMAND.main(args=args, prog_name="crm")
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # a crash: record it as a failure with its traceback
+        exit_code = -1
+        stderr.write(traceback.format_exc())
+    return {"args": args, "exit_code": exit_code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
+
+
+def writer(worker: int, count: int, customers: int, ready: Path, go: Path, results: Path) -> None:
+    invoke_in_process(["--version"])  # imports crmcli and builds the commands before the start signal
+    ready.touch()
+    _wait_for(go)
+    calls = []
+    started = time.monotonic()
+    for i in range(count):
+        customer = 1 + (worker * count + i) % customers
+        calls.append(invoke_in_process(
+            ["interaction", "add", str(customer), "--type", "call", "--note", f"worker-{worker}-{i:03d}"]))
+    results.write_text(json.dumps({"seconds": time.monotonic() - started, "calls": calls}))
+
+
+def reader(ready: Path, go: Path, stop: Path, results: Path) -> None:
+    ready.touch()
+    _wait_for(go)
+    commands = [["report", "churn", "--format", "csv", "--limit", "0"], ["export", "interactions"]]
+    runs = []
+    while not stop.exists():
+        for args in commands:
+            done = subprocess.run([*CRM, *args], env=os.environ.copy(), capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL)
+            runs.append({"args": args, "exit_code": done.returncode, "stderr": done.stderr,
+                         "rows": len(list(csv.reader(io.StringIO(done.stdout)))) - 1,
+                         "finished_before_stop": not stop.exists()})
+    results.write_text(json.dumps({"runs": runs}))
+
+
+if __name__ == "__main__":
+    role, *rest = sys.argv[1:]
+    if role == "writer":
+        writer(int(rest[0]), int(rest[1]), int(rest[2]), Path(rest[3]), Path(rest[4]), Path(rest[5]))
+    elif role == "reader":
+        reader(Path(rest[0]), Path(rest[1]), Path(rest[2]), Path(rest[3]))
+    else:
+        raise SystemExit(f"unknown role {role!r}")
