@@ -18,6 +18,8 @@ def fill(conn: sqlite3.Connection, *, count: int = 200, seed: int = 1, replace: 
     if replace:
         conn.execute("DELETE FROM customers")  # interactions, feedback, follow-ups and tags go with them (CASCADE)
         conn.execute("DELETE FROM targets")
+        # All of it, history included: a replaced database starts again from id 1, as a new one does.
+        conn.execute("DELETE FROM customer_history")
     ids = [
         customers.add(conn, c["name"], email=c["email"], phone=c["phone"], company=c["company"], tags=c["tags"],
                        note=c["note"], since=c["since"])

@@ -156,7 +156,9 @@ def test_restore_upgrades_an_older_backup(crm, tmp_path, monkeypatch):
         older_crmcli.setattr(db, "MIGRATIONS", db.MIGRATIONS[:-1])
         conn = db.connect(old)
         with db.transaction(conn):
-            customers.add(conn, "From The Old Days")
+            # As the older crmcli wrote it: today's customers.add needs today's schema.
+            conn.execute("INSERT INTO customers (name, created_at, updated_at) VALUES ('From The Old Days', '2024-01-01', "
+                         "'2024-01-01')")
         conn.close()
     freeze(monkeypatch)
     result = crm("restore", old, "--yes")
