@@ -6,7 +6,8 @@ parameters are in the hundreds (scipy 1.17 gives nan for 2F1(1, 500; 500.6;
 0.999) and a negative value for 2F1(1, 1.61; 2.61; 0.999)), and that is where
 long-lived, frequent customers put us. So each model rewrites the 2F1 it needs (with
 Euler's transformation) into a series whose terms eventually shrink at least
-geometrically, and sums it here.
+geometrically, and sums it here. Such a series needs about 35 / (1 - z) terms,
+so where z > 0.95 Pareto/NBD integrates instead (power_integral.py).
 
 A series is given by its first term and its term ratio
 

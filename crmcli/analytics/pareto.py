@@ -22,7 +22,10 @@ and the same bracket gives P(alive) = (alpha+T)^-(r+x) (beta+T)^-s / bracket.
 Each I is a 2F1 in z = |alpha-beta| / (max(alpha,beta) + t), taken on the
 larger of alpha and beta so that 0 <= z < 1 (the alpha >= beta / alpha < beta
 split of the note), and summed after Euler's transformation as a series of
-positive terms (see hypergeometric.py).
+positive terms (see hypergeometric.py). That series needs about 35 / (1-z)
+terms: where z is close to 1 (a fit drifting towards beta -> infinity puts
+most customers at 1 - z ~ 1e-4) I is computed by quadrature instead, at a
+cost that does not depend on the parameters (see power_integral.py).
 """
 
 from __future__ import annotations
@@ -37,8 +40,36 @@ from crmcli.analytics.fitting import (
 from crmcli.analytics.hypergeometric import (
     log_hyp2f1_unit, log_hyp2f1_unit_with_gradient, one_minus_power_over,
 )
+from crmcli.analytics.power_integral import log_power_integral
 
 PARAM_NAMES = ("r", "alpha", "s", "beta")
+
+# Up to this z the series is summed (at most about 700 terms, usually a few dozen);
+# beyond it, the quadrature (a few hundred nodes whatever the parameters) is cheaper.
+_SERIES_UP_TO = 0.95
+
+
+def _by_method(series, alpha, beta, k, m, t, gradient):
+    """I(t; k, m)'s log (and gradient, see _log_tail_integral_with_gradient): by `series`
+    where z <= _SERIES_UP_TO, by quadrature elsewhere."""
+    alpha, beta, k, m, t = np.broadcast_arrays(*(np.asarray(p, dtype=float) for p in (alpha, beta, k, m, t)))
+    z = np.abs(alpha - beta) / (np.maximum(alpha, beta) + t)
+    near_one = z > _SERIES_UP_TO
+    if not near_one.any():
+        return series(alpha, beta, k, m, t)
+    outputs = [np.empty(alpha.shape) for _ in range(5 if gradient else 1)]
+    summed = ~near_one
+    if summed.any():
+        results = series(alpha[summed], beta[summed], k[summed], m[summed], t[summed])
+        for out, value in zip(outputs, results if gradient else (results,)):
+            out[summed] = value
+    # I(t; k, m) = int_0^inf (alpha+t+v)^-k (beta+t+v)^-m dv: the quadrature's a and b are
+    # alpha + t and beta + t, so its derivatives in a and b are those in alpha and beta.
+    results = log_power_integral(alpha[near_one] + t[near_one], beta[near_one] + t[near_one],
+                                 k[near_one], m[near_one], gradient=gradient)
+    for out, value in zip(outputs, results if gradient else (results,)):
+        out[near_one] = value
+    return tuple(outputs) if gradient else outputs[0]
 
 
 def _tail_integral_setup(alpha, beta, k, m, t):
@@ -53,7 +84,17 @@ def _tail_integral_setup(alpha, beta, k, m, t):
 
 
 def _log_tail_integral(alpha, beta, k, m, t):
-    """log I(t; k, m), I = integral_t^inf (alpha+u)^-k (beta+u)^-m du, with k, m > 0, k + m > 1.
+    """log I(t; k, m), I = integral_t^inf (alpha+u)^-k (beta+u)^-m du, with k, m > 0, k + m > 1."""
+    return _by_method(_log_tail_integral_series, alpha, beta, k, m, t, gradient=False)
+
+
+def _log_tail_integral_with_gradient(alpha, beta, k, m, t):
+    """log I(t; k, m) and its derivatives in alpha, beta, k and m (for fitting)."""
+    return _by_method(_log_tail_integral_series_with_gradient, alpha, beta, k, m, t, gradient=True)
+
+
+def _log_tail_integral_series(alpha, beta, k, m, t):
+    """log I(t; k, m) by its 2F1 series.
 
     With A = k + m - 1, the larger base M = max(alpha, beta) and the exponent
     e of the smaller one, substituting w = |alpha-beta| / (M+u) gives
@@ -66,8 +107,8 @@ def _log_tail_integral(alpha, beta, k, m, t):
             + log_hyp2f1_unit(e_large, a_sum + 1.0, z))
 
 
-def _log_tail_integral_with_gradient(alpha, beta, k, m, t):
-    """log I(t; k, m) and its derivatives in alpha, beta, k and m (for fitting)."""
+def _log_tail_integral_series_with_gradient(alpha, beta, k, m, t):
+    """log I(t; k, m) and its derivatives in alpha, beta, k and m, by the 2F1 series."""
     alpha_larger, larger, e_small, e_large, a_sum, z = _tail_integral_setup(alpha, beta, k, m, t)
     log_f, df_db, df_dc, df_dz = log_hyp2f1_unit_with_gradient(e_large, a_sum + 1.0, z)
     log_1mz = np.log1p(-z)
