@@ -13,6 +13,7 @@ import io
 import json
 import numbers
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -152,8 +153,51 @@ def safe_text(value: Any) -> str:
         return f"{value:.2f}" if value.as_tuple().exponent == -2 else str(value)
     if isinstance(value, float):
         return f"{value:.2f}"
-    text = str(value)
-    return "".join(ch if ch.isprintable() or ch == " " else f"\\x{ord(ch):02x}" for ch in text)
+    return terminal_text(str(value))
+
+
+# Invisible characters that are part of how text is written, shown as they are: the zero-width
+# joiner and non-joiner (emoji sequences such as 👩‍💻, Persian and Indic scripts).
+_SHOWN_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
+# A subdivision flag (🏴 + tag letters + cancel tag, e.g. England's): its tag characters are shown;
+# tag characters anywhere else are invisible text and are escaped.
+_TAG_FLAG = re.compile("\U0001F3F4[\U000E0020-\U000E007E]+\U000E007F")
+
+
+def _unassigned_or_private(ch: str) -> bool:
+    """Characters newer than this Python's Unicode tables (new emoji) or private-use ones: a
+    terminal draws them (perhaps as a box), it does not act on them."""
+    import unicodedata
+
+    return unicodedata.category(ch) in ("Cn", "Co")
+
+
+def terminal_text(text: str) -> str:
+    """Text as it may be written to a terminal: every character a terminal would act on rather
+    than show is escaped as \\xNN, \\uNNNN or \\UNNNNNNNN. That is the C0 and C1 controls (ESC
+    starts colour, cursor, title and hyperlink sequences; 0x9b is a one-byte CSI), DEL, line
+    and paragraph separators, and format characters such as the right-to-left override U+202E,
+    which would reorder what follows it on the screen. Spaces other than the plain space are
+    escaped too, so that no two different values look the same. Letters, marks, emoji (with
+    their skin tones, flags and joiners), unassigned and private-use characters are shown."""
+    if text.isprintable():
+        return text
+    flags = {match.start(): match.end() for match in _TAG_FLAG.finditer(text)} if "\U0001F3F4" in text else {}
+    shown = []
+    position = 0
+    while position < len(text):
+        if position in flags:
+            shown.append(text[position:flags[position]])
+            position = flags[position]
+            continue
+        ch = text[position]
+        position += 1
+        if ch.isprintable() or ch == " " or ch in _SHOWN_FORMAT_CHARACTERS or _unassigned_or_private(ch):
+            shown.append(ch)
+        else:
+            code = ord(ch)
+            shown.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(shown)
 
 
 def write_table(
@@ -196,6 +240,15 @@ def destination(output: Path | None) -> Iterator[TextIO]:
     target = Path(output).expanduser()
     if target.is_dir():
         raise InvalidInput("output", str(output), "is a directory; give a file name")
+    if target.exists() and not target.is_file():
+        # /dev/null, /dev/stdout, a named pipe: written to as it is. A temporary file renamed
+        # onto it would replace the device itself (for root, /dev/null became a plain file).
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                yield handle
+        except OSError as exc:
+            raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror or exc}") from None
+        return
     try:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:

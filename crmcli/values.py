@@ -28,7 +28,15 @@ def now() -> datetime:
 
 
 def text(value: str | None, field: str, *, required: bool = False) -> str | None:
-    """Trim a free-text value; empty becomes None (or an error when required)."""
+    """Trim a free-text value; empty becomes None (or an error when required).
+
+    Anything else is kept as typed, control characters included (an escape sequence pasted
+    into a note, a tab, a right-to-left mark): it comes back exactly in JSON, and in CSV but
+    for the apostrophe before a formula-like cell; it is never interpreted. Where text meets
+    a terminal (tables, messages) output.terminal_text shows such characters as \\xNN.
+    NUL alone is refused: SQLite tools and C programs that read the file would cut the text
+    there.
+    """
     if value is None:
         if required:
             raise InvalidInput(field, value, "is required")
