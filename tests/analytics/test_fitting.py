@@ -101,3 +101,34 @@ def test_bad_parameters_are_rejected():
         bgnbd.p_alive({"r": 1, "alpha": 1, "a": 1}, 1, 1, 2)
     with pytest.raises(ValueError, match="positive"):
         pareto.p_alive({"r": 1, "alpha": -1, "s": 1, "beta": 1}, 1, 1, 2)
+
+
+# (x, t_x, T) of the 33 buyers of `crm demo --customers 60 --seed 6` as of 2025-05-05 (the demo's
+# clock at 2026-03-01). BG/NBD's a and b run off together here (every customer the same drop-out
+# probability after a purchase): the likelihood is flat along a = b on the log scale.
+FLAT_RIDGE = [
+    (0, 0, 13), (0, 0, 26), (0, 0, 61), (0, 0, 62), (0, 0, 117), (0, 0, 132), (0, 0, 179), (0, 0, 190),
+    (0, 0, 243), (0, 0, 411), (0, 0, 523), (1, 19, 464), (1, 20, 315), (1, 20, 416), (1, 32, 47), (1, 53, 531),
+    (1, 62, 346), (1, 83, 334), (2, 37, 37), (2, 44, 113), (2, 92, 158), (2, 173, 286), (2, 268, 412),
+    (2, 528, 591), (2, 605, 613), (3, 165, 270), (3, 231, 231), (4, 95, 342), (4, 122, 194), (7, 510, 518),
+    (10, 106, 576), (10, 516, 517), (13, 241, 517),
+]
+
+
+def test_a_flat_ridge_is_not_converged_despite_rounding_noise_in_the_gradient():
+    # The gradient carries rounding noise near 1e-6 out there (a, b in the tens of thousands);
+    # forward differences with a step of 1e-5 turned it into a curvature of -0.1, and this fit
+    # was reported converged.
+    x, t_x, T = np.array(FLAT_RIDGE, dtype=float).T
+    fit = bgnbd.fit(x, t_x, T)
+    assert not fit.converged
+    assert "flat" in fit.message
+    # Flat indeed: the log-likelihood's own second difference along a = b, with a step of 0.03.
+    log_params = np.log(list(fit.params.values()))
+    ridge = np.array([0.0, 0.0, 1.0, 1.0]) * 0.03
+
+    def total(at):
+        return bgnbd.log_likelihood(dict(zip(fit.params, np.exp(at))), x, t_x, T).sum()
+
+    curvature = (total(log_params + ridge) - 2 * total(log_params) + total(log_params - ridge)) / 0.03 ** 2
+    assert abs(curvature) < 1e-2   # a standard error of at least 10 on the log scale
