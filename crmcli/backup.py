@@ -40,6 +40,9 @@ def backup(conn: sqlite3.Connection, db_path: Path, target: Path, *, force: bool
         target = target / f"crm-{_stamp()}.db"
     if _same_file(target, Path(db_path)):
         raise InvalidInput("backup", str(target), "is the database itself; give another file")
+    if target.exists() and not target.is_file():
+        # Renaming the copy onto /dev/null or a pipe would replace it (as root, even a device).
+        raise InvalidInput("backup", str(target), "is not a regular file or a folder; give a file name or a folder")
     if target.exists() and not force:
         raise Conflict(f"backup: {str(target)!r} already exists; give a new name, or --force to replace it")
     if not target.parent.is_dir():
@@ -63,6 +66,10 @@ def _copy(source: sqlite3.Connection, target: Path) -> None:
             # A single self-contained file (no -wal beside it), easy to move or mail.
             copy.execute("PRAGMA journal_mode = DELETE")
             result = copy.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            # Almost always the copy's side (its disk full); the database itself is untouched.
+            raise CrmError(f"backup: could not write the copy {str(target)!r} ({exc}); nothing was written, "
+                           "the database is unchanged") from None
         finally:
             copy.close()
         if result != "ok":

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crmcli.errors import DatabaseUnusable
+from crmcli.errors import DatabaseUnusable, database_problem
 
 # "CRM1" as a 32-bit integer: marks the file as a crmcli database.
 APPLICATION_ID = 0x43524D31
@@ -45,7 +45,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # After a disk-full or I/O error SQLite may have rolled back already; a second
+        # ROLLBACK would fail and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
@@ -57,7 +60,8 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     finally:
-        conn.execute("COMMIT")
+        if conn.in_transaction:
+            conn.execute("COMMIT")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -119,8 +123,10 @@ def _check_identity(conn: sqlite3.Connection, path: Path) -> None:
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         has_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+    except sqlite3.OperationalError:
+        raise  # locked, unreadable folder...: the error boundary says which, in words
     except sqlite3.DatabaseError as exc:
-        raise DatabaseUnusable(f"{path} is damaged or not a database: {exc}") from None
+        raise DatabaseUnusable(database_problem(exc, path)[0]) from None
     if app_id == 0 and not has_tables:
         return  # a new, empty file: migrations will make it ours
     if app_id != APPLICATION_ID:

@@ -166,3 +166,8 @@ def test_restore_upgrades_an_older_backup(crm, tmp_path, monkeypatch):
     conn = sqlite3.connect(db.default_path())
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.latest_version()
     assert conn.execute("SELECT name FROM customers").fetchall() == [("From The Old Days",)]
+
+
+def test_backup_onto_a_device_is_refused_and_leaves_it_alone(crm, shop):
+    assert_error(crm("backup", os.devnull, "--force"), 1, "is not a regular file")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -236,14 +236,6 @@ FLOAT_EXTREMES = ["inf", "-inf", "nan", "1e308", "-1e308", "-0.5"]
 NEEDS = {("customer", "show"): ["1"], ("interaction", "add"): ["1", "--type", "call"],
          ("feedback", "add"): ["1", "--type", "complaint"], ("followup", "add"): ["1"],
          ("target", "set"): ["revenue", "5"]}
-# Found by this sweep, in files this test's author does not own (cli/report.py, analytics/clv.py):
-# `report best --horizon` has no upper bound (a huge horizon allocates one float per month, or
-# fails in numpy) and `--discount nan` reaches a ValueError. Strict: once fixed, drop the mark.
-KNOWN_BUGS = {(("report", "best"), "--horizon", "99999999999999999999999999"),
-              (("report", "best"), "--horizon", str(2**63)), (("report", "best"), "--horizon", str(2**63 - 1)),
-              (("report", "best"), "--discount", "nan")}
-
-
 def _numeric_cases():
     for path, command in COMMANDS:
         if path == ("demo",):
@@ -253,9 +245,7 @@ def _numeric_cases():
             extremes = INT_EXTREMES if annotation is int else FLOAT_EXTREMES if annotation is float else ()
             for value in extremes:
                 option = param.opts[0] if param.param_type_name == "option" else None
-                marks = [pytest.mark.xfail(strict=True, reason="unbounded option in cli/report.py; see KNOWN_BUGS")] \
-                    if (path, option, value) in KNOWN_BUGS else []
-                yield pytest.param(path, option, value, marks=marks, id=f"{' '.join(path)} {option or param.name}={value}")
+                yield pytest.param(path, option, value, id=f"{' '.join(path)} {option or param.name}={value}")
 
 
 @pytest.mark.parametrize("path, option, value", list(_numeric_cases()))

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from crmcli import customers, db, duplicates, history
-from tests.helpers import assert_error, freeze, unchanged
+from helpers import assert_error, freeze, unchanged
 
 
 def changes(conn, customer_id):

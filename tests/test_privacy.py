@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from crmcli import customers, db, duplicates, feedback, followups, history, interactions
-from tests.helpers import assert_error, unchanged
+from helpers import assert_error, unchanged
 
 # Distinctive text that can only be in the file because of the person being forgotten.
 SECRETS = {

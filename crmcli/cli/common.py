@@ -39,13 +39,6 @@ class CrmGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except DatabaseUnusable as exc:
-            cause = _sqlite_cause(exc.__context__) if _raised_in(exc, db.__name__) else None
-            if cause is None:
-                fail(exc.message, exc.exit_code)
-            # Opening failed on an SQLite error: a read-only folder or a lock is said as such, not as
-            # the opener's "damaged or not a database"; damage comes with what to do about it.
-            _fail_on_database_error(cause, state(ctx).path)
         except CrmError as exc:
             fail(exc.message, exc.exit_code)
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
@@ -53,33 +46,9 @@ class CrmGroup(TyperGroup):
         except sqlite3.DatabaseError as exc:
             # OperationalError: locked past the busy timeout, read-only file or folder, disk full,
             # I/O error; DatabaseError: a damaged file. Each in words, naming the file.
-            _fail_on_database_error(_sqlite_cause(exc) or exc, state(ctx).path)
-
-
-def _fail_on_database_error(exc: sqlite3.DatabaseError, path: Path) -> None:
-    message, damaged = database_problem(exc, path)
-    fail(("database unusable (damaged or not a database): " if damaged else "database unusable: ") + message,
-         DatabaseUnusable.exit_code)
-
-
-def _raised_in(exc: BaseException, module: str) -> bool:
-    """Whether `exc` was raised by code in `module` (its innermost frame)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb is not None and tb.tb_frame.f_globals.get("__name__") == module
-
-
-def _sqlite_cause(exc: BaseException | None) -> sqlite3.DatabaseError | None:
-    """The SQLite error that really happened. After a disk-full or I/O error SQLite may already
-    have rolled back, and the ROLLBACK that follows fails with "no transaction is active",
-    hiding the first error behind it (as __context__)."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, sqlite3.DatabaseError) and "no transaction is active" not in str(exc):
-            return exc
-        exc, seen = exc.__context__, seen + 1
-    return None
+            message, damaged = database_problem(exc, state(ctx).path)
+            fail(("database unusable (damaged or not a database): " if damaged else "database unusable: ") + message,
+                 DatabaseUnusable.exit_code)
 
 
 class State:
