@@ -53,3 +53,27 @@ def test_start_up_does_not_load_numpy_or_scipy(args, isolated_database):
     modules = _imported_modules(*args, env_extra={"CRM_DB": str(isolated_database)})
     assert "typer" in modules  # the probe really ran the CLI
     assert not {m for m in modules if m.split(".")[0] in ("numpy", "scipy", "pandas", "sqlite_utils")}
+
+
+def _tests_named_in_readme():
+    """(file, test) for every `tests/x.py::name` in README; a bare `::name` belongs to the file named last."""
+    import re
+
+    current = None
+    for match in re.finditer(r"(tests/[\w/]+\.py)|::(\w+)", README):
+        if match.group(1):
+            current = match.group(1)
+            yield current, None
+        else:
+            yield current, match.group(2)
+
+
+def test_every_test_readme_points_at_exists():
+    """README's guarantees each name the test that shows them: a renamed or deleted test would leave a claim unproved."""
+    root = Path(__file__).resolve().parent.parent
+    named = list(_tests_named_in_readme())
+    assert len([n for n in named if n[1]]) >= 15
+    for file, test in named:
+        assert file is not None and (root / file).is_file(), f"README names {file}, which does not exist"
+        if test:
+            assert f"def {test}(" in (root / file).read_text(encoding="utf-8"), f"README names {file}::{test}"
