@@ -23,6 +23,7 @@ from crmcli.errors import InvalidInput
 MODELS = {"bgnbd": bgnbd, "pareto": pareto}
 DEFAULT_MODEL = "pareto"  # BG/NBD says every one-time buyer is certainly alive; see README
 DEFAULT_HORIZON_DAYS = 365
+MAX_HORIZON_DAYS = 36500
 
 BEST_COLUMNS = (
     "rank", "customer_id", "name", "email", "segment", "recency_score", "frequency_score", "monetary_score",
@@ -94,9 +95,10 @@ def score(
 ) -> Scores:
     if model not in MODELS:
         raise InvalidInput("model", model, "must be one of " + ", ".join(MODELS))
-    if horizon_days <= 0:
-        raise InvalidInput("horizon", horizon_days, "must be a positive number of days")
-    if discount < 0 or discount >= 10:
+    # A century is beyond any business plan, and keeps the monthly CLV sum small and finite.
+    if not 0 < horizon_days <= MAX_HORIZON_DAYS:
+        raise InvalidInput("horizon", horizon_days, f"must be a number of days from 1 to {MAX_HORIZON_DAYS}")
+    if not 0 <= discount < 10:  # also refuses nan and inf
         raise InvalidInput("discount", discount, "must be an annual rate such as 0.1 for 10%")
     as_of = as_of or values.now().date()
     base = load(conn, as_of)
