@@ -57,3 +57,20 @@ def assert_error(result, code: int, *fragments: str) -> None:
     if code in (1, 3):
         # A CrmError reached the one error boundary; anything else would be a crash.
         assert isinstance(result.exception, SystemExit), result.exception
+
+
+def command_tree() -> list[tuple[tuple[str, ...], object]]:
+    """(path, click command) for every leaf command of crm, e.g. (("customer", "add"), <command>)."""
+    import typer
+
+    from crmcli.cli import app
+
+    def walk(command, path):
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in sorted(subcommands.items()):
+                yield from walk(sub, (*path, name))
+        else:
+            yield path, command
+
+    return list(walk(typer.main.get_command(app), ()))

@@ -6,23 +6,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 
-from crmcli.cli import app
+from helpers import command_tree
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(command, path=()):
-    sub = getattr(command, "commands", None)
-    if not sub:
-        yield path, command
-        return
-    for name, child in sub.items():
-        yield from _commands(child, (*path, name))
-
-
-COMMANDS = list(_commands(typer.main.get_command(app)))
+COMMANDS = command_tree()
 
 
 def test_there_are_commands():

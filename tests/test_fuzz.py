@@ -23,14 +23,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import typer.main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmcli import imports
 from crmcli.cli import app
-from helpers import db_dump
+from helpers import command_tree, db_dump
 
 EXIT_CODES = {0, 1, 2, 3, 4}
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -38,15 +37,6 @@ SETTINGS = dict(deadline=None, derandomize=True, database=None,
                                        HealthCheck.data_too_large])
 
 
-def command_tree():
-    def walk(command, path):
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for name, sub in sorted(subcommands.items()):
-                yield from walk(sub, (*path, name))
-        else:
-            yield path, command
-    return list(walk(typer.main.get_command(app), ()))
 
 
 COMMANDS = command_tree()

@@ -18,11 +18,9 @@ import io
 import re
 
 import pytest
-import typer.main
 
 from crmcli import customers, db, feedback, followups, interactions, output
-from crmcli.cli import app
-from helpers import freeze
+from helpers import command_tree, freeze
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
@@ -32,16 +30,6 @@ FORMULA = '=HYPERLINK("http://evil.example","x")'
 ESCAPES = "\x1b[2J\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[31m"
 
 
-def command_tree():
-    """(path, click command) for every leaf command of crm."""
-    def walk(command, path):
-        subcommands = getattr(command, "commands", None)
-        if subcommands:
-            for name, sub in sorted(subcommands.items()):
-                yield from walk(sub, (*path, name))
-        else:
-            yield path, command
-    return list(walk(typer.main.get_command(app), ()))
 
 
 def has_option(command, option: str) -> bool:
