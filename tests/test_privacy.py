@@ -165,3 +165,14 @@ def test_the_data_folder_crm_creates_is_private(crm, tmp_path):
     assert crm("--db", path, "customer", "add", "Ann").exit_code == 0
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_forgotten_customers_are_not_offered_as_duplicates_of_each_other(crm, conn):
+    with db.transaction(conn):
+        for name in ("Ann Lee", "Bob Stone", "Ann Lee"):
+            customers.add(conn, name)
+    for ref in ("1", "2"):
+        assert crm("customer", "forget", ref, "--yes").exit_code == 0
+    result = crm("customer", "duplicates", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == []  # Ann Lee (3) has no live namesake left either

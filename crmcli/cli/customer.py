@@ -224,11 +224,14 @@ def forget(
     if not db.truncate_wal(conn):
         note("note: another program is reading the database, so the erased text may stay in its "
              "write-ahead log (the -wal file) until that program finishes")
-    labels = {"interactions": "interaction", "feedback": "feedback", "followups": "follow-up"}
-    text_counts = ", ".join(f"{erased[t]} {labels[t]} notes" for t in history.ERASED_TEXT if erased.get(t))
-    what = (f"name, contact details, note and {erased['tags']} tags" if erased["customer"]
+    def counted(n: int, thing: str) -> str:
+        return f"{n} {thing}{'' if n == 1 else 's'}"
+
+    labels = {"interactions": "interaction note", "feedback": "feedback note", "followups": "follow-up note"}
+    text_counts = ", ".join(counted(erased[t], labels[t]) for t in history.ERASED_TEXT if erased.get(t))
+    what = (f"name, contact details, note and {counted(erased['tags'], 'tag')}" if erased["customer"]
             else "the history of a deleted customer")
-    merged = f"; also {erased['merged_records']} merged records" if erased["merged_records"] else ""
+    merged = f"; also {counted(erased['merged_records'], 'merged record')}" if erased["merged_records"] else ""
     note(f"forgot customer {customer_id}: erased {what}"
-         f"{'; ' + text_counts if text_counts else ''}; {erased['history']} history values{merged}. "
+         f"{'; ' + text_counts if text_counts else ''}; {counted(erased['history'], 'history value')}{merged}. "
          "Backups made before now still hold this person's data.")
