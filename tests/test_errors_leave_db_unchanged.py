@@ -133,3 +133,20 @@ def test_the_checks_see_a_change_when_there_is_one(crm, shop, isolated_database)
     before = db_dump(isolated_database)
     assert crm("customer", "add", "Bob", "--tag", "x").exit_code == 0
     assert db_dump(isolated_database) != before
+
+
+def test_ctrl_c_in_the_middle_of_a_write_rolls_it_back_and_exits_130(crm, conn, isolated_database, monkeypatch):
+    from crmcli import history
+
+    with db.transaction(conn):
+        keep, dup = customers.add(conn, "Ann Lee"), customers.add(conn, "Ann Lee", phone="555")
+        interactions.add(conn, dup, "purchase", at="2024-01-02", amount="10")
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt  # after the merge has moved the purchase and deleted DUP
+
+    monkeypatch.setattr(history, "mark_merge", ctrl_c)
+    with unchanged(isolated_database):
+        result = crm("customer", "merge", str(keep), str(dup), "--yes")
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "Traceback" not in result.stderr

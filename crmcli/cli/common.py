@@ -41,6 +41,9 @@ class CrmGroup(TyperGroup):
             return super().invoke(ctx)
         except CrmError as exc:
             fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            # Ctrl-C: the open transaction was rolled back on the way here. 130 is the shell's 128 + SIGINT.
+            fail("interrupted; a command's changes are saved whole or not at all", 130)
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise  # a bug in crmcli, not the user's doing: let it show
         except sqlite3.DatabaseError as exc:
