@@ -12,7 +12,7 @@ import sqlite3
 from typing import Any
 
 from crmcli import customers, values
-from crmcli.errors import NotFound
+from crmcli.errors import Conflict, NotFound
 
 COLUMNS = ("customer_id", "at", "action", "field", "old_value", "new_value")
 
@@ -66,7 +66,22 @@ def mark_merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int, since:
     record(conn, keep_id, "merge", "merged_from", new_value=str(duplicate_id))
 
 
-def merged_into(conn: sqlite3.Connection, customer_id: int) -> list[int]:
+def _merged_away_to(conn: sqlite3.Connection, customer_id: int) -> int | None:
+    """The customer a merged-away record went into, following further merges to one that exists."""
+    seen = set()
+    while customer_id not in seen:
+        seen.add(customer_id)
+        row = conn.execute("SELECT new_value FROM customer_history WHERE customer_id = ? AND field = 'merged_into' "
+                           "ORDER BY id DESC LIMIT 1", (customer_id,)).fetchone()
+        if row is None:
+            return None if len(seen) == 1 else customer_id
+        customer_id = int(row[0])
+        if conn.execute("SELECT 1 FROM customers WHERE id = ?", (customer_id,)).fetchone():
+            return customer_id
+    return None
+
+
+def with_merged_records(conn: sqlite3.Connection, customer_id: int) -> list[int]:
     """The customer and every record ever merged into it (and into those), for `forget`."""
     found, pending = [], [customer_id]
     while pending:
@@ -110,10 +125,15 @@ def forget(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
     elif before == 0 or not conn.execute(
             "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id,)).fetchone():
         raise NotFound(f"customer: no customer with id {customer_id}")
+    elif (keep := _merged_away_to(conn, customer_id)) is not None:
+        # The merge said both records are one person, whose details now live in KEEP
+        # (its note even quotes this record's): erasing only this id would erase nothing.
+        raise Conflict(f"customer: {customer_id} was merged into customer {keep}, where this person's data now "
+                       f"is; forget {keep} instead (that also erases what was merged from {customer_id})")
     # The triggers have just recorded the erased values as an edit: drop those rows,
     # then keep only the shape (when, what kind of change, which field) of the rest.
     conn.execute("DELETE FROM customer_history WHERE id > ?", (before,))
-    ids = merged_into(conn, customer_id)
+    ids = with_merged_records(conn, customer_id)
     marks = ", ".join("?" * len(ids))
     erased["history"] = conn.execute(
         f"""UPDATE customer_history SET old_value = NULL, new_value = NULL

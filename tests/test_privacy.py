@@ -176,3 +176,12 @@ def test_forgotten_customers_are_not_offered_as_duplicates_of_each_other(crm, co
     result = crm("customer", "duplicates", "--format", "csv")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[1:] == []  # Ann Lee (3) has no live namesake left either
+
+
+def test_forgetting_a_record_merged_away_points_at_where_the_person_now_is(crm, conn, person, isolated_database):
+    dup = person + 1  # merged into `person` by the fixture; its details live on in person's note
+    with unchanged(isolated_database):
+        assert_error(crm("customer", "forget", str(dup), "--yes"), 1,
+                     f"{dup} was merged into customer {person}", f"forget {person} instead")
+    assert crm("customer", "forget", str(person), "--yes").exit_code == 0
+    assert lingering(isolated_database) == []
