@@ -53,8 +53,13 @@ def add(
     note: str | None = None,
     external_id: str | None = None,
     since: str | None = None,
+    customer_id: int | None = None,
 ) -> int:
-    """Insert one customer (call inside a transaction) and return its id."""
+    """Insert one customer (call inside a transaction) and return its id.
+
+    customer_id (an import's id column) is taken if no customer has ever had it; by
+    default the id is one more than any ever used.
+    """
     name = values.text(name, "name", required=True)
     email = values.email(email)
     phone = values.text(phone, "phone")
@@ -68,18 +73,23 @@ def add(
         "SELECT 1 FROM customers WHERE external_id = ?", (external_id,)
     ).fetchone():
         raise Conflict(f"external_id: {external_id!r} already belongs to another customer")
+    if customer_id is None:
+        customer_id = _next_id(conn)
+    elif conn.execute("SELECT 1 FROM customers WHERE id = ? UNION ALL "
+                      "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id, customer_id)).fetchone():
+        raise Conflict(f"id: {customer_id} is or was another customer's, and ids are never reused; "
+                       "leave the id empty to give this customer a new one")
     stamp = values.now().isoformat()
     cursor = conn.execute(
         """INSERT INTO customers (id, name, email, email_key, phone, company, note, external_id, since,
                                   created_at, updated_at, search_text)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            _next_id(conn), name, email, values.fold(email) if email else None, phone, company, note, external_id,
+            customer_id, name, email, values.fold(email) if email else None, phone, company, note, external_id,
             (since_day or values.now().date()).isoformat(),
             stamp, stamp, _search_text(name, email, phone, company),
         ),
     )
-    customer_id = cursor.lastrowid
     if tag_list:
         conn.executemany(
             "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in tag_list]
@@ -97,10 +107,14 @@ def _next_id(conn: sqlite3.Connection) -> int:
     inherit the deleted one's history (and anyone's note saying "customer 17").
     Both maxima are index lookups.
     """
-    return conn.execute(
+    highest = conn.execute(
         "SELECT max(coalesce((SELECT max(id) FROM customers), 0),"
-        "           coalesce((SELECT max(customer_id) FROM customer_history), 0)) + 1"
+        "           coalesce((SELECT max(customer_id) FROM customer_history), 0))"
     ).fetchone()[0]
+    if highest >= SQLITE_MAX_INTEGER:
+        raise Conflict(f"id: customer ids are used up to {highest}, the largest SQLite can store (an import set it); "
+                       "no new customer can get an id")
+    return highest + 1
 
 
 def resolve(conn: sqlite3.Connection, ref: str) -> int:

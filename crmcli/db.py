@@ -108,6 +108,8 @@ def _create_if_missing(path: Path) -> None:
 
 
 def _check_header(path: Path) -> None:
+    if not path.is_file():  # before opening it: reading a named pipe would wait forever
+        raise DatabaseUnusable(f"{path} is not a regular file (a folder, device or pipe), so not a crmcli database")
     try:
         with open(path, "rb") as f:
             head = f.read(len(SQLITE_HEADER))
@@ -358,6 +360,11 @@ M004_HISTORY = [
     f"""CREATE TRIGGER customer_history_delete AFTER DELETE ON customers BEGIN
         INSERT INTO customer_history (customer_id, at, action, field, old_value)
         SELECT old.id, {_CLOCK}, 'delete', field, value FROM ({_fields("old")}) WHERE value IS NOT NULL;
+    END""",
+    # BEFORE: the tags are still there (they go with the customer, ON DELETE CASCADE).
+    f"""CREATE TRIGGER customer_history_delete_tags BEFORE DELETE ON customers BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, old_value)
+        SELECT old.id, {_CLOCK}, 'delete', 'tag', tag FROM customer_tags WHERE customer_id = old.id ORDER BY tag;
     END""",
     f"""CREATE TRIGGER customer_history_tag_added AFTER INSERT ON customer_tags BEGIN
         INSERT INTO customer_history (customer_id, at, action, field, new_value)

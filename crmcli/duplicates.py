@@ -170,7 +170,6 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
     # DUP goes first: its email and external_id are unique and may be about to move to KEEP.
     history_before = history.last_id(conn)
     conn.execute("DELETE FROM customers WHERE id = ?", (duplicate_id,))
-    history.mark_merge(conn, keep_id, duplicate_id, since=history_before)
     edits = {field: filled[field] for field in ("email", "phone", "company") if field in filled}
     note = "\n".join(notes) if notes else None
     if note != keep["note"]:
@@ -181,6 +180,7 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
     if direct:
         assignments = ", ".join(f"{field} = ?" for field in direct)
         conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", (*direct.values(), keep_id))
+    history.mark_merge(conn, keep_id, duplicate_id, since=history_before)
     return {
         "kept": keep_id, "kept_name": keep["name"], "removed": duplicate_id, "removed_name": duplicate["name"],
         "interactions": moved["interactions"], "feedback": moved["feedback"], "tags": len(new_tags),

@@ -59,9 +59,10 @@ def last_id(conn: sqlite3.Connection) -> int:
 
 
 def mark_merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int, since: int) -> None:
-    """Label DUP's trigger-written delete rows (after history id `since`) as a merge, and mark both sides."""
-    conn.execute("UPDATE customer_history SET action = 'merge' WHERE customer_id = ? AND action = 'delete' AND id > ?",
-                 (duplicate_id, since))
+    """Label the rows the triggers wrote during a merge (after history id `since`: DUP's
+    delete, KEEP's filled fields and tags) as the merge they are, and link the two records."""
+    conn.execute("UPDATE customer_history SET action = 'merge' WHERE customer_id IN (?, ?) AND id > ?",
+                 (keep_id, duplicate_id, since))
     record(conn, duplicate_id, "merge", "merged_into", new_value=str(keep_id))
     record(conn, keep_id, "merge", "merged_from", new_value=str(duplicate_id))
 

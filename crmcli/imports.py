@@ -885,13 +885,9 @@ class _CustomerImporter(_Importer):
     def add(self, row: dict[str, Any]) -> str:
         new_id = customers.add(self.conn, row["name"], email=row["email"], phone=row["phone"],
                                company=row["company"], note=row["note"], external_id=row["external_id"],
-                               since=row["since"])
-        final_id = row["id"] if row["id"] is not None else new_id
-        self.conn.execute("UPDATE customers SET id = ?, batch_id = ? WHERE id = ?", (final_id, self.batch_id, new_id))
-        if row["tags"]:
-            # After the id is settled: customer_tags points at it.
-            customers.edit(self.conn, final_id, add_tags=row["tags"])
-        self.conn.execute("INSERT INTO temp.import_seen VALUES (?)", (final_id,))
+                               since=row["since"], tags=row["tags"], customer_id=row["id"])
+        self.conn.execute("UPDATE customers SET batch_id = ? WHERE id = ?", (self.batch_id, new_id))
+        self.conn.execute("INSERT INTO temp.import_seen VALUES (?)", (new_id,))
         return "added"
 
     def update(self, current: dict[str, Any], row: dict[str, Any]) -> str:

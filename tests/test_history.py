@@ -41,12 +41,14 @@ def test_edit_records_only_the_fields_that_changed_with_old_and_new(conn):
     ]
 
 
-def test_a_failed_change_leaves_no_history(conn, crm, isolated_database):
+def test_a_failed_change_leaves_no_history(crm, conn, isolated_database, tmp_path):
     with db.transaction(conn):
         customers.add(conn, "Ann", email="ann@example.com")
-        customers.add(conn, "Bob", email="bob@example.com")
+    # Row 2 updates Ann (its trigger writes history), row 3 is bad: the import is all or nothing.
+    file = tmp_path / "c.csv"
+    file.write_text("name,email,phone\nAnn,ann@example.com,555\nBob,not-an-email,1\n", encoding="utf-8")
     with unchanged(isolated_database):
-        assert_error(crm("customer", "edit", "Bob", "--email", "ANN@example.com", "--phone", "5"), 1, "already belongs")
+        assert_error(crm("customer", "import", file, "--on-conflict", "update"), 1, "line 3")
     # and a change rolled back takes its history with it
     conn.execute("BEGIN IMMEDIATE")
     customers.edit(conn, 1, phone="999")
@@ -62,6 +64,7 @@ def test_delete_keeps_the_old_values_and_history_still_finds_the_id(conn, crm):
     assert result.exit_code == 0, result.stderr
     deleted = [c for c in changes(conn, ann) if c[0] == "delete"]
     assert ("delete", "name", "Ann Lee", None) in deleted and ("delete", "phone", "555", None) in deleted
+    assert ("delete", "tag", "vip", None) in deleted
     # tags removed with the customer are part of the delete, not separate edits
     assert not [c for c in changes(conn, ann) if c[0] == "edit"]
     result = crm("customer", "history", str(ann), "--format", "csv")
@@ -78,7 +81,8 @@ def test_merge_is_recorded_on_both_customers(conn):
     with db.transaction(conn):
         duplicates.merge(conn, keep, dup)
     assert ("merge", "merged_from", None, str(dup)) in changes(conn, keep)
-    assert ("edit", "phone", None, "555 0100") in changes(conn, keep)
+    assert ("merge", "phone", None, "555 0100") in changes(conn, keep)  # filled by the merge, not an edit
+    assert [c for c in changes(conn, keep) if c[0] == "edit"] == []
     dup_rows = changes(conn, dup)
     assert ("merge", "name", "Ann Lee", None) in dup_rows  # DUP's values, kept as the merge's old values
     assert dup_rows[-1] == ("merge", "merged_into", None, str(keep))
@@ -149,3 +153,25 @@ def test_a_customer_from_before_history_was_kept_has_an_empty_history_and_a_note
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [",".join(history.COLUMNS)]
     assert "no changes recorded for customer 1" in result.stderr
+
+
+def test_an_import_with_ids_records_history_on_those_ids_and_never_reuses_one(crm, conn, tmp_path):
+    with db.transaction(conn):
+        alice = customers.add(conn, "Alice", note="private")
+        customers.delete(conn, alice)
+    file = tmp_path / "c.csv"
+    file.write_text(f"id,name,tags\n100,Yolanda,vip\n{alice},Mallory,\n", encoding="utf-8")
+    result = crm("customer", "import", file, "--skip-invalid", "--rejects", tmp_path / "rejects.csv")
+    assert result.exit_code == 0, result.stderr
+    assert changes(conn, 100) == [("add", "name", None, "Yolanda"), ("add", "since", None, changes(conn, 100)[1][3]),
+                                  ("add", "tag", None, "vip")]
+    assert "ids are never reused" in (tmp_path / "rejects.csv").read_text(encoding="utf-8")
+    assert all(c[3] != "Mallory" for c in changes(conn, alice))
+    assert customers.add(conn, "Next") == 101
+
+
+def test_ids_used_up_to_the_largest_integer_is_a_clear_error(crm, conn, tmp_path):
+    file = tmp_path / "c.csv"
+    file.write_text(f"id,name\n{customers.SQLITE_MAX_INTEGER},Max Id\n", encoding="utf-8")
+    assert crm("customer", "import", file).exit_code == 0
+    assert_error(crm("customer", "add", "After Max"), 1, "no new customer can get an id")
