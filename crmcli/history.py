@@ -123,8 +123,7 @@ def forget(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
                 f"UPDATE {table} SET {', '.join(f'{f} = NULL' for f in fields)} WHERE customer_id = ? AND ({cleared})",
                 (customer_id,),
             ).rowcount
-    elif before == 0 or not conn.execute(
-            "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id,)).fetchone():
+    elif not conn.execute("SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id,)).fetchone():
         raise NotFound(f"customer: no customer with id {customer_id}")
     elif (keep := _merged_away_to(conn, customer_id)) is not None:
         # The merge said both records are one person, whose details now live in KEEP

@@ -14,6 +14,11 @@ The connection formula to 1 - z (Abramowitz & Stegun 15.3.6) would be fast
 there, but it is singular whenever e is an integer (r + x with r = 1, say) and
 its series in 1 - z grows like (m (1-z))^n / n! before it shrinks.
 
+scipy.integrate.quad would be accurate, but it integrates one (a, b, k, m) per
+Python call, adaptively: one call per customer and per likelihood evaluation, and
+a fit makes dozens of evaluations. Written here by hand, the rule below runs on all
+customers at once as numpy arrays (quad stays, as the tests' reference).
+
 The integral itself has none of these troubles. In w = log v the integrand
 g(e^w) e^w is log-concave (one peak; its log has second derivative
 -k a v / (a+v)^2 - m b v / (b+v)^2 < 0), analytic except at w = log a +- i pi

@@ -224,14 +224,22 @@ def forget(
     if not db.truncate_wal(conn):
         note("note: another program is reading the database, so the erased text may stay in its "
              "write-ahead log (the -wal file) until that program finishes")
-    def counted(n: int, thing: str) -> str:
-        return f"{n} {thing}{'' if n == 1 else 's'}"
+    note(_forget_summary(erased))
+
+
+def _counted(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def _forget_summary(erased: dict) -> str:
+    """What history.forget erased, in one line for the person who asked."""
+    from crmcli import history
 
     labels = {"interactions": "interaction note", "feedback": "feedback note", "followups": "follow-up note"}
-    text_counts = ", ".join(counted(erased[t], labels[t]) for t in history.ERASED_TEXT if erased.get(t))
-    what = (f"name, contact details, note and {counted(erased['tags'], 'tag')}" if erased["customer"]
+    text_counts = ", ".join(_counted(erased[t], labels[t]) for t in history.ERASED_TEXT if erased.get(t))
+    what = (f"name, contact details, note and {_counted(erased['tags'], 'tag')}" if erased["customer"]
             else "the history of a deleted customer")
-    merged = f"; also {counted(erased['merged_records'], 'merged record')}" if erased["merged_records"] else ""
-    note(f"forgot customer {customer_id}: erased {what}"
-         f"{'; ' + text_counts if text_counts else ''}; {counted(erased['history'], 'history value')}{merged}. "
-         "Backups made before now still hold this person's data.")
+    merged = f"; also {_counted(erased['merged_records'], 'merged record')}" if erased["merged_records"] else ""
+    return (f"forgot customer {erased['customer_id']}: erased {what}"
+            f"{'; ' + text_counts if text_counts else ''}; {_counted(erased['history'], 'history value')}{merged}. "
+            "Backups made before now still hold this person's data.")
