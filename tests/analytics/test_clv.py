@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.special import hyp2f1
 
 from crmcli.analytics import bgnbd, clv, heuristic, pareto
 
@@ -35,13 +36,62 @@ def test_heuristic_clv():
     np.testing.assert_allclose(value, heuristic.expected_purchases(365, X, T_X, T) * SPEND, rtol=1e-12)
 
 
-@pytest.mark.parametrize("model, params", [("bgnbd", BG), ("pareto", PNBD)])
-def test_discount_is_applied_month_by_month(model, params):
-    monthly = clv.monthly_purchases(model, params, X, T_X, T, 100)  # 30, 30, 30, 10 days
-    by_hand = sum(monthly[k - 1] * SPEND * 1.1 ** (-k / 12) for k in range(1, 5))
+# The models' definitions, written out here from the papers and evaluated apart from crmcli's
+# code (which uses other, numerically safer forms), so that the expected values below do not
+# come from the code under test.
+
+def bgnbd_by_definition(p, t, x, t_x, T):
+    """FHL 2005 eq. 10: E[purchases in (T, T+t]] = (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x)
+    2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))] / (1 + [x > 0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))."""
+    r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    bracket = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    p_alive = 1 / (1 + (x > 0) * a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    return (a + b + x - 1) / (a - 1) * bracket * p_alive
+
+
+def pareto_by_definition(p, t, x, t_x, T):
+    """Schmittlein et al. 1987: (r+x)(beta+T)/((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive)."""
+    r, alpha, s, beta = p["r"], p["alpha"], p["s"], p["beta"]
+    if_alive = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
+    return if_alive * pareto.p_alive(p, x, t_x, T)  # P(alive) is a constant factor: the split is what is tested
+
+
+BY_DEFINITION = {"bgnbd": (BG, bgnbd_by_definition), "pareto": (PNBD, pareto_by_definition)}
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "pareto"])
+def test_each_month_holds_the_purchases_expected_in_it(model):
+    """Month k = E[purchases by the end of month k] - E[... by the end of month k-1]: 30, 30, 30, 10 days."""
+    params, by_definition = BY_DEFINITION[model]
+    ends = [0, 30, 60, 90, 100]
+    expected = [by_definition(params, ends[k], X, T_X, T) - by_definition(params, ends[k - 1], X, T_X, T)
+                if ends[k - 1] else by_definition(params, ends[k], X, T_X, T) for k in range(1, 5)]
+    monthly = clv.monthly_purchases(model, params, X, T_X, T, 100)
+    np.testing.assert_allclose(monthly, np.array(expected), rtol=1e-9)
+    assert np.all(monthly[0] > monthly[3])  # a 30-day month holds more than the 10-day remainder
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "pareto"])
+def test_discount_is_applied_month_by_month(model):
+    """Month k is discounted by 1.1^(-k/12); the months come from the definition, not from clv."""
+    params, by_definition = BY_DEFINITION[model]
+    ends = [0, 30, 60, 90, 100]
+    by_hand = sum((by_definition(params, ends[k], X, T_X, T) - by_definition(params, ends[k - 1], X, T_X, T))
+                  * SPEND * 1.1 ** (-k / 12) for k in range(1, 5))
     discounted = clv.clv(model, params, X, T_X, T, SPEND, 100, annual_discount=0.1)
-    np.testing.assert_allclose(discounted, by_hand, rtol=1e-12)
+    np.testing.assert_allclose(discounted, by_hand, rtol=1e-9)
     assert np.all(discounted < clv.clv(model, params, X, T_X, T, SPEND, 100))
+
+
+def test_discounting_by_hand():
+    """Numbers worked on paper: the heuristic with one customer who buys every 30 days (x=4, t_x=120,
+    T=120) expects one purchase a month; over 60 days at 12% a year: 2 purchases of 10.00,
+    10 x 1.12^(-1/12) + 10 x 1.12^(-2/12) = 9.906004 + 9.812891 = 19.718895."""
+    value = clv.clv("heuristic", None, np.array([4.0]), np.array([120.0]), np.array([120.0]), 10.0, 60,
+                    annual_discount=0.12)
+    assert clv.monthly_purchases("heuristic", None, [4.0], [120.0], [120.0], 60).ravel() == pytest.approx(
+        [1.0, 1.0], rel=1e-12)
+    assert value[0] == pytest.approx(19.718895, abs=5e-6)
 
 
 def test_customer_order_is_kept():
