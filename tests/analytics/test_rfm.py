@@ -1,11 +1,15 @@
 """RFM scores and segments."""
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crmcli.analytics import rfm
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 NAMES = ["Champions", "Loyal", "Potential loyalist", "New", "Promising", "Need attention", "About to sleep",
          "At risk", "Can't lose them", "Hibernating", "Lost"]
@@ -25,6 +29,40 @@ def test_every_score_combination_has_exactly_one_segment():
         assert rfm.segment([r], [f], [m]) == matching
         seen.add(matching[0])
     assert seen == set(NAMES)
+
+
+def readme_segment_table() -> list[tuple[str, range, range]]:
+    """README's RFM table ("How the reports work"): (segment, R scores, FM scores) per row."""
+    text = README.read_text(encoding="utf-8")
+    table = text.split("| segment | R score | FM score")[1].split("\n\n")[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        name, r, fm = (cell.strip() for cell in line.strip("|").split("|")[:3])
+
+        def scores(cell):
+            low, _, high = cell.partition("-")
+            return range(int(low), int(high or low) + 1)
+
+        rows.append((name, scores(r), scores(fm)))
+    return rows
+
+
+def test_readme_table_is_the_segment_rule_for_all_125_score_combinations():
+    """What README promises, read from README itself, against rfm.segment: a change to the rules
+    that README does not show (or the other way round) fails here."""
+    table = readme_segment_table()
+    assert [name for name, _, _ in table] == NAMES
+    for r, f, m in itertools.product(range(1, 6), repeat=3):
+        fm = int(np.floor((f + m) / 2 + 0.5))  # README: the average of F and M, rounded half up
+        matching = [name for name, r_scores, fm_scores in table if r in r_scores and fm in fm_scores]
+        assert len(matching) == 1, ("README's table", r, f, m, matching)
+        assert rfm.segment([r], [f], [m]) == matching, (r, f, m)
+
+
+def test_readme_table_parses_as_written():
+    table = {name: (list(r), list(fm)) for name, r, fm in readme_segment_table()}
+    assert table["Champions"] == ([5], [4, 5]) and table["Potential loyalist"] == ([4, 5], [2, 3])
+    assert re.search(r"\| Lost \| 1 \| 1-2 \|", README.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("scores, name", [
