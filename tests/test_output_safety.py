@@ -27,7 +27,14 @@ NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 # Text a spreadsheet would run, and text a terminal would act on, in every field that can hold text.
 FORMULA = '=HYPERLINK("http://evil.example","x")'
-ESCAPES = "\x1b[2J\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[31m"
+# C0 (ESC sequences, BEL, backspace), C1 (0x9b is a one-byte CSI), bidi overrides and isolates
+# (U+202E, U+2066) and zero-width characters (U+200B, U+FEFF): each makes a terminal act or
+# hide, and each must reach it escaped.
+ESCAPES = ("\x1b[2J\x1b]8;;http://evil.example\x07link\x1b]8;;\x07\x1b[31m\x08"
+           "\x9b2J\u202eevil\u2066iso\u200bzw\ufeff")
+# Each raw character of ESCAPES that must never reach a terminal, with how it is shown instead.
+RAW_SHOWN = {"\x1b": "\\x1b[2J", "\x07": "\\x07", "\x08": "\\x08", "\x9b": "\\x9b2J",
+             "\u202e": "\\u202eevil", "\u2066": "\\u2066iso", "\u200b": "\\u200bzw", "\ufeff": "\\ufeff"}
 
 
 
@@ -145,8 +152,19 @@ def test_csv_cell_neutralises_each_trigger_and_leaves_numbers():
 
 # --- terminals ------------------------------------------------------------------------------------------
 
-RAW_SEQUENCES = ("\x1b", "\x07", "\x9b")
+RAW_SEQUENCES = tuple(RAW_SHOWN)
 TABLE_COMMANDS = FORMAT_COMMANDS
+
+
+def test_the_hostile_text_carries_every_kind_of_character_a_terminal_acts_on():
+    """The fixture itself: C0, C1, bidi and zero-width, or the tests below could not fail."""
+    import unicodedata
+
+    categories = {unicodedata.category(ch) for ch in ESCAPES if not ch.isprintable()}
+    assert {"Cc", "Cf"} <= categories
+    assert any(0x80 <= ord(ch) < 0xA0 for ch in ESCAPES)  # C1
+    assert any(unicodedata.bidirectional(ch) in ("RLO", "LRO", "LRI", "RLI", "FSI") for ch in ESCAPES)
+    assert "\u200b" in ESCAPES and set(RAW_SHOWN) == {ch for ch in ESCAPES if not ch.isprintable()}
 
 
 @pytest.mark.parametrize("path", TABLE_COMMANDS, ids=" ".join)
@@ -156,7 +174,8 @@ def test_tables_show_stored_escape_sequences_escaped(crm, hostile_shop, path):
     for raw in RAW_SEQUENCES:
         assert raw not in result.stdout and raw not in result.stderr, (path, raw)
     if path in SHOWS_STORED_TEXT - {("import", "list")}:  # a batch's source is a file name, not stored text
-        assert "\\x1b[2J" in result.stdout
+        for shown in RAW_SHOWN.values():
+            assert shown in result.stdout, (path, shown)
 
 
 def test_on_a_colour_terminal_only_rich_styles_reach_it(monkeypatch):
@@ -173,11 +192,14 @@ def test_on_a_colour_terminal_only_rich_styles_reach_it(monkeypatch):
 
 def test_messages_on_stderr_escape_stored_text(crm, conn):
     with db.transaction(conn):
-        customers.add(conn, "Eve \x1b[2J", email="eve@example.com")
+        customers.add(conn, f"Eve {ESCAPES}", email="eve@example.com")
     taken = crm("customer", "add", "Other", "--email", "eve@example.com")  # names the owner of the email
-    assert taken.exit_code == 1 and "Eve \\x1b[2J" in taken.stderr and "\x1b" not in taken.stderr
     edited = crm("customer", "edit", "1", "--phone", "1")  # "updated customer 1 (NAME)" on stderr
-    assert edited.exit_code == 0 and "Eve \\x1b[2J" in edited.stderr and "\x1b" not in edited.stderr
+    assert taken.exit_code == 1 and edited.exit_code == 0
+    for message in (taken.stderr, edited.stderr):
+        assert "Eve \\x1b[2J" in message
+        for raw, shown in RAW_SHOWN.items():
+            assert raw not in message and shown in message, (raw, message)
 
 
 def test_output_to_a_device_or_pipe_writes_to_it_and_never_replaces_it(crm, conn, tmp_path):
