@@ -27,6 +27,15 @@ def shop(conn):
     return conn
 
 
+def failed_with_exit_1(result, fragment):
+    """A trigger's RAISE(ABORT) fails the command with exit 1 and the trigger's words, nothing on stdout:
+    either as a message on stderr or as the constraint error itself (a bug-shaped failure, let show)."""
+    assert result.exit_code == 1, (result.exit_code, result.stderr, result.exception)
+    assert result.stdout == ""
+    assert fragment in result.stderr or (isinstance(result.exception, sqlite3.IntegrityError)
+                                         and fragment in str(result.exception)), (result.stderr, result.exception)
+
+
 def install_failing_trigger(path, sql):
     """A trigger that makes one of a command's later statements fail (it is part of the 'before' state too)."""
     raw = sqlite3.connect(path)
@@ -40,8 +49,7 @@ def test_customer_add_failing_after_the_customer_row_writes_nothing(crm, shop, i
                                                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
     with unchanged(isolated_database):
         result = crm("customer", "add", "Bob", "--email", "bob@example.com", "--tag", "new")
-    assert result.exit_code != 0
-    assert "injected failure" in str(result.exception)
+    failed_with_exit_1(result, "injected failure")
     # Without the tag, the same command works: the failure really came after the customer row.
     assert crm("customer", "add", "Bob", "--email", "bob@example.com").exit_code == 0
 
@@ -52,7 +60,7 @@ def test_customer_edit_failing_after_the_update_changes_nothing(crm, shop, isola
     with unchanged(isolated_database):
         result = crm("customer", "edit", "1", "--name", "Ann Changed", "--email", "new@example.com",
                      "--add-tag", "local")
-    assert result.exit_code != 0
+    failed_with_exit_1(result, "injected failure")
     assert customers.get(shop, 1)["name"] == "Ann"
 
 
@@ -61,7 +69,7 @@ def test_customer_delete_failing_in_the_cascade_deletes_nothing(crm, shop, isola
                                                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
     with unchanged(isolated_database):
         result = crm("customer", "delete", "1", "--yes")
-    assert result.exit_code != 0
+    failed_with_exit_1(result, "injected failure")
     assert shop.execute("SELECT count(*) FROM interactions").fetchone()[0] == 1
 
 
@@ -101,7 +109,7 @@ def test_demo_failing_half_way_leaves_an_empty_database_empty(crm, conn, isolate
     calls = fail_on_call(monkeypatch, "crmcli.feedback.add", 3)
     with unchanged(isolated_database):
         result = crm("demo", "--customers", "20")
-    assert isinstance(result.exception, Injected)
+    assert result.exit_code == 1 and isinstance(result.exception, Injected), result.exception
     assert calls["n"] == 3  # customers and interactions were already inserted when it failed
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
 
@@ -110,22 +118,24 @@ def test_demo_force_failing_half_way_keeps_the_old_data(crm, shop, isolated_data
     fail_on_call(monkeypatch, "crmcli.interactions.add", 10)
     with unchanged(isolated_database):
         result = crm("demo", "--customers", "20", "--force")
-    assert isinstance(result.exception, Injected)
+    assert result.exit_code == 1 and isinstance(result.exception, Injected), result.exception
     assert [r["name"] for r in customers.list_customers(shop)] == ["Ann"]
 
 
 def test_interrupting_demo_with_ctrl_c_changes_nothing(crm, shop, isolated_database, monkeypatch):
-    fail_on_call(monkeypatch, "crmcli.customers.add", 5, exc=KeyboardInterrupt)
+    calls = fail_on_call(monkeypatch, "crmcli.customers.add", 5, exc=KeyboardInterrupt)
     with unchanged(isolated_database):
         result = crm("demo", "--customers", "20", "--force")
-    assert result.exit_code != 0
+    assert calls["n"] == 5  # four customers were in when Ctrl-C came
+    assert result.exit_code == 130, (result.exit_code, result.stderr, result.exception)
+    assert "interrupted" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_feedback_resolve_failing_changes_nothing(crm, shop, isolated_database, monkeypatch):
     fail_on_call(monkeypatch, "crmcli.feedback._days_between", 1)
     with unchanged(isolated_database):
         result = crm("feedback", "resolve", "1")
-    assert isinstance(result.exception, Injected)
+    assert result.exit_code == 1 and isinstance(result.exception, Injected), result.exception
     assert feedback.list_feedback(shop, open_only=True)[0]["id"] == 1
 
 
@@ -150,3 +160,31 @@ def test_ctrl_c_in_the_middle_of_a_write_rolls_it_back_and_exits_130(crm, conn, 
         result = crm("customer", "merge", str(keep), str(dup), "--yes")
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failed_transaction_is_rolled_back_on_the_connection_that_stays_open(conn, isolated_database):
+    """The ROLLBACK itself, where closing the connection cannot stand in for it: the same connection
+    goes on (as a long command, a test or a Python caller's does). Its own reads must not see the
+    failed writes, it must be out of the transaction, the write lock must be free for others at once,
+    and its next transaction must work."""
+    with db.transaction(conn):
+        customers.add(conn, "Ann")
+    before = db_dump(isolated_database)
+    with pytest.raises(Injected):
+        with db.transaction(conn):
+            customers.add(conn, "Bob")
+            interactions.add(conn, 1, "purchase", at="2024-05-01", amount="10")
+            raise Injected("half-way")
+    assert not conn.in_transaction
+    assert [row[0] for row in conn.execute("SELECT name FROM customers")] == ["Ann"]
+    assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
+    other = sqlite3.connect(isolated_database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # "database is locked" if the failed transaction still held it
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert db_dump(isolated_database) == before
+    with db.transaction(conn):
+        customers.add(conn, "Cy")
+    assert [row[0] for row in conn.execute("SELECT name FROM customers ORDER BY id")] == ["Ann", "Cy"]
