@@ -35,9 +35,9 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, BinaryIO, TextIO
 
 from crmcli import csvfiles, customers, db, feedback, interactions, values
@@ -73,12 +73,21 @@ BULK_INDEX_THRESHOLD = 2_000
 # Hostile files: a header with this many columns is refused (every kind has ten or so).
 MAX_HEADER_COLUMNS = 1000
 MAX_LISTED_NAMES = 10
+# The largest id an import's `id` column may set: 15 digits. New customers get one more than any
+# id ever used, so an import of 2**63 - 1 would block every later `crm customer add`; below this
+# bound 2**63 - 10**15 ids are left, and every id stays exact in JSON readers (below 2**53).
+MAX_IMPORTED_ID = 10**15 - 1
 
 # What output.csv_cell puts before a cell a spreadsheet would run as a formula, undone
 # here so that an export imports back as it was (exports.py escapes a leading ' as well).
 _FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 _DATE_LIKE = re.compile(r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}")  # 03/04/2024, 3.4.24: not ISO
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%X", "%c", "%T", "%R")
+# A moment whose year, month and day all differ from what strptime fills in for a missing one
+# (1900, January, the 1st): a --date-format that loses one of them on the way out and back in
+# does not name a whole date. Aware, so that %z and %Z have something to write.
+_PROBE_MOMENT = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+_DATE_PARTS = (("year", "%Y or %y"), ("month", "%m, %b or %B"), ("day", "%d"))
 
 
 class ImportFailed(CrmError):
@@ -132,19 +141,26 @@ def import_csv(
     source: str,
     options: Options = Options(),
     rejects: TextIO | None = None,
+    rejects_to: Callable[[], AbstractContextManager[TextIO]] | None = None,
     progress: Progress | None = None,
 ) -> Result:
     """Import one CSV file (a binary stream) in one transaction; returns what happened.
 
     Raises ImportFailed when rows are bad and options.skip_invalid is off; the
-    database is then as it was. With skip_invalid, bad rows go to `rejects`.
+    database is then as it was. With skip_invalid, bad rows go to `rejects`, or to
+    the file `rejects_to()` opens (output.destination): that is closed, so written
+    whole, before the import commits, and a failure to write it rolls the import
+    back (run again, it imports the good rows once, not twice).
     """
     if kind not in KINDS:
         raise InvalidInput("kind", kind, "must be one of " + ", ".join(KINDS))
     if options.on_conflict not in ON_CONFLICT:
         raise InvalidInput("on-conflict", options.on_conflict, "must be one of " + ", ".join(ON_CONFLICT))
-    if options.skip_invalid and rejects is None:
+    if rejects is not None and rejects_to is None:
+        rejects_to = _left_open(rejects)
+    if options.skip_invalid and rejects_to is None:
         raise InvalidInput("rejects", None, "is required with --skip-invalid, so no row is dropped without a trace")
+    check_date_format(options.date_format)
     started = time.monotonic()
     stream = csvfiles.utf8_stream(stream, source)
     source_lines = csvfiles.Lines(stream, source)
@@ -165,14 +181,6 @@ def import_csv(
     reader = csv.reader(itertools.chain([header_line], lines), delimiter=delimiter, strict=True)
     header = _read_header(reader, kind, source)
     source_lines.header = header
-    if rejects is not None:
-        from crmcli.output import csv_cell
-
-        # The rows as they were read, but a cell a spreadsheet would run as a formula gets the
-        # apostrophe every crm CSV puts before one (import takes it off again).
-        writer = csv.writer(rejects, delimiter=delimiter, lineterminator="\r\n")
-        rejects_writer = _NeutralisedWriter(writer, csv_cell)
-        rejects_writer.writerow(header if ERROR_COLUMN in header else [*header, ERROR_COLUMN])
     result = Result(kind=kind, source=source, dry_run=options.dry_run)
     error_count = problem_count = 0
     importer_class = _IMPORTERS[kind]
@@ -188,8 +196,10 @@ def import_csv(
                 chunks = _chunks_from_workers(stream, source_lines, importer, delimiter, source, workers)
             else:
                 chunks = _prepared_chunks(reader, source_lines, importer, source)
-            # closing: on an error the workers stop now, not when the traceback is freed.
-            with closing(chunks):
+            # closing: on an error the workers stop now, not when the traceback is freed. The rejects
+            # file's block ends (flushed, fsynced, renamed into place) before the commit below.
+            with closing(chunks), (rejects_to() if rejects_to else nullcontext()) as rejects_out:
+                rejects_writer = _rejects_writer(rejects_out, header, delimiter) if rejects_out else None
                 for chunk in chunks:
                     rows, bad = importer.take_chunk(chunk)
                     result.rows_read += rows
@@ -198,12 +208,12 @@ def import_csv(
                         problem_count += len(problems)
                         if len(result.errors) < MAX_LISTED_ERRORS:
                             result.errors.extend(problems[: MAX_LISTED_ERRORS - len(result.errors)])
-                        if rejects is not None:
+                        if rejects_writer is not None:
                             rejects_writer.writerow(_rejected_row(cells, header, "; ".join(problems)))
                     if progress:
                         progress(result.rows_read, source_lines.bytes)
-            # Rolled back anyway (a dry run, or bad rows with nothing to import): skip the index rebuild.
-            importer.finish(rebuild=not options.dry_run and not (error_count and not options.skip_invalid))
+                # Rolled back anyway (a dry run, or bad rows with nothing to import): skip the index rebuild.
+                importer.finish(rebuild=not options.dry_run and not (error_count and not options.skip_invalid))
             result.added, result.updated, result.skipped = importer.added, importer.updated, importer.skipped
             result.customers_created = importer.customers_created
             result.rejected = error_count
@@ -257,6 +267,22 @@ def _foreign_keys_checked_by(importer_class: type, conn: sqlite3.Connection) -> 
         conn.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
 
 
+def _left_open(stream: TextIO) -> Callable[[], AbstractContextManager[TextIO]]:
+    """A rejects stream the caller closes, as the block the import writes it in."""
+    return lambda: nullcontext(stream)
+
+
+def _rejects_writer(stream: TextIO, header: list[str], delimiter: str) -> _NeutralisedWriter:
+    """The rejects file's writer, its header row written: the rows as they were read, but a cell a
+    spreadsheet would run as a formula gets the apostrophe every crm CSV puts before one (import
+    takes it off again)."""
+    from crmcli.output import csv_cell
+
+    writer = _NeutralisedWriter(csv.writer(stream, delimiter=delimiter, lineterminator="\r\n"), csv_cell)
+    writer.writerow(header if ERROR_COLUMN in header else [*header, ERROR_COLUMN])
+    return writer
+
+
 class _NeutralisedWriter:
     """A csv.writer whose text cells go through output.csv_cell (formula neutralisation)."""
 
@@ -279,6 +305,27 @@ def _rejected_row(cells: list[str], header: list[str], described: str) -> list[s
         row[header.index(ERROR_COLUMN)] = described
         return row
     return [*cells, described]
+
+
+def check_date_format(fmt: str | None) -> None:
+    """Refuse a --date-format that does not name a whole date: without a year strptime reads
+    every date as 1900, without a day as the 1st of the month (README, "Importing")."""
+    if fmt is None:
+        return
+    written = _PROBE_MOMENT.strftime(fmt)
+    try:
+        parsed = datetime.strptime(written, fmt)
+    except ValueError as exc:
+        raise InvalidInput("date-format", fmt, f"is not a strptime format ({exc}); use codes such as %d, %m, %Y, "
+                           "%H and %M, e.g. '%d/%m/%Y'") from None
+    found = (parsed.year == _PROBE_MOMENT.year, parsed.month == _PROBE_MOMENT.month, parsed.day == _PROBE_MOMENT.day)
+    missing = [part for part, present in zip(_DATE_PARTS, found) if not present]
+    if missing:
+        names = [name for name, _ in missing]
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        raise InvalidInput("date-format", fmt, f"has no {what} ({'; '.join(codes for _, codes in missing)}): it "
+                           f"would read {written!r} as {parsed.date().isoformat()}; give the whole date, e.g. "
+                           "'%d/%m/%Y'")
 
 
 def summary(result: Result) -> str:
@@ -693,7 +740,9 @@ class _Importer:
                 continue
             if column == "customer_id":
                 cleaned = _unescape(cell).strip()
-                if not (cleaned.isascii() and cleaned.isdigit()) or int(cleaned) > customers.SQLITE_MAX_INTEGER:
+                # The length first: int() refuses more than 4,300 digits with a ValueError.
+                if not (cleaned.isascii() and cleaned.isdigit()) or len(cleaned) > 19 \
+                        or int(cleaned) > customers.SQLITE_MAX_INTEGER:
                     raise InvalidInput(column, cell, "is not a customer id (a whole number)")
                 keys.append((column, cleaned, cell))
             elif column == "customer_email":
@@ -834,8 +883,12 @@ class _CustomerImporter(_Importer):
         if value is None or not value.strip():
             return None
         cleaned = value.strip()
-        if not (cleaned.isascii() and cleaned.isdigit()) or not 0 < int(cleaned) <= customers.SQLITE_MAX_INTEGER:
+        if not (cleaned.isascii() and cleaned.isdigit()) or not cleaned.strip("0"):
             raise InvalidInput("id", value, "is not a customer id (a whole number)")
+        # The length first: int() refuses more than 4,300 digits with a ValueError.
+        if len(cleaned.lstrip("0")) > len(str(MAX_IMPORTED_ID)) or int(cleaned) > MAX_IMPORTED_ID:
+            raise InvalidInput("id", value, f"is above {MAX_IMPORTED_ID}, the largest id an import may set (so that "
+                               "customers added later still get one); leave it empty to give this customer a new one")
         return int(cleaned)
 
     def apply(self, row: dict[str, Any]) -> str:

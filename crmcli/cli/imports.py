@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from enum import Enum
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TextIO
 
 import typer
 
@@ -67,7 +68,6 @@ def run_import(
     create_missing: bool = False,
 ) -> None:
     from crmcli import imports
-    from crmcli.output import destination
 
     options = imports.Options(delimiter=delimiter, date_format=date_format, on_conflict=on_conflict.value,
                               create_missing=create_missing, skip_invalid=skip_invalid, dry_run=dry_run)
@@ -79,13 +79,33 @@ def run_import(
             and os.path.samefile(file, rejects):
         raise InvalidInput("rejects", str(rejects), "is the file being imported")
     conn = connection(ctx)
-    with _open(file) as (stream, size), (destination(rejects) if rejects is not None else nullcontext()) as rejects_out:
-        with _progress_bar(kind, size) as progress:
-            result = imports.import_csv(conn, kind, stream, source=file, options=options, rejects=rejects_out,
-                                        progress=progress)
+    # The import opens the rejects file and closes it (written whole) before it commits.
+    rejects_to = partial(_rejects_file, rejects) if rejects is not None else None
+    with _open(file) as (stream, size), _progress_bar(kind, size) as progress:
+        result = imports.import_csv(conn, kind, stream, source=file, options=options, rejects_to=rejects_to,
+                                    progress=progress)
     note(imports.summary(result))
     if result.rejected:
         note(f"the {result.rejected} rejected rows are in {rejects}; fix them there and import that file again")
+
+
+@contextmanager
+def _rejects_file(path: Path) -> Iterator[TextIO]:
+    """output.destination (a temporary file renamed into place, a device written in place), its
+    errors naming --rejects rather than --output."""
+    from crmcli.output import destination
+
+    try:
+        with destination(path) as handle:
+            yield handle
+    except InvalidInput as exc:
+        if exc.field != "output":
+            raise
+        raise InvalidInput("rejects", exc.value, exc.message[len("output: "):-len(f" ({exc.value!r})")]) from None
+    except CrmError as exc:
+        if not exc.message.startswith("output: "):
+            raise
+        raise CrmError("rejects: " + exc.message[len("output: "):]) from None
 
 
 @contextmanager
