@@ -95,6 +95,7 @@ def test_restore_replaces_the_database_and_keeps_the_old_one_aside(crm, shop, is
     target = tmp_path / "b.db"
     crm("backup", target)
     crm("customer", "add", "Added After The Backup")
+    shop.close()  # a restore waits until no other connection has the database open
     before_restore = db_dump(isolated_database)
     result = crm("restore", target, "--yes")
     assert result.exit_code == 0, result.stderr
@@ -105,6 +106,19 @@ def test_restore_replaces_the_database_and_keeps_the_old_one_aside(crm, shop, is
     assert db_dump(aside) == before_restore
     assert stat.S_IMODE(aside.stat().st_mode) == 0o600
     assert crm("customer", "list", "--search", "Added After").stdout.count("\n") == 1  # header only
+
+
+def test_restore_waits_for_other_connections_then_refuses_cleanly(crm, shop, isolated_database, tmp_path,
+                                                                  monkeypatch):
+    """The restore holds the database alone, so it cannot start while another program keeps it open."""
+    crm("backup", tmp_path / "b.db")
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.3)
+    with unchanged(isolated_database):
+        assert_error(crm("restore", tmp_path / "b.db", "--yes"), 3, f"the database {isolated_database} is in use",
+                     "Close it and try again", "nothing was changed")
+    assert not list(tmp_path.glob("*before-restore*"))
+    shop.close()
+    assert crm("restore", tmp_path / "b.db", "--yes").exit_code == 0
 
 
 def test_restore_refuses_what_is_not_a_crmcli_database(crm, shop, isolated_database, tmp_path):

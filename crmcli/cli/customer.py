@@ -225,6 +225,19 @@ def forget(
         note("note: another program is reading the database, so the erased text may stay in its "
              "write-ahead log (the -wal file) until that program finishes")
     note(_forget_summary(erased))
+    _note_unfinished_backups(ctx)
+
+
+def _note_unfinished_backups(ctx: typer.Context) -> None:
+    """A killed `crm backup` beside the database leaves a hidden full copy that forget cannot reach."""
+    from crmcli import backup
+    from crmcli.cli.common import state
+
+    copies = backup.unfinished_copies(state(ctx).path.parent)
+    if copies:
+        note(f"note: unfinished backup copies beside the database still hold this person's data "
+             f"({', '.join(map(str, copies))}), left by a `crm backup` that was killed or is still running: delete "
+             "them once no backup is running (the next `crm backup` into that folder removes those of killed ones)")
 
 
 def _counted(n: int, thing: str) -> str:
