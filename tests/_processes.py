@@ -2,17 +2,22 @@
 
 Run as a script it is one of the processes of tests/test_concurrency.py:
 
-    python tests/_processes.py writer WORKER COUNT CUSTOMERS READY GO RESULTS
+    python tests/_processes.py writer WORKER COUNT ROWS CUSTOMERS READY GO OVERLAPPED RESULTS
         Import crmcli, touch READY, wait for GO to exist, then run the `crm` command
-        tree (typer.main.get_command(crmcli.cli.app), built once) COUNT times in this process:
-        `crm interaction add CUSTOMER --type call --note worker-W-NNN`. Each call
-        opens and closes its own connection, as a `crm` command does. Writes
-        RESULTS (JSON): per call, the exit code, stdout and stderr.
+        tree (typer.main.get_command(crmcli.cli.app), built once) in this process, COUNT times
+        and on until OVERLAPPED exists: `crm interaction import FILE`, FILE holding ROWS calls
+        noted worker-W-NNN-KK (K = 0..ROWS-1), so each call is one transaction of ROWS rows. Each call opens and closes its own
+        connection, as a `crm` command does. Writes RESULTS (JSON): per call, the exit code,
+        stdout and stderr.
 
-    python tests/_processes.py reader READY GO STOP RESULTS
-        Touch READY, wait for GO, then until STOP exists run real `crm report churn`
-        and `crm export interactions` subprocesses in turn. Writes RESULTS (JSON):
-        per command, its arguments, exit code, stderr and the number of CSV rows it printed.
+    python tests/_processes.py reader ROWS READY GO OVERLAPPED STOP RESULTS
+        Touch READY, wait for GO, then until STOP exists run real `crm export interactions`
+        and `crm report churn` subprocesses in turn (touching OVERLAPPED once both have run),
+        and meanwhile, in a thread, read the interactions' notes straight from the file again
+        and again. Writes RESULTS (JSON): per
+        command, its arguments, exit code, stderr, the number of CSV rows it printed and the
+        writers' transactions it saw only part of (a note group worker-W-NNN with neither 0 nor
+        ROWS rows); and the same for the direct reads.
 """
 
 from __future__ import annotations
@@ -156,39 +161,83 @@ def invoke_in_process(args: list[str]) -> dict:
     return {"args": args, "exit_code": exit_code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
 
 
-def writer(worker: int, count: int, customers: int, ready: Path, go: Path, results: Path) -> None:
+def _calls_file(results: Path, worker: int, i: int, rows: int, customers: int, count: int) -> Path:
+    path = results.with_name(f"{results.stem}-{i:04d}.csv")
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(["customer_id", "type", "at", "note"])
+        for k in range(rows):
+            customer = 1 + (worker * count * rows + i * rows + k) % customers
+            out.writerow([customer, "call", "2024-01-01", f"worker-{worker}-{i:03d}-{k:02d}"])
+    return path
+
+
+def writer(worker: int, count: int, rows: int, customers: int, ready: Path, go: Path, overlapped: Path,
+           results: Path) -> None:
     invoke_in_process(["--version"])  # imports crmcli and builds the commands before the start signal
     ready.touch()
     _wait_for(go)
     calls = []
     started = time.monotonic()
-    for i in range(count):
-        customer = 1 + (worker * count + i) % customers
-        calls.append(invoke_in_process(
-            ["interaction", "add", str(customer), "--type", "call", "--note", f"worker-{worker}-{i:03d}"]))
+    i = 0
+    # At least COUNT imports, and on until the reader has run each of its commands once while
+    # we write: on a slow machine a report can take longer than the COUNT imports.
+    while i < count or not overlapped.exists():
+        calls.append(invoke_in_process(["interaction", "import",
+                                        str(_calls_file(results, worker, i, rows, customers, count))]))
+        i += 1
     results.write_text(json.dumps({"seconds": time.monotonic() - started, "calls": calls}))
 
 
-def reader(ready: Path, go: Path, stop: Path, results: Path) -> None:
+def torn_transactions(notes, rows: int) -> list[str]:
+    """The writers' transactions (note groups worker-W-NNN) seen with neither none nor all ROWS rows."""
+    seen: dict[str, int] = {}
+    for note in notes:
+        if note.startswith("worker-"):
+            group = note.rsplit("-", 1)[0]
+            seen[group] = seen.get(group, 0) + 1
+    return sorted(group for group, n in seen.items() if n != rows)
+
+
+def reader(rows: int, ready: Path, go: Path, overlapped: Path, stop: Path, results: Path) -> None:
+    import threading
+
+    db_path = Path(os.environ["CRM_DB"])
     ready.touch()
     _wait_for(go)
-    commands = [["report", "churn", "--format", "csv", "--limit", "0"], ["export", "interactions"]]
+    direct = {"reads": 0, "torn": []}
+
+    def read_directly() -> None:
+        # Quick reads all the while: many more chances to catch a torn state than the commands give.
+        while not stop.exists():
+            notes = [row[0] for row in query(db_path, "SELECT note FROM interactions WHERE note LIKE 'worker-%'")]
+            direct["reads"] += 1
+            direct["torn"] += torn_transactions(notes, rows)
+            time.sleep(0.005)  # leave the two cores to the writers and the commands
+
+    thread = threading.Thread(target=read_directly)
+    thread.start()
+    commands = [["export", "interactions"], ["report", "churn", "--format", "csv", "--limit", "0"]]
     runs = []
     while not stop.exists():
+        if runs:
+            overlapped.touch()  # each command has run once, while the writers wrote (they wait for this)
         for args in commands:
             done = subprocess.run([*CRM, *args], env=os.environ.copy(), capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL)
-            runs.append({"args": args, "exit_code": done.returncode, "stderr": done.stderr,
-                         "rows": len(list(csv.reader(io.StringIO(done.stdout)))) - 1,
-                         "finished_before_stop": not stop.exists()})
-    results.write_text(json.dumps({"runs": runs}))
+            table = list(csv.DictReader(io.StringIO(done.stdout)))
+            torn = torn_transactions([row.get("note") or "" for row in table], rows) if args[0] == "export" else []
+            runs.append({"args": args, "exit_code": done.returncode, "stderr": done.stderr, "rows": len(table),
+                         "torn": torn, "finished_before_stop": not stop.exists()})
+    thread.join()
+    results.write_text(json.dumps({"runs": runs, "direct_reads": direct["reads"], "direct_torn": direct["torn"]}))
 
 
 if __name__ == "__main__":
     role, *rest = sys.argv[1:]
     if role == "writer":
-        writer(int(rest[0]), int(rest[1]), int(rest[2]), Path(rest[3]), Path(rest[4]), Path(rest[5]))
+        writer(int(rest[0]), int(rest[1]), int(rest[2]), int(rest[3]), *map(Path, rest[4:8]))
     elif role == "reader":
-        reader(Path(rest[0]), Path(rest[1]), Path(rest[2]), Path(rest[3]))
+        reader(int(rest[0]), *map(Path, rest[1:6]))
     else:
         raise SystemExit(f"unknown role {role!r}")
