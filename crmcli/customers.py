@@ -11,10 +11,11 @@ from crmcli.errors import Conflict, InvalidInput, NotFound
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 
-# What `customer list` returns, in order: the CSV columns README documents.
+# What `customer list` returns, in order: the CSV columns README documents. `purchases` counts purchase
+# days, as everywhere in crm (README, "Definitions"); `purchase_records` counts the purchase rows.
 LIST_COLUMNS = (
     "id", "name", "email", "phone", "company", "tags", "since",
-    "purchases", "revenue", "last_purchase", "open_complaints",
+    "purchases", "revenue", "last_purchase", "open_complaints", "purchase_records",
 )
 
 
@@ -171,7 +172,8 @@ def list_customers(
                  WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
                c.since, s.purchases, s.purchase_cents, s.refund_cents, s.last_purchase,
                (SELECT count(*) FROM feedback f WHERE f.customer_id = c.id
-                 AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints
+                 AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
+               s.purchase_records
           FROM customers c
           LEFT JOIN ({_PURCHASE_STATS_SQL}) s ON s.customer_id = c.id
          {"WHERE " + " AND ".join(where) if where else ""}
@@ -184,7 +186,8 @@ def list_customers(
 
 _PURCHASE_STATS_SQL = """
     SELECT customer_id,
-           sum(type = 'purchase') AS purchases,
+           count(DISTINCT CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS purchases,
+           sum(type = 'purchase') AS purchase_records,
            sum(CASE WHEN type = 'purchase' THEN amount_cents ELSE 0 END) AS purchase_cents,
            sum(CASE WHEN type = 'refund' THEN amount_cents ELSE 0 END) AS refund_cents,
            min(CASE WHEN type = 'purchase' THEN at END) AS first_purchase,
@@ -196,6 +199,8 @@ def _with_revenue(row: dict[str, Any]) -> dict[str, Any]:
     purchase_cents = row.pop("purchase_cents", None) or 0
     refund_cents = row.pop("refund_cents", None) or 0
     row["purchases"] = row.get("purchases") or 0
+    if "purchase_records" in row:
+        row["purchase_records"] = row["purchase_records"] or 0
     if "tags" in row:
         row["tags"] = row["tags"].split(";") if row["tags"] else []
     row["revenue"] = values.cents_to_amount(purchase_cents - refund_cents)
@@ -229,6 +234,8 @@ def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int =
     stats = _with_revenue(dict(stats) if stats else {})
     stats.pop("customer_id", None)
     purchases = stats["purchases"]
+    stats.setdefault("purchase_records", 0)
+    # Per purchase day, like the models' transactions: two receipts on one day are one purchase.
     stats["average_purchase"] = (
         values.cents_to_amount(round(_purchase_cents(conn, customer_id) / purchases)) if purchases else None
     )

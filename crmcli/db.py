@@ -34,6 +34,27 @@ def default_path() -> Path:
     return platformdirs.user_data_path("crmcli", appauthor=False) / "crm.db"
 
 
+def database_files(path: Path) -> tuple[Path, ...]:
+    """The database file and the companions SQLite keeps beside it, present or not."""
+    path = Path(path).expanduser()
+    return (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
+
+
+def make_private_folders(folder: Path) -> None:
+    """Create `folder` and any missing parents, each readable by its owner only (0700).
+    (Path.mkdir(parents=True, mode=...) gives the mode to the last folder only.)"""
+    folder = Path(folder)
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for part in reversed(missing):
+        try:
+            part.mkdir(mode=0o700)
+        except FileExistsError:
+            pass  # made at the same moment by another process
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction: all of it commits, or none of it.
@@ -69,6 +90,7 @@ def connect(path: Path) -> sqlite3.Connection:
     path = Path(path).expanduser()
     _create_if_missing(path)
     _check_header(path)
+    _check_leftover_wal(path)
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     except sqlite3.Error as exc:
@@ -96,7 +118,7 @@ def _create_if_missing(path: Path) -> None:
     if path.exists():
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_folders(path.parent)
         # Create the file ourselves so it is born readable by its owner only;
         # SQLite gives the -wal and -shm files the same permissions.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -117,6 +139,68 @@ def _check_header(path: Path) -> None:
         raise DatabaseUnusable(f"cannot read database {path}: {exc.strerror}") from None
     if head and head != SQLITE_HEADER:
         raise DatabaseUnusable(f"{path} is not a crmcli database (not an SQLite file); it was left as it is")
+
+
+def _check_leftover_wal(path: Path) -> None:
+    """A -wal file that no open connection holds is replayed into the database by the next one to open
+    it, and written into the file at its close. A -wal left by a crash belongs there; one copied from
+    another database (or damaged) would mix two files' pages. So before the first real connection opens
+    such a file, a read-only one (which never writes the database) replays it and checks the result."""
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.stat().st_size <= _WAL_HEADER_BYTES:
+            return
+    except OSError:
+        return  # no -wal: nothing to replay
+    if _held_by_another_process(path.with_name(path.name + "-shm")):
+        return  # in use by another crm: its -wal is live, not left over
+    try:
+        check = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            verdict = check.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            check.close()
+    except sqlite3.OperationalError:
+        return  # busy, or not readable: the real connection says so in words
+    except sqlite3.DatabaseError:
+        verdict = "damaged"
+    if verdict != "ok":
+        raise DatabaseUnusable(
+            f"the database {path} does not agree with the write-ahead log beside it, {wal.name} (a -wal "
+            f"copied from another database, or a damaged one); both were left as they are. If you copied "
+            f"files, put the matching {wal.name} back; moving {wal.name} away opens the database as it was "
+            f"at its last checkpoint, without the changes only that file holds"
+        )
+
+
+_WAL_HEADER_BYTES = 32
+# SQLite's unix VFS: every connection to a WAL database holds a read lock on this byte of the -shm file
+# (the "DMS" lock); a connection that can take it exclusively knows it is the only one (os_unix.c).
+_SHM_DMS_BYTE = 128
+
+
+def _held_by_another_process(shm: Path) -> bool:
+    """Does another process have the database open? Asked with F_GETLK, which reads a lock without
+    taking one: taking and dropping a lock of our own would drop SQLite's locks on the same file."""
+    import fcntl
+    import struct
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return True  # struct flock differs between systems: assume in use, skip the check
+    try:
+        fd = os.open(shm, os.O_RDONLY)
+    except OSError:
+        return False  # no -shm: nobody has the database open
+    try:
+        # struct flock on Linux: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
+        query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, _SHM_DMS_BYTE, 1, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        return struct.unpack("hhqqi4x", answer)[0] != fcntl.F_UNLCK
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _check_identity(conn: sqlite3.Connection, path: Path) -> None:

@@ -8,6 +8,8 @@ Exit codes (README, "Exit codes"):
      database, written by a newer crmcli, read-only
 """
 
+from __future__ import annotations
+
 
 class CrmError(Exception):
     """A failure the user can understand and act on; never a bug."""
@@ -38,6 +40,29 @@ class Conflict(CrmError):
 
 class DatabaseUnusable(CrmError):
     exit_code = 3
+
+
+class OutputFailed(CrmError):
+    """Output could not be written (a full disk, a closed stdout, a folder that vanished)."""
+
+    def __init__(self, field: str, where: str, reason: str, *, nothing_saved: bool = False):
+        super().__init__(f"{field}: cannot write to {where}: {reason}" + ("; nothing was saved" if nothing_saved else ""))
+        self.field, self.where, self.reason = field, where, reason
+        self.to_stdout = where == "standard output"
+
+    def unsaved(self) -> OutputFailed:
+        """The same failure, said by a write command that therefore saved nothing."""
+        return OutputFailed(self.field, self.where, self.reason, nothing_saved=True)
+
+
+class OutputClosed(CrmError):
+    """The reader of stdout went away (`crm customer list | head -1`). A command that only reads
+    has done its job and exits 0, as other command-line tools do; a command that writes saves nothing."""
+
+    exit_code = 0
+
+    def __init__(self) -> None:
+        super().__init__("output: the reader of standard output went away (a closed pipe)")
 
 
 def database_problem(exc: BaseException, path: object) -> tuple[str, bool]:

@@ -104,7 +104,7 @@ def _targets(kinds: tuple[str, ...], fmt: str, output: Path | None, *, all_kinds
         if output.exists() and not output.is_dir():
             raise InvalidInput("output", str(output), "is a file; `all` writes three files, so give a folder")
         try:
-            output.mkdir(parents=True, exist_ok=True)
+            db.make_private_folders(output)
         except OSError as exc:
             raise CrmError(f"output: cannot create folder {str(output)!r}: {exc.strerror}") from None
         return [output / f"{kind}.{fmt}" for kind in kinds]

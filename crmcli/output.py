@@ -9,11 +9,13 @@ into place, so a reader (or a cron job that dies half-way) never sees half a rep
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import numbers
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from crmcli.errors import CrmError, InvalidInput
+from crmcli.errors import InvalidInput, OutputClosed, OutputFailed
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -230,16 +232,62 @@ def write_table(
     console.print(table)
 
 
-@contextmanager
-def destination(output: Path | None) -> Iterator[TextIO]:
-    """stdout, or a temporary file renamed onto `output` only when everything was written."""
-    if output is None:
-        yield sys.stdout
-        sys.stdout.flush()
+# The database this process works on, named by the CLI before a command runs (protect_database):
+# no file-writing option may write onto it or its companion files, however the path is spelled.
+_database: Path | None = None
+
+
+def protect_database(path: Path | None) -> None:
+    global _database
+    _database = Path(path) if path is not None else None
+
+
+def refuse_database_files(target: Path, field: str) -> None:
+    """InvalidInput if `target` is the database crm is using or its -wal, -shm or -journal file: by its
+    real path (relative, `..`, a symlink, a file not yet there such as a -wal) or by identity (a hard link)."""
+    if _database is None:
         return
+    from crmcli.db import database_files
+
+    real = os.path.realpath(target)
+    for companion in database_files(_database):
+        same = os.path.realpath(companion) == real
+        if not same and companion.exists() and target.exists():
+            same = os.path.samefile(companion, target)
+        if same:
+            raise InvalidInput(field, str(target), f"is the database crm is using ({companion.name}); writing there "
+                               "would destroy it. Give another file")
+
+
+def _cannot_write(field: str, where: str, exc: OSError) -> OutputFailed:
+    return OutputFailed(field, where, "it is closed" if exc.errno == errno.EBADF else str(exc.strerror or exc))
+
+
+@contextmanager
+def destination(output: Path | None, *, field: str = "output") -> Iterator[TextIO]:
+    """stdout, or a temporary file renamed onto `output` only when everything was written.
+
+    A write that fails (a full disk, a closed stdout, a folder that vanished) becomes a CrmError naming
+    the target; a reader of stdout that went away (`| head`) becomes OutputClosed. Whatever the caller
+    does inside the block (a commit) happens before the rename, so a file appears only for work done.
+    """
+    if output is None:
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None
+        except OSError as exc:
+            raise _cannot_write(field, "standard output", exc) from None
+        return
+    given = str(output)
     target = Path(output).expanduser()
+    refuse_database_files(target, field)
+    if target.is_symlink():
+        # Through a symlink the file it points at is written (as the shell's > does), not the link replaced.
+        target = Path(os.path.realpath(target))
     if target.is_dir():
-        raise InvalidInput("output", str(output), "is a directory; give a file name")
+        raise InvalidInput(field, given, "is a directory; give a file name")
     if target.exists() and not target.is_file():
         # /dev/null, /dev/stdout, a named pipe: written to as it is. A temporary file renamed
         # onto it would replace the device itself (for root, /dev/null became a plain file).
@@ -247,12 +295,12 @@ def destination(output: Path | None) -> Iterator[TextIO]:
             with open(target, "w", encoding="utf-8", newline="") as handle:
                 yield handle
         except OSError as exc:
-            raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror or exc}") from None
+            raise _cannot_write(field, repr(given), exc) from None
         return
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
-        raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror}") from None
+        raise _cannot_write(field, repr(given), exc) from None
     try:
         with open(fd, "w", encoding="utf-8", newline="") as handle:
             yield handle
@@ -268,8 +316,21 @@ def destination(output: Path | None) -> Iterator[TextIO]:
             pass
         if isinstance(exc, OSError):
             # e.g. disk full, or a path the OS cannot follow ('missing/../report.csv'): the user's to fix.
-            raise CrmError(f"output: cannot write to {str(output)!r}: {exc.strerror or exc}") from None
+            raise _cannot_write(field, repr(given), exc) from None
         raise
+
+
+def settle(stream: TextIO) -> None:
+    """Push what was written so far to its file (fsync) or pipe, so that a write error (a full disk,
+    a closed reader) shows before the command commits rather than after."""
+    try:
+        stream.flush()
+        if stream is not sys.stdout and stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            os.fsync(stream.fileno())
+    except BrokenPipeError:
+        raise OutputClosed() from None
+    except OSError as exc:
+        raise _cannot_write("output", "standard output" if stream is sys.stdout else repr(stream.name), exc) from None
 
 
 def render(
@@ -283,15 +344,21 @@ def render(
     """Write rows in the chosen format. Returns the format used."""
     chosen = choose_format(fmt, output)
     with destination(output) as stream:
-        if chosen == "csv":
-            write_csv(rows, cols, stream)
-        elif chosen == "json":
-            write_json(rows, cols, stream)
-        elif chosen == "jsonl":
-            write_jsonl(rows, cols, stream)
-        else:
-            write_table(rows, cols, stream, title=title, is_terminal=output is None and stream.isatty())
+        write(chosen, rows, cols, stream, title=title, is_terminal=output is None and stream.isatty())
     return chosen
+
+
+def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *,
+          title: str | None = None, is_terminal: bool = False) -> None:
+    """Rows in format `chosen` onto an open stream (render() opens the stream for you)."""
+    if chosen == "csv":
+        write_csv(rows, cols, stream)
+    elif chosen == "json":
+        write_json(rows, cols, stream)
+    elif chosen == "jsonl":
+        write_jsonl(rows, cols, stream)
+    else:
+        write_table(rows, cols, stream, title=title, is_terminal=is_terminal)
 
 
 def render_to_string(rows: Iterable[dict[str, Any]], cols: Sequence[Column], fmt: str) -> str:

@@ -136,16 +136,30 @@ def day(value: str | None, field: str) -> date | None:
     return stamp.date() if isinstance(stamp, datetime) else stamp
 
 
+# Dates crm accepts. Before 1900 is a typing or spreadsheet slip (Excel's day 0 is 1899-12-30), not a
+# customer; the upper end leaves room for a 100-year horizon and 120 periods of a summary, so no date
+# computed from an accepted one falls off Python's calendar (years 1-9999).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9899, 12, 31)
+
+
 def _parse_iso(value: str, field: str) -> date | datetime:
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        moment = datetime.fromisoformat(value)
+            moment: date | datetime = date.fromisoformat(value)
+        else:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone().replace(tzinfo=None)
+            moment = moment.replace(microsecond=0)
     except ValueError:
         raise InvalidInput(field, value, "is not a date; use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone().replace(tzinfo=None)
-    return moment.replace(microsecond=0)
+    except OverflowError:  # an offset that moves 0001-01-01 or 9999-12-31 off the calendar
+        moment = date.min
+    day = moment.date() if isinstance(moment, datetime) else moment
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(field, value, f"is out of range; dates go from {FIRST_DAY} to {LAST_DAY}")
+    return moment
 
 
 def rating(value: int | str | None, field: str = "rating") -> int | None:

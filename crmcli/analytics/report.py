@@ -310,17 +310,21 @@ def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list
     segments = _rfm(base)[3]
     total_customers = len(base)
     total_cents = int(base.revenue_cents.sum())
+    members_of = {name: np.array([seg == name for seg in segments], dtype=bool) for name in rfm.SEGMENT_NAMES}
+    cents_of = {name: int(base.revenue_cents[members].sum()) if total_customers else 0
+                for name, members in members_of.items()}
+    # A share of revenue means something only when no segment's refunds exceed its purchases and there
+    # is revenue to share; otherwise shares such as 2.11 and -1.11 would be printed. Then it is left empty.
+    shares_mean_something = total_cents > 0 and min(cents_of.values()) >= 0
     rows = []
-    for name in rfm.SEGMENT_NAMES:
-        members = np.array([seg == name for seg in segments], dtype=bool)
-        cents = int(base.revenue_cents[members].sum()) if total_customers else 0
+    for name, members in members_of.items():
         count = int(members.sum()) if total_customers else 0
         rows.append({
             "segment": name,
             "customers": count,
             "customer_share": round(count / total_customers, 4) if total_customers else 0.0,
-            "revenue": values.cents_to_amount(cents),
-            "revenue_share": round(cents / total_cents, 4) if total_cents else 0.0,
+            "revenue": values.cents_to_amount(cents_of[name]),
+            "revenue_share": round(cents_of[name] / total_cents, 4) if shares_mean_something else None,
             "advice": SEGMENT_ADVICE[name],
         })
     return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import sys
 from pathlib import Path
@@ -10,8 +12,17 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import __version__
-from crmcli.cli import customer, data, feedback, imports, interaction, misc, report
-from crmcli.cli import followup, target
+from crmcli.cli import (
+    customer,
+    data,
+    feedback,
+    followup,
+    imports,
+    interaction,
+    misc,
+    report,
+    target,
+)
 from crmcli.cli.common import CrmGroup, State
 
 app = typer.Typer(
@@ -44,7 +55,11 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
 ) -> None:
+    from crmcli import output
+
     ctx.obj = State(db)
+    # No --output, --rejects, export or backup may write onto the database or its -wal/-shm files.
+    output.protect_database(ctx.obj.path)
 
 
 app.add_typer(customer.app, name="customer")
@@ -61,10 +76,74 @@ followup.register(app)
 
 
 def main() -> None:
+    _guard_standard_streams()
+    bad = _not_utf8_argument(sys.argv[1:])
+    if bad:
+        _say_and_exit(f"crm: error: {bad}", 1)
     try:
         app()
     except BrokenPipeError:
-        # The reader went away (`crm customer list | head`): not an error worth a traceback.
+        # The reader went away (`crm --help | head -1`): not an error worth a traceback.
+        _say_and_exit("", 0)
+    except OSError as exc:
+        # stdout full or closed while printing help or the version, outside any command.
+        _say_and_exit(f"crm: error: cannot write to standard output: {exc.strerror or exc}", 1)
+
+
+class _ClosedStream(io.TextIOBase):
+    """What stdout is when crm was started with it closed (`crm ... >&-`): writing to it fails as a
+    closed descriptor does, so a command reports that it could not print instead of silently printing nothing."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "it is closed")
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return 1
+
+
+def _guard_standard_streams() -> None:
+    """Give a closed stdin, stdout or stderr a /dev/null descriptor, so no file crm opens (the
+    database, a report) lands on descriptor 0, 1 or 2 where a stray print would write into it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream()
+
+
+def _not_utf8_argument(args: list[str]) -> str | None:
+    """Arguments that are not valid UTF-8 reach Python as lone surrogates; stored, they would break
+    every later read. Say which one, the way the shell would show its bytes."""
+    for position, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            before = args[position - 1] if position else ""
+            field = before.split("=")[0] if before.startswith("-") else f"argument {position + 1}"
+            if arg.startswith("--") and "=" in arg:
+                field = arg.split("=")[0]
+            return f"{field}: is not valid UTF-8 text ({shown!r}); crm stores text as UTF-8. Nothing was changed"
+    return None
+
+
+def _say_and_exit(message: str, code: int) -> None:
+    if message:
+        try:
+            print(message, file=sys.stderr)
+        except (OSError, AttributeError):
+            pass
+    try:  # Python flushes stdout once more at exit: make sure that cannot fail again
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
+        os.dup2(devnull, 1)
+    except OSError:
+        pass
+    sys.exit(code)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -12,7 +15,13 @@ import typer
 from typer.core import TyperGroup
 
 from crmcli import db
-from crmcli.errors import CrmError, DatabaseUnusable, database_problem
+from crmcli.errors import (
+    CrmError,
+    DatabaseUnusable,
+    OutputClosed,
+    OutputFailed,
+    database_problem,
+)
 
 
 def fail(message: str, exit_code: int) -> None:
@@ -22,7 +31,50 @@ def fail(message: str, exit_code: int) -> None:
 
 def note(message: str) -> None:
     """A remark for the person at the keyboard: stderr, so pipelines never see it."""
-    typer.echo(_shown(message), err=True)
+    try:
+        typer.echo(_shown(message), err=True)
+    except OSError:
+        pass  # stderr is full or closed: there is nowhere left to say it
+
+
+def say(text: object) -> None:
+    """A line of data on stdout (the new id from `add`). Inside write_transaction, a stdout that
+    cannot take it (a full disk, a closed descriptor or pipe) keeps the change from being saved."""
+    from crmcli.output import destination
+
+    with destination(None) as stream:
+        stream.write(f"{text}\n")
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """The command's one write transaction, committed only after what it printed on stdout got out.
+
+    A command that fails, its output included, changes nothing: so the output is written and flushed
+    first, inside the transaction, and COMMIT comes last.
+    """
+    from crmcli.output import settle
+
+    try:
+        with db.transaction(conn):
+            yield conn
+            settle(sys.stdout)
+    except OutputClosed:
+        raise CrmError("output: the reader of standard output went away (a closed pipe), so nothing was "
+                       "saved") from None
+    except OutputFailed as exc:
+        raise exc.unsaved() from None
+
+
+def _silence_stdout() -> None:
+    """After stdout failed, point it at /dev/null: Python flushes stdout once more at exit, and that
+    would fail again with a second, raw error message."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _shown(message: str) -> str:
@@ -39,14 +91,30 @@ class CrmGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OutputClosed:
+            _silence_stdout()  # `| head`: the reader has what it wanted
+            raise typer.Exit(0) from None
         except CrmError as exc:
+            if isinstance(exc, OutputFailed) and exc.to_stdout:
+                _silence_stdout()
             fail(exc.message, exc.exit_code)
         except KeyboardInterrupt:
             # Ctrl-C: the open transaction was rolled back on the way here. 130 is the shell's 128 + SIGINT.
             fail("interrupted; a command's changes are saved whole or not at all", 130)
-        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        except sqlite3.IntegrityError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_TRIGGER":
+                raise  # a bug in crmcli, not the user's doing: let it show
+            # RAISE(ABORT, ...) in a trigger another program added to the file.
+            fail(f"the database {state(ctx).path} refused the change: a trigger in it says {str(exc)!r}. "
+                 "Nothing was changed", 1)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise  # a bug in crmcli, not the user's doing: let it show
         except sqlite3.DatabaseError as exc:
+            if str(exc) == "integer overflow" and state(ctx).conn is not None:
+                # A total of amounts beyond 64 bits: the core names the rows and the repair.
+                from crmcli import interactions
+
+                fail(interactions.overflow_problem(state(ctx).conn, state(ctx).path), DatabaseUnusable.exit_code)
             # OperationalError: locked past the busy timeout, read-only file or folder, disk full,
             # I/O error; DatabaseError: a damaged file. Each in words, naming the file.
             message, damaged = database_problem(exc, state(ctx).path)
@@ -141,6 +209,6 @@ def confirm(command: str, question: str, *, without_asking: str, declined: str) 
     """
     if not is_interactive():
         raise CrmError(f"{command}: not on a terminal, so not asking; add --yes to {without_asking}")
-    if not typer.confirm(question):
+    if not typer.confirm(_shown(question)):
         note(declined)
         raise typer.Exit(1)

@@ -7,10 +7,20 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import customers, db
-from crmcli.cli.common import (
-    CrmGroup, FormatOption, ListLimitOption, OutputOption, confirm, connection, list_limit, note, render,
-)
 from crmcli.cli import imports as import_options
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    ListLimitOption,
+    OutputOption,
+    confirm,
+    connection,
+    list_limit,
+    note,
+    render,
+    say,
+    write_transaction,
+)
 
 app = typer.Typer(cls=CrmGroup, help="Add, find, show, edit and delete customers.", no_args_is_help=True)
 
@@ -31,10 +41,10 @@ def add(
 ) -> None:
     """Add a customer and print the new id."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         new_id = customers.add(conn, name, email=email, phone=phone, company=company, tags=tag or [],
                                note=note_, external_id=external_id, since=since)
-    typer.echo(new_id)
+        say(new_id)
 
 
 @app.command("list")
@@ -53,7 +63,9 @@ def list_(
     limit = list_limit(limit, fmt, output)
     with db.snapshot(conn):
         rows = customers.list_customers(conn, tag=tag, search=search, limit=limit)
-    render(rows, columns(*customers.LIST_COLUMNS, numeric=("id", "purchases", "revenue", "open_complaints")),
+    render(rows, columns(*customers.LIST_COLUMNS, numeric=("id", "purchases", "revenue", "open_complaints",
+                                                          "purchase_records"),
+                         table=customers.LIST_COLUMNS[:-1]),
            fmt, output, title="Customers", limit=limit)
 
 
@@ -91,7 +103,7 @@ def edit(
 ) -> None:
     """Change a customer's details or tags."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         customer_id = customers.resolve(conn, ref)
         record = customers.edit(conn, customer_id, name=name, email=email, phone=phone, company=company,
                                 note=note_, add_tags=add_tag or [], remove_tags=remove_tag or [])
@@ -112,7 +124,7 @@ def delete(
     if not yes:
         confirm("delete", f"Delete customer {customer_id} ({record['name']}) and all their history?",
                 without_asking="delete without asking", declined="nothing deleted")
-    with db.transaction(conn):
+    with write_transaction(conn):
         removed = customers.delete(conn, customer_id)
     note(f"deleted customer {customer_id} ({record['name']}) with {removed['interactions']} interactions "
          f"and {removed['feedback']} feedback")
@@ -171,7 +183,7 @@ def merge(
         confirm("merge", f"Merge customer {duplicate_id} ({removed['name']}) into {keep_id} "
                 f"({kept['name']}) and delete {duplicate_id}?",
                 without_asking="merge without asking", declined="nothing merged")
-    with db.transaction(conn):
+    with write_transaction(conn):
         result = dupes.merge(conn, keep_id, duplicate_id)
     filled = f"; filled {', '.join(result['filled'])}" if result["filled"] else ""
     note(f"merged customer {result['removed']} ({result['removed_name']}) into {result['kept']} "
@@ -219,7 +231,7 @@ def forget(
     if not yes:
         confirm("forget", f"Erase customer {customer_id}'s name, contact details, notes, tags and history values "
                 "for good?", without_asking="erase without asking", declined="nothing erased")
-    with db.transaction(conn):
+    with write_transaction(conn):
         erased = history.forget(conn, customer_id)
     if not db.truncate_wal(conn):
         note("note: another program is reading the database, so the erased text may stay in its "

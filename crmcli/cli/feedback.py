@@ -8,10 +8,19 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import customers, db, feedback
-from crmcli.cli.common import (
-    CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render,
-)
 from crmcli.cli import imports as import_options
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    ListLimitOption,
+    OutputOption,
+    connection,
+    list_limit,
+    note,
+    render,
+    say,
+    write_transaction,
+)
 
 app = typer.Typer(cls=CrmGroup, help="Log complaints, compliments and suggestions; resolve complaints.",
                   no_args_is_help=True)
@@ -32,11 +41,11 @@ def add(
 ) -> None:
     """Log feedback from a customer and print its id. Complaints stay open until resolved."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         customer_id = customers.resolve(conn, ref)
         new_id = feedback.add(conn, customer_id, type_.value, rating=rating, category=category, by=by,
                               note=note_, at=at)
-    typer.echo(new_id)
+        say(new_id)
 
 
 @app.command("list")
@@ -70,7 +79,7 @@ def resolve(
 ) -> None:
     """Mark a complaint resolved; the time it took is kept."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         result = feedback.resolve(conn, feedback_id, note=note_)
     note(f"complaint {feedback_id} resolved after {result['resolution_days']} days")
 

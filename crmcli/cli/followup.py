@@ -8,7 +8,16 @@ import typer
 
 from crmcli import customers, db, followups
 from crmcli.cli.common import (
-    CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render,
+    CrmGroup,
+    FormatOption,
+    ListLimitOption,
+    OutputOption,
+    connection,
+    list_limit,
+    note,
+    render,
+    say,
+    write_transaction,
 )
 
 app = typer.Typer(cls=CrmGroup, help="Follow-ups: promises to contact a customer by a date, open until done.",
@@ -28,10 +37,10 @@ def add(
 ) -> None:
     """Schedule a follow-up with a customer and print its id."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         customer_id = customers.resolve(conn, ref)
         new_id = followups.add(conn, customer_id, due, by=by, note=note_)
-    typer.echo(new_id)
+        say(new_id)
 
 
 @app.command("list")
@@ -70,7 +79,7 @@ def done(
 ) -> None:
     """Mark a follow-up done."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         followups.done(conn, followup_id, note=note_)
     note(f"follow-up {followup_id} done")
 

@@ -8,8 +8,18 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import customers, db, interactions
-from crmcli.cli.common import CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, render
 from crmcli.cli import imports as import_options
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    ListLimitOption,
+    OutputOption,
+    connection,
+    list_limit,
+    render,
+    say,
+    write_transaction,
+)
 
 app = typer.Typer(cls=CrmGroup, help="Record and list purchases, refunds, calls, emails, meetings, visits.",
                   no_args_is_help=True)
@@ -30,10 +40,10 @@ def add(
 ) -> None:
     """Record an interaction with a customer and print its id."""
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         customer_id = customers.resolve(conn, ref)
         new_id = interactions.add(conn, customer_id, type_.value, at=at, amount=amount, by=by, note=note_)
-    typer.echo(new_id)
+        say(new_id)
 
 
 @app.command("list")

@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import db
-from crmcli.cli.common import FormatOption, OutputOption, connection, note, state
+from crmcli.cli.common import (
+    FormatOption,
+    OutputOption,
+    connection,
+    note,
+    state,
+    write_transaction,
+)
 from crmcli.errors import Conflict
 
 
@@ -22,7 +29,7 @@ def demo(
     from crmcli import demo as demo_module
 
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         existing = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
         if existing and not force:
             raise Conflict(f"demo: the database {state(ctx).path} already holds {existing} customers; "

@@ -12,7 +12,15 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import db, values
-from crmcli.cli.common import CrmGroup, FormatOption, OutputOption, connection, note, render
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    OutputOption,
+    connection,
+    note,
+    render,
+    write_transaction,
+)
 from crmcli.cli.target import PeriodKind
 
 app = typer.Typer(cls=CrmGroup, help="Best customers, churn risk, RFM segments and the fitted models.",
@@ -97,13 +105,29 @@ def churn(
     conn = connection(ctx)
     with db.snapshot(conn):
         scores = _scores(conn, as_of, model)
-        top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up)) if follow_up else []
-    if follow_up:  # a write: outside the read snapshot
-        _schedule_follow_ups(conn, top, scores.base.as_of, follow_up)
-    with db.snapshot(conn):  # the rows read names as they are written
-        rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=limit)
-        render(rows, columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE), fmt, output,
-               title=f"Churn risk as of {scores.base.as_of} ({scores.model})")
+    cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE)
+    title = f"Churn risk as of {scores.base.as_of} ({scores.model})"
+    if not follow_up:
+        with db.snapshot(conn):
+            render(report.churn_rows(conn, scores, min_risk=min_risk, limit=limit), cols, fmt, output, title=title)
+        return
+    # Scheduling follow-ups writes: the follow-ups are created, the report written (and flushed to its
+    # file or stdout), and only then committed; the file is renamed into place after the commit. A report
+    # that cannot be written leaves no follow-ups behind.
+    from crmcli import followups
+    from crmcli import output as out
+
+    chosen = out.choose_format(fmt.value if fmt else None, output)
+    with out.destination(output) as stream, write_transaction(conn):
+        top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up))
+        result = followups.schedule_for_churn(conn, top, as_of=scores.base.as_of)
+        out.write(chosen, report.churn_rows(conn, scores, min_risk=min_risk, limit=limit), cols, stream,
+                  title=title, is_terminal=output is None and stream.isatty())
+        out.settle(stream)
+    created, skipped = result["created"], result["skipped"]
+    ids = f" (ids {', '.join(map(str, created))})" if created else ""
+    note(f"scheduled {len(created)} follow-up{'' if len(created) == 1 else 's'} due today{ids}; "
+         f"{len(skipped)} of the top {min(follow_up, len(top))} already had an open one")
 
 
 @app.command("segments")
@@ -151,17 +175,6 @@ _NUMERIC = (
     "value_at_risk", "value_if_active", "typical_gap_days", "open_complaints", "low_ratings", "customers",
     "customer_share", "revenue_share", "log_likelihood", "repeat_customers",
 )
-
-
-def _schedule_follow_ups(conn, rows, as_of, asked: int) -> None:
-    from crmcli import followups
-
-    with db.transaction(conn):
-        result = followups.schedule_for_churn(conn, rows, as_of=as_of)
-    created, skipped = result["created"], result["skipped"]
-    ids = f" (ids {', '.join(map(str, created))})" if created else ""
-    note(f"scheduled {len(created)} follow-up{'' if len(created) == 1 else 's'} due today{ids}; "
-         f"{len(skipped)} of the top {min(asked, len(rows))} already had an open one")
 
 
 @app.command("summary")

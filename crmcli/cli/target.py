@@ -8,7 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 from crmcli import db, values
-from crmcli.cli.common import CrmGroup, FormatOption, OutputOption, connection, note, render
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    OutputOption,
+    connection,
+    note,
+    render,
+    write_transaction,
+)
 
 app = typer.Typer(cls=CrmGroup, help="Targets per month, quarter or year for new customers, retention, "
                   "complaint resolution and revenue.", no_args_is_help=True)
@@ -38,7 +46,7 @@ def set_(
     from crmcli import targets
 
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         result = targets.set_target(conn, metric, value, per=per.value)
     note(f"target set: {result['metric']} {result['direction']} {result['target']} per {result['per']}")
 
@@ -72,6 +80,6 @@ def remove(
     from crmcli import targets
 
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         targets.remove(conn, metric, per=per.value)
     note(f"target removed: {targets.metric_name(metric)} per {per.value}")
