@@ -108,3 +108,8 @@ def database_problem(exc: BaseException, path: object) -> tuple[str, bool]:
     if name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
         return f"the database {path} refused access ({said})", False
     return f"the database {path} could not be used ({said})", False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a service manager, a cron timeout), handled as Ctrl-C is: the open transaction is
+    rolled back and temporary files removed on the way out. Exit 143, the shell's 128 + SIGTERM."""

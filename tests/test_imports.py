@@ -483,8 +483,8 @@ def test_undo_of_customers_refuses_when_others_have_added_to_them(crm, conn, tmp
     crm("interaction", "import", write(tmp_path, "i.csv", PURCHASES))
     with unchanged(isolated_database):
         result = crm("import", "undo", "1")
-    assert_error(result, 1, "customers added by import batch 1 now also have 3 interactions and 0 feedback",
-                 "--force")
+    assert_error(result, 1, "customers added by import batch 1 now also have what it did not add: "
+                 "3 interactions (ids 1, 2, 3), on customers 1, 2", "--force")
     result = crm("import", "undo", "1", "--force")
     assert result.exit_code == 0, result.stderr
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0

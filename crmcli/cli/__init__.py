@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,6 +25,7 @@ from crmcli.cli import (
     target,
 )
 from crmcli.cli.common import CrmGroup, State
+from crmcli.errors import Terminated
 
 app = typer.Typer(
     cls=CrmGroup,
@@ -77,6 +79,7 @@ followup.register(app)
 
 def main() -> None:
     _guard_standard_streams()
+    signal.signal(signal.SIGTERM, _terminate)
     bad = _not_utf8_argument(sys.argv[1:])
     if bad:
         _say_and_exit(f"crm: error: {bad}", 1)
@@ -88,6 +91,10 @@ def main() -> None:
     except OSError as exc:
         # stdout full or closed while printing help or the version, outside any command.
         _say_and_exit(f"crm: error: cannot write to standard output: {exc.strerror or exc}", 1)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 class _ClosedStream(io.TextIOBase):

@@ -20,6 +20,7 @@ from crmcli.errors import (
     DatabaseUnusable,
     OutputClosed,
     OutputFailed,
+    Terminated,
     database_problem,
 )
 
@@ -98,6 +99,8 @@ class CrmGroup(TyperGroup):
             if isinstance(exc, OutputFailed) and exc.to_stdout:
                 _silence_stdout()
             fail(exc.message, exc.exit_code)
+        except Terminated:
+            fail("terminated; a command's changes are saved whole or not at all", 143)
         except KeyboardInterrupt:
             # Ctrl-C: the open transaction was rolled back on the way here. 130 is the shell's 128 + SIGINT.
             fail("interrupted; a command's changes are saved whole or not at all", 130)

@@ -169,7 +169,8 @@ def undo(
     batch: Annotated[int, typer.Argument(metavar="BATCH", help="The batch id (see `crm import list`).",
                                          show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Also delete what other imports or people have since "
-                                        "added to this batch's customers.")] = False,
+                                        "added to this batch's customers (interactions, feedback, follow-ups, tags, "
+                                        "customers merged into them).")] = False,
 ) -> None:
     """Remove everything an import batch added (customers it updated keep their new values)."""
     from crmcli import imports
@@ -177,7 +178,13 @@ def undo(
     conn = connection(ctx)
     with db.transaction(conn):
         removed = imports.undo(conn, batch, force=force)
-    note(f"import batch {batch} undone: removed {removed['customers']} customers, {removed['interactions']} "
-         f"interactions, {removed['feedback']} feedback")
+    counted = [_counted(removed["customers"], "customer"), _counted(removed["interactions"], "interaction"),
+               f"{removed['feedback']} feedback", _counted(removed["followups"], "follow-up"),
+               _counted(removed["tags"], "tag")]
+    note(f"import batch {batch} undone: removed {', '.join(counted)}")
     if removed["updated_not_undone"]:
         note(f"note: the {removed['updated_not_undone']} customers this batch updated keep their new values")
+
+
+def _counted(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"

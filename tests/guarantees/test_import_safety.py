@@ -4,14 +4,14 @@ imported id cannot use up the ids that later customers need."""
 
 from __future__ import annotations
 
+import os
 import shutil
-import sqlite3
 
 import pytest
 
 from crmcli import db, imports
 from crmcli.errors import InvalidInput
-from helpers import assert_error, db_dump, freeze, unchanged
+from helpers import assert_error, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,72 @@ def imported(crm, tmp_path):
     assert crm("interaction", "import", write(tmp_path, "i.csv", PURCHASES)).exit_code == 0
 
 
+# --- item 4: undo removes only what its batch created -----------------------------------------------
+
+def test_undo_refuses_when_a_follow_up_was_added_by_hand_and_force_counts_it(crm, conn, tmp_path,
+                                                                            isolated_database):
+    assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
+    assert crm("followup", "add", "1", "--due", "tomorrow", "--note", "call back").stdout.strip() == "1"
+    with unchanged(isolated_database):
+        result = crm("import", "undo", "1")
+    assert_error(result, 1, "import batch 1", "1 follow-up (id 1)", "crm customer show 1", "--force")
+    result = crm("import", "undo", "1", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert "removed 2 customers, 0 interactions, 0 feedback, 1 follow-up, 1 tag" in result.stderr
+    assert (count(conn, "customers"), count(conn, "followups")) == (0, 0)
+
+
+def test_undo_refuses_for_interactions_and_feedback_added_by_hand_naming_their_ids(crm, conn, tmp_path,
+                                                                                  isolated_database):
+    assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
+    assert crm("interaction", "add", "2", "--type", "call", "--at", "2024-05-01").exit_code == 0
+    assert crm("interaction", "add", "2", "--type", "visit", "--at", "2024-05-02").exit_code == 0
+    assert crm("feedback", "add", "1", "--type", "compliment", "--at", "2024-05-03").exit_code == 0
+    with unchanged(isolated_database):
+        result = crm("import", "undo", "1")
+    assert_error(result, 1, "2 interactions (ids 1, 2)", "1 feedback (id 1)", "customers 1, 2", "--force")
+    result = crm("import", "undo", "1", "--force")
+    assert result.exit_code == 0, result.stderr
+    # what cascaded with the customers is counted too
+    assert "removed 2 customers, 2 interactions, 1 feedback, 0 follow-ups, 1 tag" in result.stderr
+    assert (count(conn, "interactions"), count(conn, "feedback")) == (0, 0)
+
+
+def test_undo_refuses_when_a_tag_was_added_by_hand(crm, conn, tmp_path, isolated_database):
+    assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
+    assert crm("customer", "edit", "2", "--add-tag", "gold").exit_code == 0
+    with unchanged(isolated_database):
+        result = crm("import", "undo", "1")
+    assert_error(result, 1, "1 tag added since (gold on customer 2)", "crm customer history 2", "--force")
+
+
+def test_undo_refuses_when_a_customer_was_merged_into_one_it_added(crm, conn, tmp_path, isolated_database):
+    assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
+    assert crm("customer", "add", "Ann L.", "--phone", "0412 555 019").stdout.strip() == "3"
+    assert crm("customer", "merge", "1", "3", "--yes").exit_code == 0
+    with unchanged(isolated_database):
+        result = crm("import", "undo", "1")
+    assert_error(result, 1, "1 customer merged in (3 into 1)", "--force")
+
+
+def test_undo_without_anything_added_since_removes_the_batch_and_its_own_tags(crm, conn, tmp_path):
+    assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
+    assert crm("customer", "add", "Typed", "--tag", "walk-in").exit_code == 0
+    result = crm("import", "undo", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "removed 2 customers, 0 interactions, 0 feedback, 0 follow-ups, 1 tag" in result.stderr
+    assert [tuple(r) for r in conn.execute("SELECT name FROM customers")] == [("Typed",)]
+    assert [tuple(r) for r in conn.execute("SELECT tag FROM customer_tags")] == [("walk-in",)]
+
+
+def test_undo_of_an_interaction_batch_leaves_what_people_added_to_its_customers(crm, conn, tmp_path, imported):
+    assert crm("followup", "add", "1", "--due", "tomorrow").exit_code == 0
+    result = crm("import", "undo", "2")  # batch 2 added purchases only, to customers it did not add
+    assert result.exit_code == 0, result.stderr
+    assert "removed 0 customers, 2 interactions, 0 feedback, 0 follow-ups, 0 tags" in result.stderr
+    assert (count(conn, "customers"), count(conn, "followups")) == (2, 1)
+
+
 # --- item 5: the rejects file is complete before the import commits ---------------------------------
 
 WITH_A_BAD_ROW = ("customer_email,type,at,amount,external_id\n"
@@ -51,7 +117,7 @@ WITH_A_BAD_ROW = ("customer_email,type,at,amount,external_id\n"
                   "bob@example.com,call,2024-01-07,,R3\n")
 
 
-@pytest.mark.skipif(not shutil.os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_a_rejects_file_that_cannot_be_written_rolls_the_import_back(crm, conn, tmp_path, isolated_database):
     assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
     source = write(tmp_path, "i.csv", WITH_A_BAD_ROW)
