@@ -170,11 +170,10 @@ def test_a_failed_transaction_is_rolled_back_on_the_connection_that_stays_open(c
     with db.transaction(conn):
         customers.add(conn, "Ann")
     before = db_dump(isolated_database)
-    with pytest.raises(Injected):
-        with db.transaction(conn):
-            customers.add(conn, "Bob")
-            interactions.add(conn, 1, "purchase", at="2024-05-01", amount="10")
-            raise Injected("half-way")
+    with pytest.raises(Injected), db.transaction(conn):
+        customers.add(conn, "Bob")
+        interactions.add(conn, 1, "purchase", at="2024-05-01", amount="10")
+        raise Injected("half-way")
     assert not conn.in_transaction
     assert [row[0] for row in conn.execute("SELECT name FROM customers")] == ["Ann"]
     assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
