@@ -81,22 +81,42 @@ def heuristic_alive(silent_days, gap_days):
     return math.exp(-silent_days / gap_days)
 
 
-def test_customers_lost_by_hand():
-    """Who is lost (P(alive) < 0.5) at each month end; too few repeat buyers, so the heuristic applies.
-
-    One-time buyers get the median usual gap of the repeat buyers (90 days when there are none).
-    """
+# P(alive) of each buyer as of each month end, worked by hand with the churn model's fallback
+# (too few repeat buyers to fit a model): (days silent, usual gap) per customer. One-time buyers
+# get the median usual gap of the repeat buyers (90 days when there are none).
+BY_HAND = {
     # 03-31: A (03-10) and D (03-01) bought once; nobody twice -> gap 90.
-    assert heuristic_alive(21, 90) > 0.5 and heuristic_alive(30, 90) > 0.5  # lost: {}
+    date(2024, 3, 31): {"A": (21, 90), "D": (30, 90)},
     # 04-30: A gap 26 silent 25; F gap 8 silent 2; median gap 17 for B (silent 20) and D (silent 60).
-    assert heuristic_alive(25, 26) < 0.5 and heuristic_alive(2, 8) > 0.5
-    assert heuristic_alive(20, 17) < 0.5 and heuristic_alive(60, 17) < 0.5  # lost: {A, B, D} -> April 3
-    # 05-31: A gap 35.5 silent 11 (back); F silent 33; median gap (35.5 + 8) / 2 = 21.75 for B (51), C (29), D (91).
-    assert heuristic_alive(11, 35.5) > 0.5 and heuristic_alive(33, 8) < 0.5
-    assert heuristic_alive(51, 21.75) < 0.5 and heuristic_alive(29, 21.75) < 0.5  # lost: {B, C, D, F} -> May 2 (C, F)
-    # 06-15: A silent 26 of 35.5; B gap 52 silent 14 (back); median gap 35.5 for C (44), D (106).
-    assert heuristic_alive(26, 35.5) < 0.5 and heuristic_alive(14, 52) > 0.5
-    assert heuristic_alive(44, 35.5) < 0.5  # lost: {A, C, D, F} -> June 1 (A)
+    date(2024, 4, 30): {"A": (25, 26), "B": (20, 17), "D": (60, 17), "F": (2, 8)},
+    # 05-31: A gap 35.5 silent 11 (back); F silent 33; median gap (35.5 + 8) / 2 = 21.75 for B, C, D.
+    date(2024, 5, 31): {"A": (11, 35.5), "B": (51, 21.75), "C": (29, 21.75), "D": (91, 21.75), "F": (33, 8)},
+    # 06-15: A silent 26 of 35.5; B gap 52 silent 14 (back); F silent 48 of 8; median gap 35.5 for C, D.
+    date(2024, 6, 15): {"A": (26, 35.5), "B": (14, 52), "C": (44, 35.5), "D": (106, 35.5), "F": (48, 8)},
+}
+LOST_BY_HAND = {date(2024, 3, 31): set(), date(2024, 4, 30): {"A", "B", "D"},
+                date(2024, 5, 31): {"B", "C", "D", "F"}, date(2024, 6, 15): {"A", "C", "D", "F"}}
+
+
+def test_customers_lost_by_hand(crm, conn, monkeypatch):
+    """Who is lost (P(alive) < 0.5) at each month end, worked by hand, against what crm computes:
+    `crm report churn --as-of D` (p_alive and model per customer) and the summary's lost_customers.
+    Lost in April: A, B, D (3); in May: C, F (2); in June: A (1), as EXPECTED says."""
+    from crmcli.analytics.summary import lost_customers
+
+    freeze(monkeypatch, NOW)
+    ids = hand_built_shop(conn)
+    letter_of = {str(number): letter for letter, number in ids.items()}
+    for day, customers_then in BY_HAND.items():
+        by_hand = {letter: heuristic_alive(silent, gap) for letter, (silent, gap) in customers_then.items()}
+        assert {letter for letter, p in by_hand.items() if p < 0.5} == LOST_BY_HAND[day]
+        result = crm("report", "churn", "--as-of", day.isoformat(), "--limit", "0", "--format", "csv")
+        assert result.exit_code == 0, result.stderr
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert {row["model"] for row in rows} == {"heuristic"}
+        shown = {letter_of[row["customer_id"]]: float(row["p_alive"]) for row in rows}
+        assert shown == pytest.approx(by_hand, abs=5e-5), day
+        assert lost_customers(conn, day) == {ids[letter] for letter in LOST_BY_HAND[day]}, day
 
 
 # Every metric, computed by hand from the shop above (see the module docstring).
