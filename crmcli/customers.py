@@ -37,7 +37,7 @@ def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: in
     if email is None:
         return
     row = conn.execute(
-        "SELECT id, name FROM customers WHERE email_key = ? AND id IS NOT ?", (values.fold(email), except_id)
+        "SELECT id, name FROM customers WHERE email_key = ? AND id IS NOT ?", (values.email_key(email), except_id)
     ).fetchone()
     if row:
         raise Conflict(f"email: {email!r} already belongs to customer {row['id']} ({row['name']})")
@@ -86,7 +86,7 @@ def add(
                                   created_at, updated_at, search_text)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            customer_id, name, email, values.fold(email) if email else None, phone, company, note, external_id,
+            customer_id, name, email, values.email_key(email) if email else None, phone, company, note, external_id,
             (since_day or values.now().date()).isoformat(),
             stamp, stamp, _search_text(name, email, phone, company),
         ),
@@ -131,7 +131,7 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
             raise NotFound(f"customer: no customer with id {ref}")
         return row["id"]
     if "@" in ref:
-        row = conn.execute("SELECT id FROM customers WHERE email_key = ?", (values.fold(ref),)).fetchone()
+        row = conn.execute("SELECT id FROM customers WHERE email_key = ?", (values.email_key(ref),)).fetchone()
         if row is None:
             raise NotFound(f"customer: no customer with email {ref!r}")
         return row["id"]
@@ -284,7 +284,7 @@ def edit(
         changes["name"] = values.text(name, "name", required=True)
     if email is not None:
         changes["email"] = values.email(email)
-        changes["email_key"] = values.fold(changes["email"]) if changes["email"] else None
+        changes["email_key"] = values.email_key(changes["email"]) if changes["email"] else None
         _check_email_free(conn, changes["email"], except_id=customer_id)
     for field, value in (("phone", phone), ("company", company), ("note", note)):
         if value is not None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from crmcli import values
 from crmcli.errors import DatabaseUnusable, database_problem
 
 # "CRM1" as a 32-bit integer: marks the file as a crmcli database.
@@ -236,21 +238,29 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Apply every migration newer than the file's schema, each atomically with its version number."""
+    """Apply every migration newer than the file's schema, each atomically with its version number.
+
+    A step is an SQL statement or a PythonStep (for work SQL cannot do, such as
+    recomputing a key with a Python rule); both run inside the one transaction.
+    """
     if schema_version(conn) >= latest_version():
         return
     with transaction(conn):
         # Re-read under the write lock: another process may have migrated meanwhile.
         current = schema_version(conn)
-        for number, statements in enumerate(MIGRATIONS, start=1):
+        for number, steps in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            for statement in statements:
-                conn.execute(statement)
+            for step in steps:
+                if isinstance(step, PythonStep):
+                    step.run(conn)
+                else:
+                    conn.execute(step)
             # user_version and application_id live in the file header, written
             # in the same transaction as the schema change they record.
             conn.execute(f"PRAGMA user_version = {number}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
 
 
 INTERACTION_TYPES = ("purchase", "refund", "call", "email", "meeting", "visit", "support", "other")
@@ -261,7 +271,19 @@ def _sql_list(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-# Each migration is a list of statements. Never edit one that has shipped: add the next.
+@dataclass(frozen=True)
+class PythonStep:
+    """A migration step SQL cannot express. It runs in the migration's transaction and must
+    not commit. Its repr is its name, so the list of migrations prints the same every run."""
+
+    name: str
+    run: Callable[[sqlite3.Connection], None] = field(repr=False)
+
+
+MigrationStep = str | PythonStep
+
+# Each migration is a list of steps, SQL statements or a PythonStep. Never edit one that
+# has shipped: add the next.
 M001_INITIAL = [
     """CREATE TABLE customers (
         id          INTEGER PRIMARY KEY,
@@ -462,7 +484,38 @@ M004_HISTORY = [
     END""",
 ]
 
-MIGRATIONS: list[list[str]] = [M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY]
+
+
+# Email keys by the rule of values.email_key (the domain per IDNA 2008, the local part exact
+# but for A-Z case), replacing M001's casefolded ones, which made info@straße.de and
+# info@strasse.de one person. The new rule is finer in the local part but not in the
+# domain (IDNA makes info@xn--strae-oqa.de and info@straße.de one mailbox; the old rule
+# did not), so two rows can now share a key. Then the oldest keeps it (REF and imports
+# find that one) and each later one gets the key with " #ID" appended, which no email can
+# produce: nothing is changed or lost, `crm customer duplicates` lists the pair (it compares
+# emails by the same rule), and `crm customer merge` makes them one.
+def _recompute_email_keys(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, email FROM customers WHERE email IS NOT NULL ORDER BY id").fetchall()
+    taken: set[str] = set()
+    keys = []
+    for customer_id, email in rows:
+        key = values.email_key(email)
+        while key in taken:
+            key += f" #{customer_id}"
+        taken.add(key)
+        keys.append((key, customer_id))
+    # Cleared first: a row's new key may be another row's old one until both are set.
+    # email_key is not a field the history records, so neither statement leaves history rows.
+    conn.execute("UPDATE customers SET email_key = NULL WHERE email_key IS NOT NULL")
+    conn.executemany("UPDATE customers SET email_key = ? WHERE id = ?", keys)
+
+M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
+    PythonStep("recompute email_key by values.email_key", _recompute_email_keys),
+]
+
+MIGRATIONS: list[list[MigrationStep]] = [
+    M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
+]
 
 
 def latest_version() -> int:

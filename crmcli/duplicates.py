@@ -1,7 +1,8 @@
 """Finding customers recorded twice, and merging two records of one person.
 
 A pair is a likely duplicate, strongest reason first, when the two have:
-  1. the same email, ignoring case (Unicode case, not only A-Z);
+  1. the same email as values.email_key compares them (the domain per IDNA, the local
+     part exactly but for A-Z case), the rule of REF and imports;
   2. the same phone number once formatting is dropped: the digits only, compared
      on their last 9 (so +44 20 7946 0018 and 020 7946 0018 match); numbers with
      fewer than 7 digits are not compared;
@@ -75,7 +76,7 @@ def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                                 "(SELECT customer_id FROM customer_history WHERE action = 'forget')"):
             customer_id = row[0]
             if row[2]:
-                batch.append((SAME_EMAIL, values.fold(row[2]), customer_id))
+                batch.append((SAME_EMAIL, values.email_key(row[2]), customer_id))
             phone = phone_key(row[3])
             if phone:
                 batch.append((SAME_PHONE, phone, customer_id))
@@ -123,6 +124,8 @@ def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def _same(field: str, a: str, b: str) -> bool:
     if field == "phone" and phone_key(a) and phone_key(a) == phone_key(b):
         return True
+    if field == "email":
+        return values.email_key(a) == values.email_key(b)
     return values.fold(a) == values.fold(b)
 
 

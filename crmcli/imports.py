@@ -746,7 +746,7 @@ class _Importer:
                     raise InvalidInput(column, cell, "is not a customer id (a whole number)")
                 keys.append((column, cleaned, cell))
             elif column == "customer_email":
-                keys.append((column, values.fold(values.email(_unescape(cell), column)), cell))
+                keys.append((column, values.email_key(values.email(_unescape(cell), column)), cell))
             else:
                 keys.append((column, values.text(_unescape(cell), column), cell))
         if not keys:
@@ -801,7 +801,7 @@ class _Importer:
 _FIND_CUSTOMER = {
     "customer_id": "SELECT id FROM customers WHERE id = CAST(? AS INTEGER)",
     "customer_external_id": "SELECT id FROM customers WHERE external_id = ?",
-    "customer_email": "SELECT id FROM customers WHERE email_key = ?",  # the key is values.fold(email)
+    "customer_email": "SELECT id FROM customers WHERE email_key = ?",  # the key is values.email_key(email)
 }
 
 
@@ -912,7 +912,7 @@ class _CustomerImporter(_Importer):
             found = self.conn.execute(_FIND_CUSTOMER["customer_external_id"], (row["external_id"],)).fetchone()
             by_external = customers.get(self.conn, found[0]) if found else None
         if row["email"] is not None:
-            found = self.conn.execute(_FIND_CUSTOMER["customer_email"], (values.fold(row["email"]),)).fetchone()
+            found = self.conn.execute(_FIND_CUSTOMER["customer_email"], (values.email_key(row["email"]),)).fetchone()
             by_email = customers.get(self.conn, found[0]) if found else None
         if by_external is not None:
             if by_email is not None and by_email["id"] != by_external["id"]:

@@ -52,12 +52,75 @@ def text(value: str | None, field: str, *, required: bool = False) -> str | None
 
 
 def email(value: str | None, field: str = "email") -> str | None:
-    cleaned = text(value, field)
-    if cleaned is None:
+    """An email as typed (trimmed, composed), or None. What makes two emails one is email_key."""
+    if value is not None and "\x00" in value:
+        raise InvalidInput(field, value, "must not contain NUL characters")
+    cleaned = _compose(value.strip()) if value is not None else ""
+    if not cleaned:
         return None
     if not _EMAIL.match(cleaned):
         raise InvalidInput(field, value, "is not a valid email address")
     return cleaned
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_MAX_DOMAIN_LENGTH = 253  # DNS's limit; a longer domain cannot be IDNA and is not worth encoding
+
+
+def email_key(value: str) -> str:
+    """The one rule for "the same email" (customers.email_key, REF, imports, duplicates).
+
+    As mail systems compare: the domain case-insensitively per IDNA 2008 with UTS 46
+    non-transitional mapping, as its ASCII form ('info@STRAßE.de' -> 'info@xn--strae-oqa.de',
+    so ß stays distinct from ss: Python's own 'idna' codec is IDNA 2003 and would make
+    them one); the local part exactly as typed but composed (NFC) and with A-Z folded to
+    a-z, the one case folding mail servers apply in practice. Look-alikes stay apart:
+    Cyrillic а, a full-width ａ, a Kelvin sign and non-ASCII case (É, é) never become
+    another letter, so they never merge two people. Total: any text gets a key (a domain
+    that is not valid IDNA, or text from another program, is compared exactly but for
+    ASCII case).
+    """
+    composed = _compose(value)
+    local, at, domain = composed.rpartition("@")
+    if not at:
+        return composed.translate(_ASCII_LOWER)
+    return f"{local.translate(_ASCII_LOWER)}@{_domain_key(domain)}"
+
+
+def _domain_key(domain: str) -> str:
+    if domain.isascii() or len(domain) > _MAX_DOMAIN_LENGTH:
+        return domain.translate(_ASCII_LOWER)
+    # Imported here: only a non-ASCII domain pays for the IDNA tables (a few ms).
+    import idna
+
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii").translate(_ASCII_LOWER)
+    except (idna.IDNAError, UnicodeError):
+        return domain.translate(_ASCII_LOWER)
+
+
+def _compose(value: str) -> str:
+    """NFC, except that no character becomes a different one.
+
+    NFC joins a letter and an accent typed separately (e + U+0301 = é), which is the
+    same text. It also replaces a few characters outright, "canonical singletons" such
+    as the KELVIN SIGN (to K), OHM SIGN (to Ω) and ANGSTROM SIGN (to Å): in an email
+    that would make a look-alike address someone else's, so those are kept as typed.
+    """
+    if value.isascii():
+        return value
+    parts, start = [], 0
+    for index, char in enumerate(value):
+        if _is_singleton(char):
+            parts.extend((unicodedata.normalize("NFC", value[start:index]), char))
+            start = index + 1
+    parts.append(unicodedata.normalize("NFC", value[start:]))
+    return "".join(parts)
+
+
+def _is_singleton(char: str) -> bool:
+    decomposition = unicodedata.decomposition(char)
+    return bool(decomposition) and not decomposition.startswith("<") and " " not in decomposition
 
 
 def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") -> int | None:

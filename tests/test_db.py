@@ -241,6 +241,34 @@ def test_a_failing_migration_on_a_new_file_leaves_it_empty(isolated_database, mo
     assert raw.execute("PRAGMA application_id").fetchone()[0] == 0
 
 
+def test_a_migration_step_may_be_python_and_stays_atomic_with_its_version(isolated_database, monkeypatch):
+    make_crm_db(isolated_database, rows=1)
+    before = db_dump(isolated_database)
+    seen = []
+
+    def fails_after_writing(conn):
+        conn.execute("UPDATE customers SET name = 'changed'")
+        seen.append(conn.execute("SELECT name FROM customers").fetchone()[0])
+        raise sqlite3.OperationalError("the step failed")
+
+    broken = ["CREATE TABLE half_done (a)", db.PythonStep("fails", fails_after_writing)]
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, broken])
+    with pytest.raises(sqlite3.OperationalError, match="the step failed"):
+        db.connect(isolated_database)
+    assert seen == ["changed"]  # it ran, inside the migration's transaction...
+    assert db_dump(isolated_database) == before  # ...which was rolled back whole, user_version included
+    works = ["CREATE TABLE done (a)", db.PythonStep("fills", lambda conn: conn.execute("INSERT INTO done VALUES (1)"))]
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:-1], works])
+    conn = db.connect(isolated_database)
+    assert (db.schema_version(conn), conn.execute("SELECT a FROM done").fetchone()[0]) == (len(db.MIGRATIONS), 1)
+    conn.close()
+
+
+def test_the_list_of_migrations_prints_the_same_every_run():
+    """bench_reports fingerprints the schema by repr(MIGRATIONS): no memory addresses in it."""
+    assert " at 0x" not in repr(db.MIGRATIONS)
+
+
 def test_schema_is_created_only_by_the_migrations(conn):
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     assert {"customers", "customer_tags", "interactions", "feedback", "customer_stats", "open_complaints"} <= names

@@ -30,11 +30,11 @@ def test_each_rule_finds_its_pair_and_says_why(conn):
     d = add(conn, "an, NGUYEN van")  # case, accents, punctuation, word order
     e = add(conn, "Jonathan Smith")
     f = add(conn, "Jonathon Smith")  # one letter
-    g = add(conn, "Ünal Öz", email="ÜNAL@example.com")
+    g = add(conn, "Ünal Öz", email="Ünal.Oz@Example.com")
     h = add(conn, "Somebody Else")
     # The core refuses an email that differs only in case; a file edited with the sqlite3 shell may not.
     with db.transaction(conn):
-        conn.execute("UPDATE customers SET email = 'ünal@example.com' WHERE id = ?", (h,))
+        conn.execute("UPDATE customers SET email = 'Ünal.OZ@EXAMPLE.com' WHERE id = ?", (h,))
     add(conn, "Li Wu", phone="12 34")  # too short to compare
     add(conn, "Li Wu Two", phone="1234")
     add(conn, "Bo")

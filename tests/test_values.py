@@ -196,3 +196,45 @@ def test_choice_and_fold():
     assert values.fold("NGUYỄN Văn") == "nguyễn văn"
     assert values.fold("Nguye\u0302\u0303n") == "nguyễn"
     assert values.fold("nguyễn") != values.fold("nguyen")  # diacritics are kept
+
+
+# --- email keys: the one rule for "the same email" ------------------------------------------------
+
+@pytest.mark.parametrize("a, b", [
+    ("Ann@Example.COM", "ann@example.com"),  # ASCII case, in both parts
+    ("info@straße.de", "info@STRAßE.DE"),  # same domain, other case
+    ("info@straße.de", "info@xn--strae-oqa.de"),  # the domain's ASCII (A-label) form
+    ("info@straße.de", "info@XN--STRAE-OQA.DE"),
+    ("info@BÜCHER.example", "info@bücher.example"),  # IDNA maps the domain's case
+    ("e\u0301lise@example.com", "\u00e9lise@example.com"),  # NFC: one letter typed two ways
+])
+def test_the_same_email_as_mail_systems_see_it(a, b):
+    assert values.email_key(a) == values.email_key(b)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("info@straße.de", "info@strasse.de"),  # IDNA 2008: ß is its own letter, not ss
+    ("\u212aate@example.com", "kate@example.com"),  # KELVIN SIGN is not the letter K
+    ("\u212aate@example.com", "Kate@example.com"),
+    ("\u0430nn@example.com", "ann@example.com"),  # Cyrillic а looks like Latin a
+    ("ann@ex\u0430mple.com", "ann@example.com"),
+    ("\uff41nn@example.com", "ann@example.com"),  # a full-width letter in the local part
+    ("ÉLISE@example.com", "élise@example.com"),  # beyond ASCII the local part is compared exactly
+    ("stra\u00dfe@example.com", "strasse@example.com"),
+    ("ann@example.com", "ann.@example.com"),
+])
+def test_look_alike_emails_are_different_people(a, b):
+    assert values.email_key(a) != values.email_key(b)
+
+
+def test_an_email_keeps_a_kelvin_sign_as_typed():
+    # text() would have NFC-normalised it to K, and then it was Kate.
+    assert values.email("\u212aate@example.com") == "\u212aate@example.com"
+    assert values.email("e\u0301lise@Example.com") == "\u00e9lise@Example.com"
+
+
+@pytest.mark.parametrize("typed", ["a@b..c", "a@foo_bar.com", "a@\u2615.ws", "no-at-sign", "a@" + "é" * 300 + ".com"])
+def test_an_email_key_exists_for_any_text(typed):
+    """Not valid IDNA (or not an email at all, from another program): compared exactly but for ASCII case."""
+    key = values.email_key(typed)
+    assert key == values.email_key(typed.upper() if typed.isascii() else typed)
