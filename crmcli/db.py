@@ -511,6 +511,15 @@ def _recompute_email_keys(conn: sqlite3.Connection) -> None:
 
 M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
     PythonStep("recompute email_key by values.email_key", _recompute_email_keys),
+    # A tag renamed or moved by another program (M004 recorded only INSERT and DELETE):
+    # recorded as M004 records tags, the old one removed and the new one added.
+    f"""CREATE TRIGGER customer_history_tag_changed AFTER UPDATE ON customer_tags
+        WHEN old.tag IS NOT new.tag OR old.customer_id IS NOT new.customer_id BEGIN
+        INSERT INTO customer_history (customer_id, at, action, field, old_value)
+        VALUES (old.customer_id, {_CLOCK}, 'edit', 'tag', old.tag);
+        INSERT INTO customer_history (customer_id, at, action, field, new_value)
+        VALUES (new.customer_id, {_CLOCK}, 'edit', 'tag', new.tag);
+    END""",
 ]
 
 MIGRATIONS: list[list[MigrationStep]] = [

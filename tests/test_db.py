@@ -269,6 +269,29 @@ def test_the_list_of_migrations_prints_the_same_every_run():
     assert " at 0x" not in repr(db.MIGRATIONS)
 
 
+def test_a_tag_changed_by_another_program_is_recorded(conn, isolated_database):
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann", tags=["vip"])
+        bob = customers.add(conn, "Bob")
+    other = sqlite3.connect(isolated_database)
+    with other:
+        other.execute("UPDATE customer_tags SET tag = 'x' WHERE customer_id = ?", (ann,))
+    with other:
+        other.execute("UPDATE customer_tags SET customer_id = ? WHERE customer_id = ?", (bob, ann))
+    with other:
+        other.execute("UPDATE customer_tags SET tag = tag")  # no change, no record
+    other.close()
+
+    def tag_rows(customer_id):
+        return [tuple(r) for r in conn.execute(
+            "SELECT action, old_value, new_value FROM customer_history WHERE customer_id = ? AND field = 'tag' "
+            "ORDER BY id", (customer_id,))]
+
+    # As M004 records tags: each change is the old tag removed and the new one added.
+    assert tag_rows(ann) == [("add", None, "vip"), ("edit", "vip", None), ("edit", None, "x"), ("edit", "x", None)]
+    assert tag_rows(bob) == [("edit", None, "x")]
+
+
 def test_schema_is_created_only_by_the_migrations(conn):
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     assert {"customers", "customer_tags", "interactions", "feedback", "customer_stats", "open_complaints"} <= names
