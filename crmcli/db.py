@@ -509,6 +509,17 @@ def _recompute_email_keys(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE customers SET email_key = NULL WHERE email_key IS NOT NULL")
     conn.executemany("UPDATE customers SET email_key = ? WHERE id = ?", keys)
 
+
+# Amounts: other programs are held to values.MAX_AMOUNT_CENTS too, so that every total fits
+# in SQLite's 64-bit integers. A value that is not a whole number (REAL, text) is refused as
+# well: sum() would turn the totals into floats or skip it. UPDATE OF amount_cents only: a
+# merge or forget that moves or scrubs an old out-of-bound row must still work. NULL stays
+# allowed (README, "Amounts": a purchase without an amount counts as 0).
+_AMOUNT_OUT_OF_BOUNDS = (f"new.amount_cents IS NOT NULL AND (typeof(new.amount_cents) <> 'integer' "
+                         f"OR new.amount_cents < 0 OR new.amount_cents > {values.MAX_AMOUNT_CENTS})")
+_AMOUNT_REFUSED = (f"amount_cents must be a whole number of cents from 0 to {values.MAX_AMOUNT_CENTS} "
+                   f"({values.cents_to_amount(values.MAX_AMOUNT_CENTS)}), the most crm records in one amount")
+
 M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
     PythonStep("recompute email_key by values.email_key", _recompute_email_keys),
     # A tag renamed or moved by another program (M004 recorded only INSERT and DELETE):
@@ -520,6 +531,17 @@ M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
         INSERT INTO customer_history (customer_id, at, action, field, new_value)
         VALUES (new.customer_id, {_CLOCK}, 'edit', 'tag', new.tag);
     END""",
+    f"""CREATE TRIGGER interactions_amount_insert BEFORE INSERT ON interactions
+        WHEN {_AMOUNT_OUT_OF_BOUNDS} BEGIN
+        SELECT RAISE(ABORT, '{_AMOUNT_REFUSED}');
+    END""",
+    f"""CREATE TRIGGER interactions_amount_update BEFORE UPDATE OF amount_cents ON interactions
+        WHEN {_AMOUNT_OUT_OF_BOUNDS} BEGIN
+        SELECT RAISE(ABORT, '{_AMOUNT_REFUSED}');
+    END""",
+    # Rows beyond the bound from before this migration: found at once when a total overflows.
+    f"""CREATE INDEX interactions_amount_out_of_bounds ON interactions (id)
+        WHERE amount_cents > {values.MAX_AMOUNT_CENTS}""",
 ]
 
 MIGRATIONS: list[list[MigrationStep]] = [

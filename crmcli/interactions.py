@@ -22,6 +22,43 @@ def check_amount(kind: str, cents: int | None, typed: str | None) -> None:
         raise InvalidInput("amount", typed, f"is required for a {kind}")
     if kind not in MONEY_TYPES and cents is not None:
         raise InvalidInput("amount", typed, f"is only recorded for purchases and refunds, not for a {kind}")
+    if cents is not None and cents > values.MAX_AMOUNT_CENTS:
+        # values.amount_to_cents refuses these already; this holds callers that bring cents of their own.
+        raise InvalidInput("amount", typed, f"is more than {values.cents_to_amount(values.MAX_AMOUNT_CENTS)}, "
+                           "the most crm records in one amount")
+
+
+# The literal bound, not a parameter: then SQLite answers from the partial index M005 made for it.
+_OUT_OF_BOUNDS_SQL = f"SELECT id FROM interactions WHERE amount_cents > {values.MAX_AMOUNT_CENTS} ORDER BY id"
+_IDS_LISTED = 20
+
+
+def overflow_problem(conn: sqlite3.Connection, path: object) -> str:
+    """What to say when SQLite's 64-bit sum of amounts overflowed ("integer overflow").
+
+    crm refuses amounts over values.MAX_AMOUNT_CENTS, and db.M005's triggers refuse them from
+    other programs, so such rows come from before that (another program, or a file edited
+    with the triggers dropped). Names them and the sqlite3 commands that repair the file
+    (crm has no command to edit or delete one interaction).
+    """
+    try:
+        ids = [row[0] for row in conn.execute(_OUT_OF_BOUNDS_SQL)]
+    except sqlite3.Error:
+        ids = []
+    bound = values.cents_to_amount(values.MAX_AMOUNT_CENTS)
+    if not ids:
+        return (f"the amounts in the database {path} add up to more than SQLite can count (integer overflow), "
+                f"though none is over {bound}; nothing was changed")
+    listed = ", ".join(map(str, ids[:_IDS_LISTED])) + (f" and {len(ids) - _IDS_LISTED} more"
+                                                        if len(ids) > _IDS_LISTED else "")
+    which = f"id IN ({', '.join(map(str, ids))})" if len(ids) <= _IDS_LISTED else \
+        f"amount_cents > {values.MAX_AMOUNT_CENTS}"
+    return (f"the amounts in the database {path} add up to more than SQLite can count (integer overflow): "
+            f"interaction{'s' if len(ids) > 1 else ''} {listed} "
+            f"{'have amounts' if len(ids) > 1 else 'has an amount'} over {bound}, the most crm records in one "
+            f"amount (written by another program). Nothing was changed. Correct an amount with "
+            f'sqlite3 {path} "UPDATE interactions SET amount_cents = CENTS WHERE id = ID" (the amount in cents), '
+            f'or delete them with sqlite3 {path} "DELETE FROM interactions WHERE {which}"')
 
 
 def add(

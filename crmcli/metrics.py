@@ -197,7 +197,7 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
     if wanted & {"revenue", "top20_revenue_share"}:
         per_customer = conn.execute(
             """SELECT customer_id,
-                      sum(CASE type WHEN 'purchase' THEN amount_cents ELSE -amount_cents END) AS net_cents,
+                      coalesce(sum(CASE type WHEN 'purchase' THEN amount_cents ELSE -amount_cents END), 0) AS net_cents,
                       max(type = 'purchase') AS bought
                  FROM interactions
                 WHERE type IN ('purchase', 'refund') AND at >= :start AND at < :stop

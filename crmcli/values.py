@@ -16,6 +16,11 @@ from crmcli.errors import InvalidInput
 # Amounts are stored as integer minor units (cents): exact, never a drifting float.
 CURRENCY_DECIMALS = 2
 _MINOR_PER_MAJOR = 10**CURRENCY_DECIMALS
+# The most one interaction may carry: 1,000,000,000.00. SQLite adds integers in 64 bits
+# and fails with "integer overflow" beyond 2**63 - 1 cents; at this bound 92 million
+# interactions, each at the maximum, still add up, so no realistic total can overflow.
+# No small business takes a billion in one sale. db.M005 holds other programs to it too.
+MAX_AMOUNT_CENTS = 1_000_000_000 * _MINOR_PER_MAJOR
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
 # Full RFC 5322 validation rejects nothing a small business would type by mistake.
@@ -124,7 +129,7 @@ def _is_singleton(char: str) -> bool:
 
 
 def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") -> int | None:
-    """'1234.5' -> 123450. Rejects non-numbers, too many decimals and negatives."""
+    """'1234.5' -> 123450. Rejects non-numbers, too many decimals, negatives and more than MAX_AMOUNT_CENTS."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -146,11 +151,12 @@ def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") ->
         exponent += 1
     if exponent < -CURRENCY_DECIMALS:
         raise InvalidInput(field, value, f"has more than {CURRENCY_DECIMALS} decimal places")
-    if number.adjusted() > 20:
-        raise InvalidInput(field, value, "is too large")
+    too_large = f"is more than {cents_to_amount(MAX_AMOUNT_CENTS)}, the most crm records in one amount"
+    if number.adjusted() > 20:  # before 1e999999999 becomes an integer of a billion digits
+        raise InvalidInput(field, value, too_large)
     cents = int("".join(map(str, digits))) * 10 ** (exponent + CURRENCY_DECIMALS)
-    if cents > 2**62:
-        raise InvalidInput(field, value, "is too large")
+    if cents > MAX_AMOUNT_CENTS:
+        raise InvalidInput(field, value, too_large)
     return cents
 
 

@@ -292,6 +292,12 @@ def test_a_tag_changed_by_another_program_is_recorded(conn, isolated_database):
     assert tag_rows(bob) == [("edit", None, "x")]
 
 
+def test_amounts_beyond_the_bound_are_found_through_their_own_index(conn):
+    plan = " ".join(row[3] for row in conn.execute(
+        "EXPLAIN QUERY PLAN " + interactions._OUT_OF_BOUNDS_SQL))
+    assert "interactions_amount_out_of_bounds" in plan
+
+
 def test_schema_is_created_only_by_the_migrations(conn):
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     assert {"customers", "customer_tags", "interactions", "feedback", "customer_stats", "open_complaints"} <= names

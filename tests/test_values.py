@@ -95,7 +95,7 @@ def test_day_parses_dates_and_cuts_date_times():
     "typed, cents",
     [("1234.5", 123450), ("1234.50", 123450), ("0", 0), ("0.00", 0), ("0.01", 1), ("49.90", 4990),
      (" 12 ", 1200), ("1.500", 150), ("+5", 500), ("1e3", 100000), ("0.1", 10), ("0.2", 20),
-     (Decimal("19.99"), 1999), (7, 700), ("46116860184273879.04", 2**62)],
+     (Decimal("19.99"), 1999), (7, 700), ("1000000000", 100_000_000_000), ("999999999.99", 99_999_999_999)],
 )
 def test_amounts_become_exact_integer_cents(typed, cents):
     result = values.amount_to_cents(typed)
@@ -131,9 +131,12 @@ def test_amounts_sum_exactly():
         ("nan", "is not a finite number"),
         ("Infinity", "is not a finite number"),
         ("-Infinity", "is not a finite number"),
-        ("1e30", "is too large"),
-        ("46116860184273879.05", "is too large"),
-        ("1e999999999", "is too large"),  # must not overflow Decimal arithmetic into a traceback
+        ("1e30", "is more than 1000000000.00"),
+        ("46116860184273879.05", "is more than 1000000000.00"),
+        # The most one interaction may carry: 92 million of them still sum within 64 bits.
+        ("1000000000.01", "is more than 1000000000.00"),
+        ("5e16", "is more than 1000000000.00"),
+        ("1e999999999", "is more than 1000000000.00"),  # must not overflow Decimal arithmetic into a traceback
     ],
 )
 def test_bad_amounts_are_rejected_naming_field_and_value(typed, problem):
@@ -196,6 +199,12 @@ def test_choice_and_fold():
     assert values.fold("NGUYỄN Văn") == "nguyễn văn"
     assert values.fold("Nguye\u0302\u0303n") == "nguyễn"
     assert values.fold("nguyễn") != values.fold("nguyen")  # diacritics are kept
+
+
+def test_the_largest_amount_keeps_any_realistic_total_within_64_bits():
+    assert values.MAX_AMOUNT_CENTS == 100_000_000_000
+    # 92 million interactions at the maximum still sum within SQLite's 64-bit integers.
+    assert 92_000_000 * values.MAX_AMOUNT_CENTS < 2**63
 
 
 # --- email keys: the one rule for "the same email" ------------------------------------------------

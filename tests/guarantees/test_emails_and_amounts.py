@@ -133,3 +133,117 @@ def test_two_old_rows_that_are_one_email_now_are_kept_and_listed_as_duplicates(c
     assert "same email" in ok(crm("customer", "duplicates", "--format", "csv")).stdout
     ok(crm("customer", "merge", "1", "2", "--yes"))
     assert "ASCII Form" not in ok(crm("customer", "list", "--format", "csv")).stdout
+
+
+# --- item 18b: amounts ---------------------------------------------------------------------------
+
+def test_an_amount_beyond_the_bound_is_refused_naming_field_and_value(crm, tmp_path, isolated_database):
+    ok(crm("customer", "add", "Ann"))
+    ok(crm("interaction", "add", "1", "--type", "purchase", "--amount", "1000000000.00"))
+    with unchanged(isolated_database):
+        assert_error(crm("interaction", "add", "1", "--type", "purchase", "--amount", "1000000000.01"), 1,
+                     "amount: is more than 1000000000.00", "'1000000000.01'")
+        bad = "customer_id,type,at,amount\n1,refund,2024-01-02,50000000000000000\n"
+        assert_error(crm("interaction", "import", write(tmp_path, "i.csv", bad)), 1,
+                     "line 2, column amount: is more than 1000000000.00")
+
+
+@pytest.mark.parametrize("statement", [
+    "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+    "VALUES (1, 'purchase', '2024-01-01', 5000000000000000000, 'x')",
+    "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+    "VALUES (1, 'purchase', '2024-01-01', 1.5, 'x')",
+    "UPDATE interactions SET amount_cents = 100000000001",
+    "UPDATE interactions SET amount_cents = 'lots'",
+])
+def test_other_programs_cannot_store_an_amount_beyond_the_bound(crm, isolated_database, statement):
+    ok(crm("customer", "add", "Ann"))
+    ok(crm("interaction", "add", "1", "--type", "purchase", "--amount", "10"))
+    before = db_dump(isolated_database)
+    other = sqlite3.connect(isolated_database)
+    with pytest.raises(sqlite3.IntegrityError, match="amount_cents must be a whole number of cents"):
+        other.execute(statement)
+    other.rollback()
+    other.close()
+    assert db_dump(isolated_database) == before
+
+
+REPORTS = [("customer", "list"), ("customer", "show", "1"), ("report", "best"), ("report", "churn"),
+           ("report", "segments"), ("report", "summary"), ("report", "staff"), ("report", "model"), ("agenda",),
+           ("interaction", "list"), ("export", "interactions")]
+
+
+@pytest.mark.parametrize("command", REPORTS, ids=" ".join)
+def test_a_null_purchase_from_another_program_counts_as_zero_and_crashes_nothing(crm, isolated_database, command):
+    ok(crm("customer", "add", "Ann"))
+    ok(crm("customer", "add", "Bob"))
+    for day, amount in (("2024-03-01", "10"), ("2024-04-01", "20"), ("2024-05-01", "30")):
+        ok(crm("interaction", "add", "2", "--type", "purchase", "--at", day, "--amount", amount, "--by", "Joy"))
+    other = sqlite3.connect(isolated_database)
+    with other:  # Ann's first purchase day has no amount, and so does all of Bob's 2024-06-01
+        for customer, day in ((1, "2024-01-05"), (2, "2024-06-01")):
+            other.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, staff, created_at) "
+                          "VALUES (?, 'purchase', ?, NULL, 'Joy', 'x')", (customer, day))
+    other.close()
+    ok(crm("interaction", "add", "1", "--type", "purchase", "--at", "2024-02-05", "--amount", "40", "--by", "Joy"))
+    result = ok(crm(*command))
+    assert "Traceback" not in result.stderr
+
+
+def test_a_null_purchase_is_zero_in_revenue(crm, conn, isolated_database):
+    ok(crm("customer", "add", "Ann"))
+    ok(crm("interaction", "add", "1", "--type", "purchase", "--at", "2024-02-05", "--amount", "40"))
+    with db.transaction(conn):
+        conn.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                     "VALUES (1, 'purchase', '2024-03-01', NULL, 'x')")
+    row = customers.list_customers(conn)[0]
+    assert (row["purchases"], str(row["revenue"])) == (2, "40.00")
+    summary = ok(crm("report", "summary", "--period", "month", "--format", "csv")).stdout
+    assert "2024-03,2024-03-01,2024-03-31,true,revenue,0.00" in summary
+
+
+def test_the_models_inputs_count_a_null_purchase_as_a_day_worth_zero(conn):
+    """A first purchase day with no amount made m NaN, and the spend model refused it with a traceback."""
+    import numpy as np
+    from datetime import date
+
+    from crmcli.analytics import data
+
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+        conn.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                     "VALUES (?, 'purchase', '2024-01-05', NULL, 'x')", (ann,))
+        conn.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                     "VALUES (?, 'purchase', '2024-02-05', 4000, 'x')", (ann,))
+    base = data.load(conn, date(2024, 6, 15))
+    assert (base.x.tolist(), base.m.tolist(), base.revenue_cents.tolist()) == ([1.0], [40.0], [4000])
+    assert np.isfinite(base.m).all()
+
+
+def test_amounts_beyond_the_bound_in_an_old_file_name_their_ids_and_the_repair(crm, isolated_database, monkeypatch):
+    raw = older_database(isolated_database, monkeypatch)
+    raw.execute("INSERT INTO customers (name, created_at, updated_at) VALUES ('Ann', '2024-01-01', '2024-01-01')")
+    for day in ("2024-01-02", "2024-01-03"):  # 5e18 cents twice: their sum is beyond 2**63
+        raw.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                    "VALUES (1, 'purchase', ?, 5000000000000000000, 'x')", (day,))
+    raw.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                "VALUES (1, 'purchase', '2024-01-04', 500, 'x')")
+    raw.close()
+    ok(crm("info"))  # the upgrade itself goes through
+    crashed = []
+    for command in REPORTS:
+        result = crm(*command)
+        assert "Traceback" not in result.stderr and result.exit_code in (0, 3), (command, result.stderr)
+        if result.exit_code == 3:
+            crashed.append(command)
+            assert_error(result, 3, "interactions 1, 2", "1000000000.00",
+                         f'sqlite3 {isolated_database} "DELETE FROM interactions WHERE id IN (1, 2)"',
+                         "UPDATE interactions SET amount_cents =")
+    assert ("customer", "list") in crashed  # the totals cannot be added up until repaired
+    # The repair the message gives works, and everything runs again.
+    repair = sqlite3.connect(isolated_database)
+    with repair:
+        repair.execute("DELETE FROM interactions WHERE id IN (1, 2)")
+    repair.close()
+    for command in REPORTS:
+        ok(crm(*command))
