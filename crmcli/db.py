@@ -9,6 +9,7 @@ crmcli is refused before anything is written to it.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -248,6 +249,7 @@ def migrate(conn: sqlite3.Connection) -> None:
     with transaction(conn):
         # Re-read under the write lock: another process may have migrated meanwhile.
         current = schema_version(conn)
+        _check_nothing_from_later_migrations(conn, current)
         for number, steps in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
@@ -261,6 +263,41 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {number}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
+
+_CREATES = re.compile(r"^\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|VIEW|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+                      re.IGNORECASE)
+_ADDS_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
+def _check_nothing_from_later_migrations(conn: sqlite3.Connection, current: int) -> None:
+    """Refuse a file whose user_version is lower than its schema (lowered by hand, or
+    written by a tool that does not keep it): migrating it would fail half-way on
+    "already exists", or worse, run a data step twice. Nothing is written before this."""
+    found = []
+    for number, steps in enumerate(MIGRATIONS, start=1):
+        if number <= current:
+            continue
+        for step in steps:
+            if isinstance(step, PythonStep):
+                continue  # changes data, creates nothing to look for
+            if created := _CREATES.match(step):
+                kind, name = created.group(1).lower(), created.group(2)
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)).fetchone():
+                    found.append((number, f"{kind} {name}"))
+            elif added := _ADDS_COLUMN.match(step):
+                table, column = added.groups()
+                if any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})")):
+                    found.append((number, f"column {table}.{column}"))
+    if found:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        listed = ", ".join(f"{what} (schema {number})" for number, what in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        raise DatabaseUnusable(
+            f"{path} says it has schema {current} (PRAGMA user_version), but it already has {listed}{more}: "
+            f"its version was changed by hand or by another program, so crm will not upgrade it. It was left as "
+            f"it is; if it really has schema {max(number for number, _ in found)}, set that back with "
+            f"sqlite3 {path} \"PRAGMA user_version = {max(number for number, _ in found)}\", or restore a backup"
+        )
 
 
 INTERACTION_TYPES = ("purchase", "refund", "call", "email", "meeting", "visit", "support", "other")

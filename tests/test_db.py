@@ -269,6 +269,27 @@ def test_the_list_of_migrations_prints_the_same_every_run():
     assert " at 0x" not in repr(db.MIGRATIONS)
 
 
+@pytest.mark.parametrize("claimed, found", [(3, "table customer_history (schema 4)"),
+                                            (1, "table import_batches (schema 2)"),
+                                            (4, "trigger customer_history_tag_changed (schema 5)"),
+                                            (0, "table customers (schema 1)")])
+def test_a_user_version_lowered_by_hand_is_refused_and_the_file_left_alone(isolated_database, crm, claimed, found):
+    make_crm_db(isolated_database, rows=2)
+    raw = sqlite3.connect(isolated_database)
+    raw.execute(f"PRAGMA user_version = {claimed}")
+    raw.close()
+    before, dump = file_digest(isolated_database), db_dump(isolated_database)
+    with pytest.raises(DatabaseUnusable) as caught:
+        db.connect(isolated_database)
+    message = caught.value.message
+    assert str(isolated_database) in message and f"says it has schema {claimed}" in message and found in message
+    assert f'PRAGMA user_version = {db.latest_version()}"' in message  # how to set it back
+    for command in (("customer", "add", "Bob"), ("customer", "list")):
+        assert_error(crm(*command), 3, str(isolated_database), f"schema {claimed}", found)
+    assert db_dump(isolated_database) == dump
+    assert file_digest(isolated_database) == before
+
+
 def test_a_tag_changed_by_another_program_is_recorded(conn, isolated_database):
     with db.transaction(conn):
         ann = customers.add(conn, "Ann", tags=["vip"])
