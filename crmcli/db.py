@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -581,7 +581,7 @@ M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
         WHERE amount_cents > {values.MAX_AMOUNT_CENTS}""",
 ]
 
-MIGRATIONS: list[list[MigrationStep]] = [
+MIGRATIONS: list[Sequence[MigrationStep]] = [
     M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
 ]
 

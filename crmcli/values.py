@@ -114,7 +114,8 @@ def _compose(value: str) -> str:
     """
     if value.isascii():
         return value
-    parts, start = [], 0
+    parts: list[str] = []
+    start = 0
     for index, char in enumerate(value):
         if _is_singleton(char):
             parts.extend((unicodedata.normalize("NFC", value[start:index]), char))

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from helpers import assert_error, db_dump, freeze, unchanged
 
 from crmcli import customers, db, values
-from helpers import assert_error, db_dump, freeze, unchanged
 
 KELVIN_KATE = "\u212aate@example.com"  # U+212A KELVIN SIGN, then "ate"
 
@@ -148,11 +148,12 @@ def test_an_amount_beyond_the_bound_is_refused_naming_field_and_value(crm, tmp_p
                      "line 2, column amount: is more than 1000000000.00")
 
 
+INSERT_PURCHASE = "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) VALUES "
+
+
 @pytest.mark.parametrize("statement", [
-    "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
-    "VALUES (1, 'purchase', '2024-01-01', 5000000000000000000, 'x')",
-    "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
-    "VALUES (1, 'purchase', '2024-01-01', 1.5, 'x')",
+    INSERT_PURCHASE + "(1, 'purchase', '2024-01-01', 5000000000000000000, 'x')",
+    INSERT_PURCHASE + "(1, 'purchase', '2024-01-01', 1.5, 'x')",
     "UPDATE interactions SET amount_cents = 100000000001",
     "UPDATE interactions SET amount_cents = 'lots'",
 ])
@@ -204,8 +205,9 @@ def test_a_null_purchase_is_zero_in_revenue(crm, conn, isolated_database):
 
 def test_the_models_inputs_count_a_null_purchase_as_a_day_worth_zero(conn):
     """A first purchase day with no amount made m NaN, and the spend model refused it with a traceback."""
-    import numpy as np
     from datetime import date
+
+    import numpy as np
 
     from crmcli.analytics import data
 
