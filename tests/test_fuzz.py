@@ -9,6 +9,12 @@ are random bytes, and random rows under a valid header. Whatever comes:
   output, and the only exception that leaves a command is SystemExit;
 * a command that failed (exit code not 0) left the database exactly as it was (a full dump).
 
+Random command lines mostly stop at the option parser or the first check, before any write. So a
+second family starts from valid command lines of every writing command (and valid import files)
+and makes one field hostile: most of those get past parsing to the write, and a failure after
+some writes must still change nothing. It counts and prints how many examples parsed, reached a
+write (an INSERT, UPDATE or DELETE ran), committed, and failed after a write.
+
 Derandomized (the same examples on every run, so CI is reproducible) and small: a few hundred
 examples in all.
 """
@@ -20,6 +26,7 @@ import io
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -27,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from crmcli import imports
+from crmcli import db, imports
 from crmcli.cli import app
 from helpers import command_tree, db_dump
 
@@ -145,6 +152,175 @@ def test_any_command_line_exits_cleanly_and_a_failure_changes_nothing(template, 
         result = run(database, argv)
         if result.exit_code != 0:
             assert db_dump(database) == before, (argv, result.exit_code, result.stderr)
+
+
+# --- valid commands with one field made hostile: deep enough to reach the writes ----------------------
+
+class Field(str):
+    """A value in a valid command line (or a cell of a valid import file) that may be made hostile."""
+
+
+F = Field
+COMPLAINT, FOLLOWUP, BATCH = "4", "6", "1"  # made by deep_template below
+WRITE_COMMANDS = [
+    ["customer", "add", F("Fuzz Person"), "--email", F("fuzz@example.com"), "--phone", F("+44 20 7946 0018"),
+     "--company", F("Acme"), "--tag", F("vip"), "--note", F("hello"), "--external-id", F("X-1"),
+     "--since", F("2024-01-02")],
+    ["customer", "edit", F("1"), "--name", F("Renamed"), "--email", F("renamed@example.com"), "--phone", F("0100"),
+     "--add-tag", F("new"), "--remove-tag", F("vip"), "--note", F("a note")],
+    ["customer", "delete", F("3"), "--yes"],
+    ["customer", "forget", F("4"), "--yes"],
+    ["customer", "merge", F("5"), F("6"), "--yes"],
+    ["interaction", "add", F("1"), "--type", F("purchase"), "--at", F("2024-05-01"), "--amount", F("49.90"),
+     "--by", F("Joy"), "--note", F("bought")],
+    ["feedback", "add", F("2"), "--type", F("complaint"), "--rating", F("2"), "--category", F("delivery"),
+     "--by", F("Sam"), "--note", F("late"), "--at", F("2024-05-02")],
+    ["feedback", "resolve", F(COMPLAINT), "--note", F("sorted")],
+    ["followup", "add", F("7"), "--due", F("tomorrow"), "--note", F("call back"), "--by", F("Joy")],
+    ["followup", "done", F(FOLLOWUP), "--note", F("done")],
+    ["target", "set", F("revenue"), F("1000"), "--per", F("month")],
+    ["target", "remove", F("new_customers"), "--per", F("month")],
+    ["import", "undo", F(BATCH)],
+    ["report", "churn", "--follow-up", F("2"), "--limit", F("5")],
+]
+# Import files: a valid header and rows; one cell may be made hostile (the batch record is written first,
+# so a bad cell is always a failure after a write).
+WRITE_FILES = {
+    "customer": (["name", "email", "phone", "tags", "since", "external_id"],
+                 [[F(f"Fuzz {n}"), F(f"f{n}@example.com"), F(f"0{n}00"), F("a;b"), F("2024-01-0" + str(n)),
+                   F(f"EXT-{n}")] for n in range(1, 5)]),
+    "interaction": (["customer_id", "type", "at", "amount", "by", "note", "external_id"],
+                    [[F(str(n)), F("purchase"), F(f"2024-03-0{n}"), F(f"{n}0.50"), F("Joy"), F(f"n{n}"),
+                      F(f"ORDER-{n}")] for n in range(1, 5)]),
+    "feedback": (["customer_id", "type", "rating", "category", "at", "note"],
+                 [[F(str(n)), F("compliment"), F(str(n + 1)), F("service"), F(f"2024-03-1{n}"), F("kind")]
+                  for n in range(1, 5)]),
+}
+
+
+@pytest.fixture(scope="module")
+def deep_template(template, tmp_path_factory):
+    """The small shop, plus what the writing commands act on: an open complaint, an open
+    follow-up, an import batch and a target."""
+    folder = tmp_path_factory.mktemp("fuzz-deep")
+    database = folder / "crm.db"
+    shutil.copyfile(template, database)
+    source = folder / "batch.csv"
+    source.write_text("name,email\nBatch Person,batch@example.com\n", encoding="utf-8")
+    for argv in (["feedback", "add", "8", "--type", "complaint", "--at", "2024-05-01"],
+                 ["followup", "add", "9", "--due", "tomorrow"], ["customer", "import", str(source)],
+                 ["target", "set", "new_customers", "5", "--per", "month"]):
+        result = CliRunner().invoke(app, ["--db", str(database), *argv])
+        assert result.exit_code == 0, (argv, result.output)
+    conn = db.connect(database)
+    try:
+        assert conn.execute("SELECT type, resolved_at FROM feedback WHERE id = ?", (COMPLAINT,)).fetchone()[:] == (
+            "complaint", None)
+        assert conn.execute("SELECT done_at FROM followups WHERE id = ?", (FOLLOWUP,)).fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM import_batches WHERE id = ?", (BATCH,)).fetchone()[0] == 1
+    finally:
+        conn.close()
+    return database
+
+
+def _fields(tokens) -> list[int]:
+    return [i for i, token in enumerate(tokens) if isinstance(token, Field)]
+
+
+@st.composite
+def one_hostile_field(draw, folder: Path):
+    """A valid writing command line (or import file) with at most one field made hostile.
+    Returns (argv, what was made hostile or None)."""
+    hostile = draw(st.integers(0, 3)) > 0  # one in four stays valid
+    if draw(st.integers(0, 3)) == 0:  # an import file
+        kind = draw(st.sampled_from(sorted(WRITE_FILES)))
+        header, rows = WRITE_FILES[kind]
+        rows = [list(row) for row in rows]
+        changed = None
+        if hostile:
+            r, c = draw(st.integers(0, len(rows) - 1)), draw(st.integers(0, len(header) - 1))
+            rows[r][c] = draw(cell)
+            changed = f"{kind} file row {r + 1} {header[c]}"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        source = folder / "deep.csv"
+        source.write_bytes(buffer.getvalue().encode("utf-8", "surrogatepass"))
+        return [kind, "import", str(source)], changed
+    tokens = list(draw(st.sampled_from(WRITE_COMMANDS)))
+    changed = None
+    if hostile:
+        index = draw(st.sampled_from(_fields(tokens)))
+        tokens[index] = draw(hostile_text)
+        changed = f"{' '.join(tokens[:2])} field {index}"
+    argv = [str(token) for token in tokens]
+    # A hostile value such as "-1" or "--help" in an argument's place: after "--" it is an argument.
+    positional = [i for i in range(2, len(argv)) if not argv[i].startswith("--") and not argv[i - 1].startswith("--")]
+    if changed and positional and draw(st.booleans()):
+        options = [t for i, t in enumerate(argv[2:], 2) if i not in positional]
+        argv = argv[:2] + options + ["--"] + [argv[i] for i in positional]
+    return argv, changed
+
+
+class WriteCounter:
+    """Wraps db.connect so that the statements each command runs are seen: did it reach a write?"""
+
+    def __init__(self):
+        self.writes = 0
+
+    def connect(self, real):
+        def connect(path):
+            conn = real(path)
+            conn.set_trace_callback(self.trace)
+            return conn
+
+        return connect
+
+    def trace(self, statement: str) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
+            self.writes += 1
+
+
+DEEP_EXAMPLES = 120
+
+
+def test_valid_commands_with_one_hostile_field_reach_the_writes_and_fail_whole(deep_template, capsys):
+    counts: Counter = Counter()
+    counter = WriteCounter()
+
+    @settings(max_examples=DEEP_EXAMPLES, **SETTINGS)
+    @given(data=st.data())
+    def one_example(data):
+        with tempfile.TemporaryDirectory() as name, pytest.MonkeyPatch.context() as patch:
+            folder = Path(name)
+            database = folder / "crm.db"
+            shutil.copyfile(deep_template, database)
+            argv, changed = data.draw(one_hostile_field(folder), label="argv")
+            patch.setattr(db, "connect", counter.connect(db.connect))
+            before = db_dump(database)
+            counter.writes = 0
+            result = run(database, argv)
+            after = db_dump(database)
+            counts["examples"] += 1
+            counts["parsed"] += result.exit_code != 2
+            counts["reached a write"] += counter.writes > 0
+            if result.exit_code == 0:
+                counts["committed"] += after != before
+                if changed is None:
+                    assert counter.writes > 0 and after != before, (argv, result.stderr)  # a valid command writes
+            else:
+                counts["failed after a write"] += counter.writes > 0
+                assert after == before, (argv, changed, result.exit_code, result.stderr)
+
+    one_example()
+    with capsys.disabled():
+        print(f"\ndeep fuzz: {dict(counts)}")
+    assert counts["examples"] >= DEEP_EXAMPLES * 0.9
+    # Most examples get past the parser to the write; many fail after a write, and changed nothing.
+    assert counts["reached a write"] > 0.5 * counts["examples"], counts
+    assert counts["failed after a write"] >= 0.15 * counts["examples"], counts
+    assert counts["committed"] >= 0.25 * counts["examples"], counts
 
 
 KINDS = {"customer": "customers", "interaction": "interactions", "feedback": "feedback"}
