@@ -31,8 +31,10 @@ import marshal
 import multiprocessing
 import os
 import re
+import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
@@ -504,7 +506,8 @@ def _chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: _I
     stream = csvfiles.Prepended(first, stream)
     _WORK = (importer, delimiter)
     pending: collections.deque = collections.deque()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_started,
+                               initargs=(os.getpid(),))
     try:
         try:
             for block, first_line in _record_blocks(stream, counter):
@@ -527,6 +530,50 @@ def _chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: _I
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         _WORK = None
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _worker_started(parent: int) -> None:
+    """First thing in each worker process: it ends with the import's main process.
+
+    A worker waits for blocks on a pipe whose writing end it holds itself (fork), so it would
+    never notice the main process going: killed with SIGKILL, that would leave its workers
+    waiting for ever, holding the database's deleted -wal file open. On Linux the kernel kills
+    a worker when the thread that forked it (the main thread) ends: prctl(PR_SET_PDEATHSIG).
+    Where that is not available, a thread checks every PARENT_CHECK_SECONDS that the parent is
+    still the process that started the worker. Either way the parent may have died before this
+    ran, hence the check of getppid() after. Ctrl-C and SIGTERM are the main process's to handle
+    (it rolls back and stops the workers): a worker ignores Ctrl-C and dies of SIGTERM, so
+    neither prints a traceback from it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not _killed_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent,), name="crm-parent-watch", daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _killed_with_parent() -> bool:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL) through ctypes; False where there is no such call."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _finished(item: tuple, delimiter: str, source: str, header: list[str] | None = None) -> Iterator[Any]:
