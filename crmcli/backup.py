@@ -30,6 +30,7 @@ from pathlib import Path
 
 from crmcli import db, values
 from crmcli.errors import Conflict, CrmError, DatabaseUnusable, InvalidInput
+from crmcli.output import refuse_database_files
 
 try:
     import fcntl
@@ -59,8 +60,7 @@ def backup(conn: sqlite3.Connection, db_path: Path, target: Path, *, force: bool
     target = Path(target).expanduser()
     if target.is_dir():
         target = target / f"crm-{_stamp()}.db"
-    if _same_file(target, Path(db_path)):
-        raise InvalidInput("backup", str(target), "is the database itself; give another file")
+    refuse_database_files(target, "backup", Path(db_path))
     if target.exists() and not target.is_file():
         # Renaming the copy onto /dev/null or a pipe would replace it (as root, even a device).
         raise InvalidInput("backup", str(target), "is not a regular file or a folder; give a file name or a folder")

@@ -242,15 +242,17 @@ def protect_database(path: Path | None) -> None:
     _database = Path(path) if path is not None else None
 
 
-def refuse_database_files(target: Path, field: str) -> None:
-    """InvalidInput if `target` is the database crm is using or its -wal, -shm or -journal file: by its
-    real path (relative, `..`, a symlink, a file not yet there such as a -wal) or by identity (a hard link)."""
-    if _database is None:
+def refuse_database_files(target: Path, field: str, database: Path | None = None) -> None:
+    """InvalidInput if `target` is the database (by default the one crm is using) or its -wal, -shm or
+    -journal file: by its real path (relative, `..`, a symlink, a file not yet there such as a -wal) or
+    by identity (a hard link)."""
+    database = database or _database
+    if database is None:
         return
     from crmcli.db import database_files
 
     real = os.path.realpath(target)
-    for companion in database_files(_database):
+    for companion in database_files(database):
         same = os.path.realpath(companion) == real
         if not same and companion.exists() and target.exists():
             same = os.path.samefile(companion, target)

@@ -59,7 +59,7 @@ def test_backup_refuses_to_overwrite_without_force(crm, shop, tmp_path):
     assert target.read_text() == "precious"
     assert crm("backup", target, "--force").exit_code == 0
     assert count(target) == 50
-    assert_error(crm("backup", db.default_path()), 1, "is the database itself")
+    assert_error(crm("backup", db.default_path()), 1, "is the database crm is using")
     assert_error(crm("backup", tmp_path / "no" / "such" / "b.db"), 1, "folder that does not exist")
 
 
