@@ -19,7 +19,17 @@ from typing import Annotated, Optional, TextIO
 import typer
 
 from crmcli import db
-from crmcli.cli.common import CrmGroup, FormatOption, ListLimitOption, OutputOption, connection, list_limit, note, render
+from crmcli.cli.common import (
+    CrmGroup,
+    FormatOption,
+    ListLimitOption,
+    OutputOption,
+    connection,
+    list_limit,
+    note,
+    render,
+    write_transaction,
+)
 from crmcli.errors import CrmError, InvalidInput
 
 app = typer.Typer(cls=CrmGroup, help="List import batches, and undo one.", no_args_is_help=True)
@@ -176,7 +186,7 @@ def undo(
     from crmcli import imports
 
     conn = connection(ctx)
-    with db.transaction(conn):
+    with write_transaction(conn):
         removed = imports.undo(conn, batch, force=force)
     counted = [_counted(removed["customers"], "customer"), _counted(removed["interactions"], "interaction"),
                f"{removed['feedback']} feedback", _counted(removed["followups"], "follow-up"),
