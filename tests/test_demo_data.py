@@ -2,7 +2,6 @@ import datetime
 import random
 import re
 import statistics
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 
@@ -283,11 +282,3 @@ def test_complaints_raise_drop_out():
             repeated[complained].append(position + 1 < len(history))
     assert len(repeated[True]) >= 100
     assert statistics.mean(repeated[True]) < statistics.mean(repeated[False]) - 0.1
-
-
-# --- speed -------------------------------------------------------------------------
-
-def test_default_size_is_fast():
-    start = time.perf_counter()
-    generate()
-    assert time.perf_counter() - start < 1.0

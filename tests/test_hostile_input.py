@@ -27,7 +27,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import unicodedata
 from pathlib import Path
 
@@ -298,14 +297,24 @@ def test_locked_by_another_program_is_exit_3_naming_it_and_reads_still_work(crm,
     holder = sqlite3.connect(isolated_database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     holder.execute("INSERT INTO customers (name, created_at, updated_at) VALUES ('uncommitted', 'x', 'x')")
+    # The wait is SQLite's busy timeout: which timeout each connection was opened with is checked,
+    # not the wall clock (how long 0.2 s takes on a loaded machine is no test of crmcli).
+    timeouts = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        timeouts.append(kwargs.get("timeout"))
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(db.sqlite3, "connect", connect)
     try:
         dump = db_dump(isolated_database)
         for command in write_commands(import_files):
-            started = time.monotonic()
+            timeouts.clear()
             result = crm(*command)
             assert_error(result, 3, f"the database {isolated_database} is busy",
                          "another crm command or program is using it", "within 0.2 s", "database is locked")
-            assert time.monotonic() - started < 5
+            assert timeouts and set(timeouts) == {0.2}, (command, timeouts)
         # WAL: readers are not blocked by a writer, and do not see its uncommitted row
         listed = crm("customer", "list", "--format", "csv")
         assert listed.exit_code == 0 and "uncommitted" not in listed.stdout
@@ -357,10 +366,8 @@ def test_a_hostile_customers_file_is_refused_naming_file_and_line(crm, conn, iso
     with db.transaction(conn):
         customers.add(conn, "Already There")
     path = write(tmp_path, f"{name}.csv", data)
-    started = time.monotonic()
     with unchanged(isolated_database):
         result = crm("customer", "import", path)
-    assert time.monotonic() - started < 20
     assert_error(result, 1, *fragments)
     assert str(path) in result.stderr or f"'{path}'" in result.stderr
     assert len(result.stderr) < 3000  # a one-screen message, even for a million columns
@@ -456,8 +463,9 @@ def test_a_million_columns_is_refused_fast_in_little_memory(tmp_path):
         result, seconds, peak_mb = _peak_memory_of_child([PYTHON, "-m", "crmcli", "customer", "import", str(path)],
                                                          env=env)
         assert result.returncode == 1 and fragment in result.stderr, result.stderr
-        # Measured: about 0.5 s and 55 MB each (a Python process alone is about 35 MB).
-        assert seconds < 10 and peak_mb < 200, (seconds, peak_mb)
+        # Measured: about 55 MB each (a Python process alone is about 35 MB). The time, about 0.5 s, is
+        # measured by tests/benchmarks/bench_refusals.py: a wall-clock limit is no unit test.
+        assert peak_mb < 200, (seconds, peak_mb)
 
 
 def test_the_rejects_file_of_hostile_rows_imports_back(crm, conn, tmp_path):
