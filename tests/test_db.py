@@ -343,12 +343,13 @@ def test_customer_stats_and_open_complaints_views(conn, monkeypatch):
         feedback.resolve(conn, done, note="refunded")
     rows = {r["customer_id"]: dict(r) for r in conn.execute("SELECT * FROM customer_stats")}
     assert rows[ann] == {
-        "customer_id": ann, "name": "Ann", "email": "ann@example.com", "purchases": 3, "purchase_days": 2,
+        "customer_id": ann, "name": "Ann", "email": "ann@example.com", "purchases": 2, "purchase_days": 2,
         "revenue": 32.25, "first_purchase": "2024-01-10", "last_purchase": "2024-02-01", "open_complaints": 1,
+        "purchase_records": 3,
     }
     assert rows[bob] == {
         "customer_id": bob, "name": "Bob", "email": None, "purchases": 0, "purchase_days": 0,
-        "revenue": 0.0, "first_purchase": None, "last_purchase": None, "open_complaints": 0,
+        "revenue": 0.0, "first_purchase": None, "last_purchase": None, "open_complaints": 0, "purchase_records": 0,
     }
     complaints = [dict(r) for r in conn.execute("SELECT * FROM open_complaints")]
     assert complaints == [{

@@ -54,7 +54,7 @@ def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = No
             "size_bytes": path.stat().st_size,
             "customers": count("SELECT count(*) FROM customers"),
             "interactions": count("SELECT count(*) FROM interactions"),
-            "purchases": count("SELECT count(*) FROM interactions WHERE type = 'purchase'"),
+            "purchase_records": count("SELECT count(*) FROM interactions WHERE type = 'purchase'"),
             "feedback": count("SELECT count(*) FROM feedback"),
             "open_complaints": count(
                 "SELECT count(*) FROM feedback WHERE type = 'complaint' AND resolved_at IS NULL"),
