@@ -30,7 +30,7 @@ from pathlib import Path
 
 from crmcli import db, values
 from crmcli.errors import Conflict, CrmError, DatabaseUnusable, InvalidInput
-from crmcli.output import refuse_database_files
+from crmcli.output import process_gone, refuse_database_files
 
 try:
     import fcntl
@@ -154,18 +154,6 @@ def _temporary(folder: Path, name: str, job: str) -> Iterator[Path]:
         os.close(fd)
 
 
-def _process_gone(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError):
-        return False  # PermissionError: it exists (another user's)
-    return False
-
-
 def _abandoned(path: Path) -> bool:
     """The file is ours (a regular file of this user, SQLite's or still empty) and nobody holds its lock."""
     try:
@@ -198,7 +186,7 @@ def stale_temporaries(folder: Path) -> list[Path]:
     except OSError:
         return []
     matches = {entry: match for entry in entries if (match := _TEMPORARY.fullmatch(entry))}
-    gone = {entry for entry, match in matches.items() if _process_gone(int(match["pid"]))}
+    gone = {entry for entry, match in matches.items() if process_gone(int(match["pid"]))}
     stale_copies = {entry for entry in gone if not matches[entry]["companion"] and _abandoned(folder / entry)}
     stale = []
     for entry in sorted(gone):

@@ -299,8 +299,9 @@ def destination(output: Path | None, *, field: str = "output") -> Iterator[TextI
         except OSError as exc:
             raise _cannot_write(field, repr(given), exc) from None
         return
+    remove_stale_temporaries(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pid{os.getpid()}-", suffix=".tmp")
     except OSError as exc:
         raise _cannot_write(field, repr(given), exc) from None
     try:
@@ -320,6 +321,44 @@ def destination(output: Path | None, *, field: str = "output") -> Iterator[TextI
             # e.g. disk full, or a path the OS cannot follow ('missing/../report.csv'): the user's to fix.
             raise _cannot_write(field, repr(given), exc) from None
         raise
+
+
+def process_gone(pid: int) -> bool:
+    """Has process `pid` ended? (It names the temporary files a crm process writes.)"""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # PermissionError: it exists (another user's)
+    return False
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the temporary files `.NAME.pidPID-XXXX.tmp` that a killed run writing `target` left beside it
+    (its pid gone; this user's regular files only): a killed `export` would otherwise leave a hidden copy
+    of the data. A run still writing keeps its file, its pid being alive."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.pid(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
+    removed = []
+    try:
+        entries = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry)
+        if not match or not process_gone(int(match["pid"])):
+            continue
+        path = target.parent / entry
+        try:
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid():
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue  # removed by another run meanwhile, or a read-only folder: nothing to do
+    return removed
 
 
 def settle(stream: TextIO) -> None:

@@ -457,3 +457,29 @@ def test_sigterm_of_a_long_command_rolls_back_and_leaves_nothing(isolated_databa
         except ProcessLookupError:
             left = False
         assert not left, f"processes of {args} are still running"
+
+
+@pytest.mark.slow
+def test_a_killed_export_leaves_a_temporary_file_the_next_one_removes(isolated_database, tmp_path):
+    """SIGKILL cannot be caught: the hidden `.NAME.pidPID-XXXX.tmp` stays until the next write of that file,
+    which removes it (its pid is gone) and never one of a run still writing (its pid is alive)."""
+    env = {**os.environ, "CRM_DB": str(isolated_database)}
+    assert subprocess.run([*CRM, "demo", "--customers", "3000"], env=env, capture_output=True).returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "interactions.csv"
+    alive = out / f".interactions.csv.pid{os.getpid()}-running.tmp"
+    alive.write_text("a run still writing")
+    process = subprocess.Popen([*CRM, "export", "interactions", "--output", target], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(list(out.iterdir())) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert process.poll() is None, "the export ended before it could be killed: make it longer"
+    process.kill()
+    process.wait()
+    left = sorted(p.name for p in out.iterdir() if p != alive)
+    assert len(left) == 1 and left[0].startswith(f".interactions.csv.pid{process.pid}-"), left
+    assert subprocess.run([*CRM, "export", "interactions", "--output", target], env=env,
+                          capture_output=True).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([alive.name, "interactions.csv"])
