@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from crmcli import customers, db, feedback, interactions
-from helpers import db_dump, freeze, unchanged
+from helpers import assert_error, db_dump, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +28,9 @@ def shop(conn):
 
 
 def failed_with_exit_1(result, fragment):
-    """A trigger's RAISE(ABORT) fails the command with exit 1 and the trigger's words, nothing on stdout:
-    either as a message on stderr or as the constraint error itself (a bug-shaped failure, let show)."""
-    assert result.exit_code == 1, (result.exit_code, result.stderr, result.exception)
-    assert result.stdout == ""
-    assert fragment in result.stderr or (isinstance(result.exception, sqlite3.IntegrityError)
-                                         and fragment in str(result.exception)), (result.stderr, result.exception)
+    """A trigger's RAISE(ABORT) fails the command cleanly: exit 1, the trigger's words on stderr,
+    nothing on stdout, no traceback."""
+    assert_error(result, 1, fragment)
 
 
 def install_failing_trigger(path, sql):
