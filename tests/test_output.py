@@ -258,10 +258,10 @@ def test_cli_defaults_to_csv_when_not_a_terminal(crm, shop):
     result = crm("customer", "list")
     assert result.exit_code == 0, result.stderr
     text = result.stdout_bytes.decode()
-    assert text.startswith("id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints\r\n")
+    assert text.startswith("id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,purchase_records\r\n")
     rows = parse_csv(text)
     assert rows[1] == ["1", 'Ann, "the" =Boss', "ann@example.com", "", "", "local;vip",
-                       "2024-06-15", "1", "1234.50", "2024-05-01", "0"]
+                       "2024-06-15", "1", "1234.50", "2024-05-01", "0", "1"]
     assert rows[2][8] == "-10.00"  # a negative revenue is a number: no apostrophe
 
 

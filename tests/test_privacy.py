@@ -111,7 +111,7 @@ def test_the_forgotten_customer_still_counts_in_reports(crm, conn, person):
     assert len(after) == len(before)
     forgotten = next(line for line in after if line.startswith(f"{person},"))
     assert forgotten.startswith(f"{person},{history.FORGOTTEN_NAME},,,,,")  # no email, phone, company, tags
-    assert forgotten.endswith(",3,215.75,2024-03-15,0")  # purchases, revenue, last purchase, open complaints
+    assert forgotten.endswith(",3,215.75,2024-03-15,0,3")  # purchases, revenue, last purchase, open complaints, records
     result = crm("report", "segments", "--format", "csv")
     assert result.exit_code == 0, result.stderr
 
