@@ -49,10 +49,16 @@ def start_crm(args: list[str], *, log_dir: Path, name: str) -> subprocess.Popen:
     err = open(log_dir / f"{name}.err", "wb")
     try:
         return subprocess.Popen([*CRM, *args], env=os.environ.copy(), stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_ctrl_c_as_on_a_terminal)
     finally:
         out.close()
         err.close()
+
+
+def _ctrl_c_as_on_a_terminal() -> None:
+    """A test run started in the background of a script (`cmd &` without job control) has SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: give the child SIGINT as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_crm(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
