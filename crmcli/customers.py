@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from crmcli import values
+from crmcli import sql, values
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -170,7 +170,7 @@ def list_customers(
         SELECT c.id, c.name, c.email, c.phone, c.company,
                (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
                  WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
-               c.since, s.purchases, s.purchase_cents, s.refund_cents, s.last_purchase,
+               c.since, s.purchases, s.net_cents, s.last_purchase,
                (SELECT count(*) FROM feedback f WHERE f.customer_id = c.id
                  AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
                s.purchase_records
@@ -184,30 +184,24 @@ def list_customers(
     return [_with_revenue(dict(row)) for row in conn.execute(sql, params)]
 
 
-_PURCHASE_STATS_SQL = """
+_PURCHASE_STATS_SQL = f"""
     SELECT customer_id,
-           count(DISTINCT CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS purchases,
+           {sql.PURCHASE_DAYS} AS purchases,
            sum(type = 'purchase') AS purchase_records,
-           sum(CASE WHEN type = 'purchase' THEN amount_cents ELSE 0 END) AS purchase_cents,
-           sum(CASE WHEN type = 'refund' THEN amount_cents ELSE 0 END) AS refund_cents,
-           min(CASE WHEN type = 'purchase' THEN at END) AS first_purchase,
-           max(CASE WHEN type = 'purchase' THEN at END) AS last_purchase
+           {sql.NET_REVENUE_CENTS} AS net_cents,
+           {sql.FIRST_PURCHASE_DAY} AS first_purchase,
+           {sql.LAST_PURCHASE_DAY} AS last_purchase
       FROM interactions WHERE type IN ('purchase', 'refund') GROUP BY customer_id"""
 
 
 def _with_revenue(row: dict[str, Any]) -> dict[str, Any]:
-    purchase_cents = row.pop("purchase_cents", None) or 0
-    refund_cents = row.pop("refund_cents", None) or 0
+    net_cents = row.pop("net_cents", None) or 0
     row["purchases"] = row.get("purchases") or 0
     if "purchase_records" in row:
         row["purchase_records"] = row["purchase_records"] or 0
     if "tags" in row:
         row["tags"] = row["tags"].split(";") if row["tags"] else []
-    row["revenue"] = values.cents_to_amount(purchase_cents - refund_cents)
-    if row.get("last_purchase"):
-        row["last_purchase"] = row["last_purchase"][:10]
-    if "first_purchase" in row and row["first_purchase"]:
-        row["first_purchase"] = row["first_purchase"][:10]
+    row["revenue"] = values.cents_to_amount(net_cents)
     return row
 
 
@@ -260,7 +254,7 @@ def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int =
 
 def _purchase_cents(conn: sqlite3.Connection, customer_id: int) -> int:
     return conn.execute(
-        "SELECT coalesce(sum(amount_cents), 0) FROM interactions WHERE customer_id = ? AND type = 'purchase'",
+        f"SELECT {sql.PURCHASE_CENTS} FROM interactions WHERE customer_id = ? AND type = 'purchase'",
         (customer_id,),
     ).fetchone()[0]
 

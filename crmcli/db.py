@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crmcli import values
+from crmcli import sql, values
 from crmcli.errors import DatabaseUnusable, database_problem
 
 # "CRM1" as a 32-bit integer: marks the file as a crmcli database.
@@ -587,13 +587,13 @@ M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
     # `purchases` means purchase days everywhere, as in the CLI (README, "Definitions"); the rows
     # recorded are `purchase_records`. purchase_days stays for queries written against M001's view.
     "DROP VIEW customer_stats",
-    """CREATE VIEW customer_stats AS
+    f"""CREATE VIEW customer_stats AS
     SELECT c.id AS customer_id,
            c.name,
            c.email,
            coalesce(p.purchase_days, 0) AS purchases,
            coalesce(p.purchase_days, 0) AS purchase_days,
-           round((coalesce(p.purchase_cents, 0) - coalesce(p.refund_cents, 0)) / 100.0, 2) AS revenue,
+           round(coalesce(p.net_cents, 0) / 100.0, 2) AS revenue,
            p.first_purchase,
            p.last_purchase,
            (SELECT count(*) FROM feedback f
@@ -603,11 +603,10 @@ M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
       LEFT JOIN (
         SELECT customer_id,
                sum(type = 'purchase') AS purchase_records,
-               count(DISTINCT CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS purchase_days,
-               sum(CASE WHEN type = 'purchase' THEN coalesce(amount_cents, 0) ELSE 0 END) AS purchase_cents,
-               sum(CASE WHEN type = 'refund' THEN coalesce(amount_cents, 0) ELSE 0 END) AS refund_cents,
-               min(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS first_purchase,
-               max(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS last_purchase
+               {sql.PURCHASE_DAYS} AS purchase_days,
+               {sql.NET_REVENUE_CENTS} AS net_cents,
+               {sql.FIRST_PURCHASE_DAY} AS first_purchase,
+               {sql.LAST_PURCHASE_DAY} AS last_purchase
           FROM interactions
          WHERE type IN ('purchase', 'refund')
          GROUP BY customer_id

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import date, timedelta
 from collections.abc import Iterable
+from datetime import date, timedelta
 from typing import Any
 
-from crmcli import values
+from crmcli import sql, values
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
 LIST_COLUMNS = (
@@ -208,13 +208,13 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     """
     today = today or values.now().date()
     buyers = conn.execute(
-        """SELECT c.id, c.name, c.phone, c.email, s.days, s.first_day, s.last_day, s.net_cents
+        f"""SELECT c.id, c.name, c.phone, c.email, s.days, s.first_day, s.last_day, s.net_cents
              FROM customers c JOIN (
                   SELECT customer_id,
-                         count(DISTINCT CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS days,
-                         min(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS first_day,
-                         max(CASE WHEN type = 'purchase' THEN substr(at, 1, 10) END) AS last_day,
-                         sum(CASE type WHEN 'purchase' THEN amount_cents ELSE -amount_cents END) AS net_cents
+                         {sql.PURCHASE_DAYS} AS days,
+                         {sql.FIRST_PURCHASE_DAY} AS first_day,
+                         {sql.LAST_PURCHASE_DAY} AS last_day,
+                         {sql.NET_REVENUE_CENTS} AS net_cents
                     FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
                    GROUP BY customer_id) s ON s.customer_id = c.id
             WHERE s.days > 0

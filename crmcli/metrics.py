@@ -34,7 +34,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from crmcli import values
+from crmcli import sql, values
 from crmcli.errors import InvalidInput
 
 PERIOD_KINDS = ("month", "quarter", "year")
@@ -139,7 +139,7 @@ def last_complete(kind: str, as_of: date) -> Period:
 
 # --- the metrics ---------------------------------------------------------------------------------
 
-_FIRST_PURCHASE = """SELECT customer_id, min(substr(at, 1, 10)) AS first_day
+_FIRST_PURCHASE = f"""SELECT customer_id, {sql.FIRST_PURCHASE_DAY} AS first_day
                        FROM interactions WHERE type = 'purchase' GROUP BY customer_id"""
 
 
@@ -192,12 +192,12 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
         repeat = _one(conn, f"""SELECT count(DISTINCT i.customer_id)
                                   FROM interactions i JOIN ({_FIRST_PURCHASE}) f ON f.customer_id = i.customer_id
                                  WHERE i.type = 'purchase' AND i.at >= :start AND i.at < :stop
-                                   AND substr(i.at, 1, 10) > f.first_day""", w)
+                                   AND {sql.day_of("i.at")} > f.first_day""", w)
         result["repeat_purchase_rate"] = _share(repeat, active)
     if wanted & {"revenue", "top20_revenue_share"}:
         per_customer = conn.execute(
-            """SELECT customer_id,
-                      coalesce(sum(CASE type WHEN 'purchase' THEN amount_cents ELSE -amount_cents END), 0) AS net_cents,
+            f"""SELECT customer_id,
+                      {sql.NET_REVENUE_CENTS} AS net_cents,
                       max(type = 'purchase') AS bought
                  FROM interactions
                 WHERE type IN ('purchase', 'refund') AND at >= :start AND at < :stop
@@ -371,10 +371,9 @@ def staff_rows(conn: sqlite3.Connection, *, since: str | None = None, until: str
                                        "followups_overdue": 0})
 
     for row in conn.execute(
-            """SELECT staff, count(*) AS interactions, count(DISTINCT customer_id) AS customers,
+            f"""SELECT staff, count(*) AS interactions, count(DISTINCT customer_id) AS customers,
                       coalesce(sum(type = 'purchase'), 0) AS sales,
-                      coalesce(sum(CASE type WHEN 'purchase' THEN amount_cents
-                                             WHEN 'refund' THEN -amount_cents ELSE 0 END), 0) AS net_cents
+                      {sql.NET_REVENUE_CENTS} AS net_cents
                  FROM interactions WHERE staff IS NOT NULL AND at >= :low AND at < :high
                 GROUP BY staff""", window):
         e = entry(row["staff"])
