@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crmcli import sql, values
-from crmcli.errors import DatabaseUnusable, database_problem
+from crmcli.errors import DatabaseUnusable
 
 # "CRM1" as a 32-bit integer: marks the file as a crmcli database.
 APPLICATION_ID = 0x43524D31
@@ -35,6 +35,47 @@ def default_path() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path("crmcli", appauthor=False) / "crm.db"
+
+
+def database_problem(exc: BaseException, path: object) -> tuple[str, bool]:
+    """An SQLite error in words a shop owner can act on, naming the database file.
+
+    Returns (message, is_damage). SQLite's own text is kept at the end in brackets,
+    for whoever has to dig further. `exc` is an sqlite3.Error; its error name
+    (SQLITE_BUSY, SQLITE_FULL...) says what happened better than its text.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    said = str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in said:
+        return (f"the database {path} is busy: another crm command or program is using it and did not let go "
+                f"within {BUSY_TIMEOUT_SECONDS:g} s. Try again when it has finished; nothing was changed "
+                f"({said})"), False
+    if name.startswith("SQLITE_READONLY") or "readonly database" in said:
+        folder = os.path.dirname(os.path.abspath(str(path))) or "."
+        if os.path.exists(str(path)) and not os.access(str(path), os.W_OK):
+            where = f"the file is read-only; allow writing (chmod u+w {path}) or work on a copy"
+        elif not os.access(folder, os.W_OK):
+            name = os.path.basename(str(path))
+            where = (f"its folder {folder} is read-only, and SQLite needs to write its journal files "
+                     f"({name}-wal, {name}-shm) beside it; allow writing there or move the database")
+        else:
+            where = "the file was opened read-only or is on a read-only disk"
+        return f"cannot write to the database {path}: {where}. Nothing was changed ({said})", False
+    if name.startswith("SQLITE_FULL") or "database or disk is full" in said:
+        return (f"the disk holding the database {path} is full (or the file reached a size limit), so the "
+                f"change could not be saved; nothing was changed. Free some space and try again ({said})"), False
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in said:
+        return (f"reading or writing the database {path} failed at the disk: it may be full, removed, failing, or "
+                f"over a size limit. Nothing was changed; check the disk and try again ({said})"), False
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in said:
+        return (f"cannot open the database {path}: its folder is missing or not readable and writable for you "
+                f"({said})"), False
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in said or "not a database" in said:
+        return (f"the database {path} is damaged (not a complete SQLite file); it was left as it is. Restore "
+                f"your last backup with `crm restore BACKUP` ({said})"), True
+    if name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
+        return f"the database {path} refused access ({said})", False
+    return f"the database {path} could not be used ({said})", False
 
 
 def database_files(path: Path) -> tuple[Path, ...]:

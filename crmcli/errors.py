@@ -65,51 +65,6 @@ class OutputClosed(CrmError):
         super().__init__("output: the reader of standard output went away (a closed pipe)")
 
 
-def database_problem(exc: BaseException, path: object) -> tuple[str, bool]:
-    """An SQLite error in words a shop owner can act on, naming the database file.
-
-    Returns (message, is_damage). SQLite's own text is kept at the end in brackets,
-    for whoever has to dig further. `exc` is an sqlite3.Error; its error name
-    (SQLITE_BUSY, SQLITE_FULL...) says what happened better than its text.
-    """
-    import os
-
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    said = str(exc)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in said:
-        from crmcli import db  # the timeout a test may have shortened
-
-        return (f"the database {path} is busy: another crm command or program is using it and did not let go "
-                f"within {db.BUSY_TIMEOUT_SECONDS:g} s. Try again when it has finished; nothing was changed "
-                f"({said})"), False
-    if name.startswith("SQLITE_READONLY") or "readonly database" in said:
-        folder = os.path.dirname(os.path.abspath(str(path))) or "."
-        if os.path.exists(str(path)) and not os.access(str(path), os.W_OK):
-            where = f"the file is read-only; allow writing (chmod u+w {path}) or work on a copy"
-        elif not os.access(folder, os.W_OK):
-            name = os.path.basename(str(path))
-            where = (f"its folder {folder} is read-only, and SQLite needs to write its journal files "
-                     f"({name}-wal, {name}-shm) beside it; allow writing there or move the database")
-        else:
-            where = "the file was opened read-only or is on a read-only disk"
-        return f"cannot write to the database {path}: {where}. Nothing was changed ({said})", False
-    if name.startswith("SQLITE_FULL") or "database or disk is full" in said:
-        return (f"the disk holding the database {path} is full (or the file reached a size limit), so the "
-                f"change could not be saved; nothing was changed. Free some space and try again ({said})"), False
-    if name.startswith("SQLITE_IOERR") or "disk I/O error" in said:
-        return (f"reading or writing the database {path} failed at the disk: it may be full, removed, failing, or "
-                f"over a size limit. Nothing was changed; check the disk and try again ({said})"), False
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in said:
-        return (f"cannot open the database {path}: its folder is missing or not readable and writable for you "
-                f"({said})"), False
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in said or "not a database" in said:
-        return (f"the database {path} is damaged (not a complete SQLite file); it was left as it is. Restore "
-                f"your last backup with `crm restore BACKUP` ({said})"), True
-    if name.startswith(("SQLITE_PERM", "SQLITE_AUTH")):
-        return f"the database {path} refused access ({said})", False
-    return f"the database {path} could not be used ({said})", False
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, a service manager, a cron timeout), handled as Ctrl-C is: the open transaction is
     rolled back and temporary files removed on the way out. Exit 143, the shell's 128 + SIGTERM."""

@@ -21,7 +21,6 @@ from crmcli.errors import (
     OutputClosed,
     OutputFailed,
     Terminated,
-    database_problem,
 )
 
 
@@ -120,7 +119,7 @@ class CrmGroup(TyperGroup):
                 fail(interactions.overflow_problem(state(ctx).conn, state(ctx).path), DatabaseUnusable.exit_code)
             # OperationalError: locked past the busy timeout, read-only file or folder, disk full,
             # I/O error; DatabaseError: a damaged file. Each in words, naming the file.
-            message, damaged = database_problem(exc, state(ctx).path)
+            message, damaged = db.database_problem(exc, state(ctx).path)
             fail(("database unusable (damaged or not a database): " if damaged else "database unusable: ") + message,
                  DatabaseUnusable.exit_code)
 
