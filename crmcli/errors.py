@@ -28,6 +28,7 @@ class InvalidInput(CrmError):
         super().__init__(f"{field}: {problem} ({value!r})")
         self.field = field
         self.value = value
+        self.problem = problem
 
 
 class NotFound(CrmError):

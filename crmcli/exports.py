@@ -15,6 +15,7 @@ from typing import Any
 
 from crmcli import db, values
 from crmcli.errors import CrmError, InvalidInput
+from crmcli.transfer.csvcells import escape_apostrophe
 
 KINDS = ("customers", "interactions", "feedback")
 FORMATS = ("csv", "jsonl")
@@ -42,12 +43,6 @@ _QUERIES = {
           FROM feedback ORDER BY id""",
 }
 
-# output.csv_cell puts an apostrophe before a cell a spreadsheet would run as a formula
-# (= + - @ tab CR), and import takes it off again. A cell that itself starts with an
-# apostrophe followed by one of those (or by another apostrophe) gets one more here, so
-# that taking one off on import always gives the stored text back.
-_NEEDS_EXTRA_APOSTROPHE = ("'=", "'+", "'-", "'@", "'\t", "'\r", "''")
-
 
 def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[dict[str, Any]]:
     """The rows of one kind, oldest first, ready for output.render (call inside db.snapshot)."""
@@ -67,8 +62,10 @@ def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[d
 def _csv_text(value: Any) -> Any:
     if isinstance(value, list):
         value = ";".join(value)
-    if isinstance(value, str) and value.startswith(_NEEDS_EXTRA_APOSTROPHE):
-        return "'" + value
+    if isinstance(value, str):
+        # output.csv_cell neutralises formulas and import takes that apostrophe off again; text that
+        # itself starts like an escaped cell gets one more (transfer/csvcells.py has the rule).
+        return escape_apostrophe(value)
     return value
 
 

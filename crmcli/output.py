@@ -27,12 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crmcli.errors import InvalidInput, OutputClosed, OutputFailed
+from crmcli.transfer.csvcells import neutralise
 
 FORMATS = ("table", "csv", "json", "jsonl")
-
-# A spreadsheet treats a cell starting with one of these as a formula
-# (OWASP "CSV injection"); such cells get a leading apostrophe.
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -101,7 +98,7 @@ def csv_cell(value: Any) -> Any:
     if kind is int or kind is float or kind is Decimal:
         return value
     if kind is str:
-        return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
+        return neutralise(value)  # the formula rule: transfer/csvcells.py
     if value is None:
         return ""
     if isinstance(value, dict):

@@ -93,7 +93,8 @@ def test_importing_an_export_into_the_same_database_changes_nothing(crm, shop, i
 
 
 def test_export_columns_are_the_import_columns(crm, shop):
-    from crmcli import exports, imports
+    from crmcli import exports
+    from crmcli.transfer import imports
 
     for kind in exports.KINDS:
         assert set(exports.COLUMNS[kind]) <= set(imports.COLUMNS[kind])

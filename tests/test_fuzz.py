@@ -34,8 +34,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from crmcli import db, imports
+from crmcli import db
 from crmcli.cli import app
+from crmcli.transfer import imports
 from helpers import command_tree, db_dump
 
 EXIT_CODES = {0, 1, 2, 3, 4}

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from crmcli import customers, db, imports, interactions
+from crmcli import customers, db, interactions
+from crmcli.transfer import imports
+from crmcli.transfer.imports import base, blocks, indexes
+from crmcli.transfer.imports import workers as worker_processes
+from crmcli.transfer.imports.interactions import InteractionImporter
 from crmcli.errors import CrmError
 from helpers import assert_error, db_dump, freeze, unchanged
 
@@ -369,14 +373,14 @@ def test_import_and_interaction_add_accept_and_refuse_the_same(conn, kind, amoun
 
 def test_customer_lookups_use_an_index(conn):
     """One lookup per row of a big file: a full scan here would make imports quadratic."""
-    for sql in imports._FIND_CUSTOMER.values():
+    for sql in base.FIND_CUSTOMER.values():
         plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, ("1",)))
         assert "SCAN" not in plan and "SEARCH" in plan, (sql, plan)
 
 
 def test_a_big_import_rebuilds_the_indexes_it_set_aside(conn, monkeypatch):
-    monkeypatch.setattr(imports, "BULK_INDEX_THRESHOLD", 100)
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(indexes, "BULK_INDEX_THRESHOLD", 100)
+    monkeypatch.setattr(blocks, "CHUNK_ROWS", 50)
     schema = rows(conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
@@ -392,8 +396,8 @@ def test_a_big_import_rebuilds_the_indexes_it_set_aside(conn, monkeypatch):
 
 
 def test_a_failing_big_import_leaves_the_indexes_as_they_were(conn, monkeypatch, isolated_database):
-    monkeypatch.setattr(imports, "BULK_INDEX_THRESHOLD", 100)
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 50)
+    monkeypatch.setattr(indexes, "BULK_INDEX_THRESHOLD", 100)
+    monkeypatch.setattr(blocks, "CHUNK_ROWS", 50)
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
     text = "customer_external_id,type,at,amount\n" + "".join(
@@ -505,7 +509,7 @@ def test_undo_of_an_unknown_batch(crm, isolated_database):
 
 
 def test_a_big_undo_keeps_the_indexes(conn, monkeypatch):
-    monkeypatch.setattr(imports, "BULK_INDEX_THRESHOLD", 10)
+    monkeypatch.setattr(indexes, "BULK_INDEX_THRESHOLD", 10)
     schema = rows(conn, "SELECT name, sql FROM sqlite_master ORDER BY name")
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
@@ -549,14 +553,14 @@ def test_import_streams_the_file(conn, monkeypatch):
             consumed.append(1)
             yield f"A,call,2024-01-02,E{n}\n".encode()
 
-    write = imports._InteractionImporter.write
+    write = InteractionImporter.write
 
     def recording_write(self, params):
         if not read_when_first_written:
             read_when_first_written.append(len(consumed))
         write(self, params)
 
-    monkeypatch.setattr(imports._InteractionImporter, "write", recording_write)
+    monkeypatch.setattr(InteractionImporter, "write", recording_write)
     result = imports.import_csv(conn, "interactions", lines(), source="stream")
     assert result.added == total
     assert read_when_first_written[0] < total / 2
@@ -582,8 +586,8 @@ def _messy_interactions(rows=3000):
 
 
 def _run_import(conn, data, monkeypatch, *, workers, options=imports.Options(), block=2048):
-    monkeypatch.setattr(imports, "_worker_count", lambda: workers)
-    monkeypatch.setattr(imports, "BLOCK_BYTES", block)
+    monkeypatch.setattr(worker_processes, "worker_count", lambda: workers)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", block)
     rejects = io.StringIO()
     try:
         result = imports.import_csv(conn, "interactions", io.BytesIO(data), source="f.csv", options=options,
@@ -656,7 +660,7 @@ def test_worker_errors_name_the_right_line(conn, monkeypatch):
 def test_a_quote_inside_a_cell_does_not_stop_the_import(conn, monkeypatch):
     """5" screen: a quote in an unquoted cell is literal in CSV, but spoils the quote count that
     cuts the file into blocks; the import carries on in one process and gets every row."""
-    monkeypatch.setattr(imports, "MAX_CARRY_BYTES", 4096)
+    monkeypatch.setattr(blocks, "MAX_CARRY_BYTES", 4096)
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
     data = (b"customer_external_id,type,at,amount,note\n" + b"A,purchase,2024-01-02,1,plain\n" * 500
@@ -681,7 +685,7 @@ def test_foreign_keys_are_enforced_again_after_an_import(conn):
 def test_the_foreign_key_check_at_the_end_catches_a_wrong_customer(conn, monkeypatch, isolated_database):
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
-    monkeypatch.setattr(imports._Importer, "customer_id", lambda self, keys, raw, remember=True: 999)
+    monkeypatch.setattr(base.Importer, "customer_id", lambda self, keys, raw, remember=True: 999)
     with unchanged(isolated_database):
         with pytest.raises(sqlite3.IntegrityError, match="customer 999"):
             imports.import_csv(conn, "interactions",

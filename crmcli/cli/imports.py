@@ -77,7 +77,7 @@ def run_import(
     on_conflict: OnConflict = OnConflict.skip,
     create_missing: bool = False,
 ) -> None:
-    from crmcli import imports
+    from crmcli.transfer import imports
 
     options = imports.Options(delimiter=delimiter, date_format=date_format, on_conflict=on_conflict.value,
                               create_missing=create_missing, skip_invalid=skip_invalid, dry_run=dry_run)
@@ -105,17 +105,8 @@ def _rejects_file(path: Path) -> Iterator[TextIO]:
     errors naming --rejects rather than --output."""
     from crmcli.output import destination
 
-    try:
-        with destination(path) as handle:
-            yield handle
-    except InvalidInput as exc:
-        if exc.field != "output":
-            raise
-        raise InvalidInput("rejects", exc.value, exc.message[len("output: "):-len(f" ({exc.value!r})")]) from None
-    except CrmError as exc:
-        if not exc.message.startswith("output: "):
-            raise
-        raise CrmError("rejects: " + exc.message[len("output: "):]) from None
+    with destination(path, field="rejects") as handle:
+        yield handle
 
 
 @contextmanager
@@ -161,7 +152,7 @@ def list_(
     output: OutputOption = None,
 ) -> None:
     """List import batches, newest first: what each added, updated, skipped and rejected."""
-    from crmcli import imports
+    from crmcli.transfer import imports
     from crmcli.output import columns
 
     conn = connection(ctx)
@@ -183,7 +174,7 @@ def undo(
                                         "customers merged into them).")] = False,
 ) -> None:
     """Remove everything an import batch added (customers it updated keep their new values)."""
-    from crmcli import imports
+    from crmcli.transfer import imports
 
     conn = connection(ctx)
     with write_transaction(conn):

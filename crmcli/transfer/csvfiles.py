@@ -1,6 +1,6 @@
 """The bytes and text of a CSV file, as crm's imports read it.
 
-Before a row is checked (crmcli.imports does that), the file has to be read:
+Before a row is checked (crmcli.transfer.imports does that), the file has to be read:
 a file that is not CSV text (a workbook, a PDF, a database) is refused by name;
 a UTF-16 or UTF-32 file with a byte-order mark is read as UTF-8; lines are
 decoded and counted one at a time, so that a byte that is not UTF-8, or CSV that
@@ -54,7 +54,7 @@ def utf8_stream(stream: BinaryIO, source: str) -> BinaryIO:
     return stream
 
 
-def _peek(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
+def _peek(stream: BinaryIO, size: int) -> tuple[bytes, Any]:
     """The first bytes of a stream, leaving them to be read (or a stream that gives them again).
     The Python API also takes any iterable of byte lines."""
     if not hasattr(stream, "read"):
@@ -88,10 +88,10 @@ class _IterableStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self.pending:
-            self.pending = next(self.chunks, None)
-            if self.pending is None:
-                self.pending = b""
+            chunk = next(self.chunks, None)
+            if chunk is None:
                 return 0
+            self.pending = chunk
         size = min(len(buffer), len(self.pending))
         buffer[:size] = self.pending[:size]
         self.pending = self.pending[size:]
@@ -256,5 +256,5 @@ def delimiter(given: str | None, header_line: str) -> str:
         return given
     # The header's most frequent candidate; a one-column file has none and reads as comma-separated.
     counts = {d: header_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     return best if counts[best] else ","

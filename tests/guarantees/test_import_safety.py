@@ -9,7 +9,9 @@ import shutil
 
 import pytest
 
-from crmcli import db, imports
+from crmcli import db
+from crmcli.transfer import imports
+from crmcli.transfer.imports.interactions import InteractionImporter
 from crmcli.errors import InvalidInput
 from helpers import assert_error, freeze, unchanged
 
@@ -138,7 +140,7 @@ def test_a_rejects_folder_that_vanishes_during_the_import_rolls_it_back(crm, con
     assert crm("customer", "import", write(tmp_path, "c.csv", CUSTOMERS)).exit_code == 0
     folder = tmp_path / "out"
     folder.mkdir()
-    take_chunk = imports._InteractionImporter.take_chunk
+    take_chunk = InteractionImporter.take_chunk
     vanish = [True]
 
     def take_chunk_then_remove_the_folder(self, chunk):
@@ -147,7 +149,7 @@ def test_a_rejects_folder_that_vanishes_during_the_import_rolls_it_back(crm, con
             shutil.rmtree(folder)  # the rejects file's folder goes away while the import runs
         return taken
 
-    monkeypatch.setattr(imports._InteractionImporter, "take_chunk", take_chunk_then_remove_the_folder)
+    monkeypatch.setattr(InteractionImporter, "take_chunk", take_chunk_then_remove_the_folder)
     source = write(tmp_path, "i.csv", WITH_A_BAD_ROW)
     with unchanged(isolated_database):
         result = crm("interaction", "import", source, "--skip-invalid", "--rejects", folder / "rejects.csv")

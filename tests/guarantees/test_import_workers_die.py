@@ -153,14 +153,14 @@ def test_the_whole_group_signalled_ends_with_one_line_and_no_worker_left(big_imp
 
 _ORPHAN = """
 import os, signal, sys, time
-from crmcli import imports
+from crmcli.transfer.imports import workers
 if sys.argv[1] == "watch":
-    imports._killed_with_parent = lambda: False  # as on a system without prctl: the watching thread
+    workers._killed_with_parent = lambda: False  # as on a system without prctl: the watching thread
 child = os.fork()
 if child == 0:
     for fd in (1, 2):  # let go of the test's pipes: it reads them to their end
         os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
-    imports._worker_started(os.getppid() if sys.argv[2] == "parent" else 1)  # 1: the parent already went
+    workers._worker_started(os.getppid() if sys.argv[2] == "parent" else 1)  # 1: the parent already went
     time.sleep(600)
     os._exit(0)
 print(child, flush=True)
