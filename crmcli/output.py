@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from crmcli.errors import InvalidInput, OutputClosed, OutputFailed
-from crmcli.transfer.csvcells import neutralise
+from crmcli.transfer.csvcells import APOSTROPHE, FORMULA_TRIGGERS
 
 FORMATS = ("table", "csv", "json", "jsonl")
 
@@ -98,7 +98,8 @@ def csv_cell(value: Any) -> Any:
     if kind is int or kind is float or kind is Decimal:
         return value
     if kind is str:
-        return neutralise(value)  # the formula rule: transfer/csvcells.py
+        # transfer/csvcells.neutralise, inlined: this runs on every text cell of every CSV.
+        return APOSTROPHE + value if value.startswith(FORMULA_TRIGGERS) else value
     if value is None:
         return ""
     if isinstance(value, dict):
