@@ -237,3 +237,13 @@ def test_an_id_of_thousands_of_digits_is_an_error_not_a_traceback(crm, tmp_path,
     with unchanged(isolated_database):
         result = crm(kind, "import", write(tmp_path, "big.csv", text.format(digits=digits)))
     assert_error(result, 1, "line 2, column ")
+
+
+@pytest.mark.parametrize("column", ["customer_email", "customer_external_id"])
+def test_a_customer_cell_of_only_an_escaping_apostrophe_names_no_one(crm, conn, isolated_database, tmp_path, column):
+    """"'\\t" is an apostrophe crm's export adds, and a tab: once unescaped, blank. It was a traceback."""
+    source = tmp_path / "purchases.csv"
+    source.write_text(f"{column},type,at,amount\n\"'\t\",purchase,2024-01-01,5.00\n")
+    with unchanged(isolated_database):
+        result = crm("interaction", "import", source)
+    assert_error(result, 1, f"line 2, column {column}: is empty; every row must name its customer")

@@ -162,8 +162,8 @@ class Importer:
         keys = []
         for column, position in self._key_positions:
             cell = raw[position]
-            if not cell or not cell.strip():
-                continue
+            if not unescape(cell).strip():
+                continue  # empty, or only an escaping apostrophe and blanks ("'\t"): names no one
             if column == "customer_id":
                 cleaned = unescape(cell).strip()
                 # The length first: int() refuses more than 4,300 digits with a ValueError.
@@ -171,12 +171,14 @@ class Importer:
                         or int(cleaned) > customers.SQLITE_MAX_INTEGER:
                     raise InvalidInput(column, cell, "is not a customer id (a whole number)")
                 keys.append((column, cleaned, cell))
-            # values.email and values.text give None for a cell of only an escaping apostrophe and blanks
-            # ("'\t"): a known bug (email_key(None) is a traceback), kept as it was while the code moved.
             elif column == "customer_email":
-                keys.append((column, values.email_key(values.email(unescape(cell), column)), cell))  # type: ignore[arg-type]
+                email = values.email(unescape(cell), column)
+                assert email is not None  # the cell is not blank
+                keys.append((column, values.email_key(email), cell))
             else:
-                keys.append((column, values.text(unescape(cell), column), cell))  # type: ignore[arg-type]
+                text = values.text(unescape(cell), column)
+                assert text is not None  # the cell is not blank
+                keys.append((column, text, cell))
         if not keys:
             raise InvalidInput(self._key_positions[0][0], "", "is empty; every row must name its customer "
                                "(customer_id, customer_external_id or customer_email)")
