@@ -7,8 +7,9 @@ import io
 import os
 import signal
 import sys
+from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -49,7 +50,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     db: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--db", help="Database file. Default: $CRM_DB, else crm.db in your user data folder.",
                      dir_okay=False, show_default=False),
     ] = None,
@@ -144,10 +145,8 @@ def _not_utf8_argument(args: list[str]) -> str | None:
 
 def _say_and_exit(message: str, code: int) -> None:
     if message:
-        try:
+        with suppress(OSError, AttributeError):
             print(message, file=sys.stderr)
-        except (OSError, AttributeError):
-            pass
     try:  # Python flushes stdout once more at exit: make sure that cannot fail again
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)

@@ -6,10 +6,10 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from enum import Enum
+from contextlib import contextmanager, suppress
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -31,10 +31,8 @@ def fail(message: str, exit_code: int) -> None:
 
 def note(message: str) -> None:
     """A remark for the person at the keyboard: stderr, so pipelines never see it."""
-    try:
+    with suppress(OSError):  # stderr is full or closed: there is nowhere left to say it
         typer.echo(_shown(message), err=True)
-    except OSError:
-        pass  # stderr is full or closed: there is nowhere left to say it
 
 
 def say(text: object) -> None:
@@ -88,7 +86,9 @@ def _shown(message: str) -> str:
 class CrmGroup(TyperGroup):
     """The one error boundary: a CrmError becomes a message on stderr and its exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # Typer's contexts are annotated typer.Context (as in its docs); the base class names the click
+    # Context that Typer vendors in its private typer._click, which crmcli does not import.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except OutputClosed:
@@ -112,11 +112,12 @@ class CrmGroup(TyperGroup):
         except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise  # a bug in crmcli, not the user's doing: let it show
         except sqlite3.DatabaseError as exc:
-            if str(exc) == "integer overflow" and state(ctx).conn is not None:
+            conn = state(ctx).conn
+            if str(exc) == "integer overflow" and conn is not None:
                 # A total of amounts beyond 64 bits: the core names the rows and the repair.
                 from crmcli import interactions
 
-                fail(interactions.overflow_problem(state(ctx).conn, state(ctx).path), DatabaseUnusable.exit_code)
+                fail(interactions.overflow_problem(conn, state(ctx).path), DatabaseUnusable.exit_code)
             # OperationalError: locked past the busy timeout, read-only file or folder, disk full,
             # I/O error; DatabaseError: a damaged file. Each in words, naming the file.
             message, damaged = db.database_problem(exc, state(ctx).path)
@@ -152,7 +153,7 @@ def connection(ctx: typer.Context) -> sqlite3.Connection:
     return current.conn
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -160,17 +161,17 @@ class OutputFormat(str, Enum):
 
 
 FormatOption = Annotated[
-    Optional[OutputFormat],
+    OutputFormat | None,
     typer.Option("--format", "-f", help="table, csv, json or jsonl. Default: table on a terminal, csv otherwise "
                  "(or from the --output file's extension)."),
 ]
 OutputOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--output", "-o", help="Write to FILE instead of stdout, atomically (temporary file, then rename).",
                  dir_okay=False),
 ]
 ListLimitOption = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--limit", "-n", min=0, help="At most N rows; 0 means no limit. Default: 100 in a table, "
                  "everything in csv/json/jsonl."),
 ]

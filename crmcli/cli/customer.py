@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,13 +31,13 @@ Ref = Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or 
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Full name.", show_default=False)],
-    email: Annotated[Optional[str], typer.Option(help="Email address (unique, case-insensitive).")] = None,
-    phone: Annotated[Optional[str], typer.Option(help="Phone number, kept exactly as typed.")] = None,
-    company: Annotated[Optional[str], typer.Option(help="Company name.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="A tag; repeat for more.")] = None,
-    note_: Annotated[Optional[str], typer.Option("--note", help="Free-text note.")] = None,
-    external_id: Annotated[Optional[str], typer.Option(help="Id in another system (till, web shop).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Customer since DATE (default today).")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address (unique, case-insensitive).")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone number, kept exactly as typed.")] = None,
+    company: Annotated[str | None, typer.Option(help="Company name.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag; repeat for more.")] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="Free-text note.")] = None,
+    external_id: Annotated[str | None, typer.Option(help="Id in another system (till, web shop).")] = None,
+    since: Annotated[str | None, typer.Option(help="Customer since DATE (default today).")] = None,
 ) -> None:
     """Add a customer and print the new id."""
     conn = connection(ctx)
@@ -50,8 +50,8 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    tag: Annotated[Optional[str], typer.Option(help="Only customers with this tag.")] = None,
-    search: Annotated[Optional[str], typer.Option(help="Text in name, email, phone or company (any case).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only customers with this tag.")] = None,
+    search: Annotated[str | None, typer.Option(help="Text in name, email, phone or company (any case).")] = None,
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
@@ -93,13 +93,13 @@ def show(
 def edit(
     ctx: typer.Context,
     ref: Ref,
-    name: Annotated[Optional[str], typer.Option(help="New name.")] = None,
-    email: Annotated[Optional[str], typer.Option(help="New email ('' clears it).")] = None,
-    phone: Annotated[Optional[str], typer.Option(help="New phone ('' clears it).")] = None,
-    company: Annotated[Optional[str], typer.Option(help="New company ('' clears it).")] = None,
-    add_tag: Annotated[Optional[list[str]], typer.Option("--add-tag", help="Add a tag; repeatable.")] = None,
-    remove_tag: Annotated[Optional[list[str]], typer.Option("--remove-tag", help="Remove a tag; repeatable.")] = None,
-    note_: Annotated[Optional[str], typer.Option("--note", help="New note ('' clears it).")] = None,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    email: Annotated[str | None, typer.Option(help="New email ('' clears it).")] = None,
+    phone: Annotated[str | None, typer.Option(help="New phone ('' clears it).")] = None,
+    company: Annotated[str | None, typer.Option(help="New company ('' clears it).")] = None,
+    add_tag: Annotated[list[str] | None, typer.Option("--add-tag", help="Add a tag; repeatable.")] = None,
+    remove_tag: Annotated[list[str] | None, typer.Option("--remove-tag", help="Remove a tag; repeatable.")] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="New note ('' clears it).")] = None,
 ) -> None:
     """Change a customer's details or tags."""
     conn = connection(ctx)

@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from crmcli.cli.common import confirm, connection, note, state
 
 
-class What(str, Enum):
+class What(StrEnum):
     customers = "customers"
     interactions = "interactions"
     feedback = "feedback"
     all = "all"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     csv = "csv"
     jsonl = "jsonl"
 
 
 def export(
     ctx: typer.Context,
-    what: Annotated[What, typer.Argument(metavar="WHAT", help="customers, interactions, feedback, or all (needs --output DIR).")]
+    what: Annotated[What, typer.Argument(metavar="WHAT",
+                                         help="customers, interactions, feedback, or all (needs --output DIR).")]
     = What.all,
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv (the import format) or jsonl.")]
     = ExportFormat.csv,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="A file, or a folder (written into as customers.csv etc.). Default stdout; "
         "`all` needs a folder. Files are written atomically.")] = None,
 ) -> None:

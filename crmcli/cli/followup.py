@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -23,7 +23,7 @@ from crmcli.cli.common import (
 app = typer.Typer(cls=CrmGroup, help="Follow-ups: promises to contact a customer by a date, open until done.",
                   no_args_is_help=True)
 
-ByOption = Annotated[Optional[str], typer.Option("--by", help="Staff member (any case).")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Staff member (any case).")]
 
 
 @app.command("add")
@@ -32,8 +32,8 @@ def add(
     ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
     due: Annotated[str, typer.Option("--due", help="YYYY-MM-DD, today, tomorrow or +N (days from today).",
                                      show_default=False)],
-    note_: Annotated[Optional[str], typer.Option("--note", help="What to do or talk about.")] = None,
-    by: Annotated[Optional[str], typer.Option("--by", help="Staff member who will do it.")] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="What to do or talk about.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Staff member who will do it.")] = None,
 ) -> None:
     """Schedule a follow-up with a customer and print its id."""
     conn = connection(ctx)
@@ -47,10 +47,10 @@ def add(
 def list_(
     ctx: typer.Context,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only those due before today.")] = False,
-    due: Annotated[Optional[str], typer.Option(
+    due: Annotated[str | None, typer.Option(
         "--due", help="Only those due on or before DATE (today: everything to do today, overdue included).")] = None,
     by: ByOption = None,
-    customer: Annotated[Optional[str], typer.Option(help="Only this customer (id, email or name).")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer (id, email or name).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include follow-ups already done.")] = False,
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
@@ -66,8 +66,9 @@ def list_(
         rows = followups.list_followups(conn, overdue=overdue, due=due, by=by, customer_id=customer_id,
                                         include_done=all_, limit=limit)
     in_table = ("id", "customer_id", "customer_name", "phone", "due", "days_overdue", "by", "note", "done_at")
-    cols = [Column(key, "customer" if key == "customer_id" else "", numeric=key in ("id", "customer_id", "days_overdue"),
-                   in_table=key in in_table) for key in followups.LIST_COLUMNS]
+    cols = [Column(key, "customer" if key == "customer_id" else "",
+                   numeric=key in ("id", "customer_id", "days_overdue"), in_table=key in in_table)
+            for key in followups.LIST_COLUMNS]
     render(rows, cols, fmt, output, title="Follow-ups", limit=limit)
 
 
@@ -75,7 +76,7 @@ def list_(
 def done(
     ctx: typer.Context,
     followup_id: Annotated[int, typer.Argument(metavar="ID", help="The follow-up's id.", show_default=False)],
-    note_: Annotated[Optional[str], typer.Option("--note", help="What came of it.")] = None,
+    note_: Annotated[str | None, typer.Option("--note", help="What came of it.")] = None,
 ) -> None:
     """Mark a follow-up done."""
     conn = connection(ctx)
@@ -100,7 +101,7 @@ _SECTION_TABLES = {
 
 def agenda(
     ctx: typer.Context,
-    by: Annotated[Optional[str], typer.Option(
+    by: Annotated[str | None, typer.Option(
         "--by", help="Only what is assigned to this staff member: their follow-ups, complaints attributed to "
         "them, quiet customers they served most.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=0,

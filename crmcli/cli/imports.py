@@ -11,10 +11,10 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional, TextIO
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 
@@ -35,7 +35,7 @@ from crmcli.errors import CrmError, InvalidInput
 app = typer.Typer(cls=CrmGroup, help="List import batches, and undo one.", no_args_is_help=True)
 
 
-class OnConflict(str, Enum):
+class OnConflict(StrEnum):
     skip = "skip"
     update = "update"
     fail = "fail"
@@ -44,15 +44,15 @@ class OnConflict(str, Enum):
 FileArgument = Annotated[str, typer.Argument(
     metavar="FILE", help="CSV file with a header row (UTF-8, with or without BOM); - reads stdin.",
     show_default=False)]
-DelimiterOption = Annotated[Optional[str], typer.Option(
+DelimiterOption = Annotated[str | None, typer.Option(
     "--delimiter", "-d", help="Cell separator: , ; | or tab. Default: detected from the header (comma, "
     "semicolon or tab).")]
-DateFormatOption = Annotated[Optional[str], typer.Option(
+DateFormatOption = Annotated[str | None, typer.Option(
     "--date-format", help="How the file writes dates, as strptime codes, e.g. '%d/%m/%Y' or "
     "'%m/%d/%Y %H:%M'. Default ISO 8601 (YYYY-MM-DD[THH:MM[:SS]]).")]
 SkipInvalidOption = Annotated[bool, typer.Option(
     "--skip-invalid", help="Import the good rows; write the bad ones, with an error column, to --rejects.")]
-RejectsOption = Annotated[Optional[Path], typer.Option(
+RejectsOption = Annotated[Path | None, typer.Option(
     "--rejects", help="With --skip-invalid: the CSV file the bad rows go to.", dir_okay=False)]
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Check everything and report what would happen; write nothing.")]
@@ -110,13 +110,13 @@ def _rejects_file(path: Path) -> Iterator[TextIO]:
 
 
 @contextmanager
-def _open(file: str) -> Iterator[tuple[object, int | None]]:
+def _open(file: str) -> Iterator[tuple[BinaryIO, int | None]]:
     if file == "-":
         yield sys.stdin.buffer, None
         return
     path = Path(file).expanduser()
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (`with handle` below closes it; only open's own errors are caught)
     except FileNotFoundError:
         raise InvalidInput("file", file, "does not exist") from None
     except IsADirectoryError:
@@ -152,8 +152,8 @@ def list_(
     output: OutputOption = None,
 ) -> None:
     """List import batches, newest first: what each added, updated, skipped and rejected."""
-    from crmcli.transfer import imports
     from crmcli.output import columns
+    from crmcli.transfer import imports
 
     conn = connection(ctx)
     limit = list_limit(limit, fmt, output)

@@ -6,8 +6,8 @@ simple writes never load them.
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Optional
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -27,18 +27,18 @@ app = typer.Typer(cls=CrmGroup, help="Best customers, churn risk, RFM segments a
                   no_args_is_help=True)
 
 
-class Model(str, Enum):
+class Model(StrEnum):
     pareto = "pareto"
     bgnbd = "bgnbd"
 
 
-class RankBy(str, Enum):
+class RankBy(StrEnum):
     clv = "clv"
     rfm = "rfm"
     revenue = "revenue"
 
 
-AsOfOption = Annotated[Optional[str], typer.Option(
+AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="Report as of DATE: only data on or before it is used, so a report can be reproduced "
     "later. Default today.")]
 ModelOption = Annotated[Model, typer.Option(
@@ -65,7 +65,7 @@ def best(
                                        "revenue so far.")] = RankBy.clv,
     horizon: HorizonOption = 365,
     discount: Annotated[float, typer.Option("--discount", help="Annual discount rate for CLV, e.g. 0.1.")] = 0.0,
-    segment: Annotated[Optional[str], typer.Option("--segment", help="Only this RFM segment, e.g. 'At risk'.")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Only this RFM segment, e.g. 'At risk'.")] = None,
     as_of: AsOfOption = None,
     model: ModelOption = Model.pareto,
     limit: ReportLimitOption = 20,
@@ -233,8 +233,8 @@ def _report_check(verdict: dict, per: str) -> None:
 @app.command("staff")
 def staff(
     ctx: typer.Context,
-    since: Annotated[Optional[str], typer.Option("--since", help="From DATE (inclusive). Default: all history.")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Up to DATE (inclusive). Default: today.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From DATE (inclusive). Default: all history.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Up to DATE (inclusive). Default: today.")] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
 ) -> None:

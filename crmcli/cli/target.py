@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Optional
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ app = typer.Typer(cls=CrmGroup, help="Targets per month, quarter or year for new
                   "complaint resolution and revenue.", no_args_is_help=True)
 
 
-class PeriodKind(str, Enum):
+class PeriodKind(StrEnum):
     month = "month"
     quarter = "quarter"
     year = "year"
@@ -54,7 +54,7 @@ def set_(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    as_of: Annotated[Optional[str], typer.Option(
+    as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Judge the last period complete on DATE. Default today.")] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
