@@ -20,8 +20,15 @@ import numpy as np
 from scipy.special import betainc, betaln, digamma, expit, gammaln
 
 from crmcli.analytics.fitting import (
-    FitResult, check_history, check_horizon, check_params, check_weights, compress, maximize_likelihood,
-    no_fit, weighted_sum,
+    FitResult,
+    check_history,
+    check_horizon,
+    check_params,
+    check_weights,
+    compress,
+    maximize_likelihood,
+    no_fit,
+    weighted_sum,
 )
 from crmcli.analytics.hypergeometric import one_minus_power_over, sum_ratio_series
 

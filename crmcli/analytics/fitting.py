@@ -7,8 +7,8 @@ change for alpha = 0.5 and alpha = 5000.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy.optimize import minimize
@@ -86,7 +86,7 @@ def check_params(params: dict, names: Sequence[str]) -> list[float]:
     if missing:
         raise ValueError("missing parameter(s): " + ", ".join(missing))
     out = [float(params[n]) for n in names]
-    for n, v in zip(names, out):
+    for n, v in zip(names, out, strict=True):
         if not (np.isfinite(v) and v > 0):
             raise ValueError(f"parameter {n} must be a positive number, got {params[n]!r}")
     return out
@@ -157,7 +157,7 @@ def maximize_likelihood(
     scale = max(float(customers), 1.0)
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = dict(zip(names, np.exp(log_params)))
+        params = dict(zip(names, np.exp(log_params), strict=True))
         with np.errstate(all="ignore"):
             total, gradient = total_and_gradient(params)
             value = -total / scale + penalizer * float(np.sum(log_params ** 2))
@@ -188,7 +188,8 @@ def maximize_likelihood(
         if best.success and best.fun < _BAD_OBJECTIVE:
             break
 
-    params = {n: float(v) for n, v in zip(names, np.exp(best.x))}
+    assert best is not None, "no starting points"  # every caller passes at least one
+    params = {n: float(v) for n, v in zip(names, np.exp(best.x), strict=True)}
     with np.errstate(all="ignore"):
         loglik = float(total_and_gradient(params)[0])
     if not best.success:
@@ -219,7 +220,7 @@ def _check_maximum(total_and_gradient, names, log_params, scale, penalizer) -> s
     """"converged", or why the point is not a proper maximum of the (penalised) likelihood."""
     def gradient(at):
         with np.errstate(all="ignore"):
-            g = np.asarray(total_and_gradient(dict(zip(names, np.exp(at))))[1], float)
+            g = np.asarray(total_and_gradient(dict(zip(names, np.exp(at), strict=True)))[1], float)
         return g - 2.0 * penalizer * scale * at
 
     g0 = gradient(log_params)

@@ -15,7 +15,14 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from crmcli.analytics.fitting import (
-    FitResult, as_array, check_params, check_weights, compress, maximize_likelihood, no_fit, weighted_sum,
+    FitResult,
+    as_array,
+    check_params,
+    check_weights,
+    compress,
+    maximize_likelihood,
+    no_fit,
+    weighted_sum,
 )
 
 PARAM_NAMES = ("p", "q", "gamma")

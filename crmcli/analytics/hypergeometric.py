@@ -139,7 +139,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
 
     while work.size and j < min(_TERM_BY_TERM, max_terms):
         ratio = work.z.copy()
-        for p, q in zip(work.num, work.den):
+        for p, q in zip(work.num, work.den, strict=True):
             ratio *= p + j
             ratio /= q + j
         work.last *= ratio
@@ -148,7 +148,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
             work.abs_total += np.abs(work.last)
         if derivatives:
             work.n_sum += (j + 1) * work.last
-            for h, h_sum, param in zip(work.h, work.h_sum, work.params):
+            for h, h_sum, param in zip(work.h, work.h_sum, work.params, strict=True):
                 h += 1.0 / (param + j)
                 h_sum += work.last * h
         j += 1
@@ -167,7 +167,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
         steps = j + np.arange(width, dtype=float)
         terms = np.empty((work.size, width))
         terms[:] = work.z[:, None]
-        for p, q in zip(work.num, work.den):
+        for p, q in zip(work.num, work.den, strict=True):
             terms *= _column(p) + steps
             terms /= _column(q) + steps
         np.cumprod(terms, axis=1, out=terms)
@@ -191,7 +191,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
     if work.size:
         # Out of terms: add the rest as if the ratio stayed where it is now.
         ratio_now = work.z.copy()
-        for p, q in zip(work.num, work.den):
+        for p, q in zip(work.num, work.den, strict=True):
             ratio_now *= (p + j) / (q + j)
         ratio_now = np.clip(ratio_now, -0.999999, 0.999999)
         work.total += work.last * ratio_now / (1.0 - ratio_now)
@@ -203,6 +203,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
     out.converged = out.converged.reshape(shape)
     out.abs_total = out.abs_total.reshape(shape)
     if derivatives:
+        assert out.n_weighted is not None and out.h_weighted is not None  # made above when derivatives
         out.n_weighted = out.n_weighted.reshape(shape)
         out.h_weighted = [h.reshape(shape) for h in out.h_weighted]
     return out
@@ -215,8 +216,9 @@ def _store(out: SeriesSums, work: _Work, done: np.ndarray, converged: bool = Tru
         out.abs_total[where] = work.abs_total[done]
     out.converged[where] = converged
     if work.derivatives:
+        assert out.n_weighted is not None and out.h_weighted is not None  # made with the work's derivatives
         out.n_weighted[where] = work.n_sum[done]
-        for target, h_sum in zip(out.h_weighted, work.h_sum):
+        for target, h_sum in zip(out.h_weighted, work.h_sum, strict=True):
             target[where] = h_sum[done]
 
 
@@ -232,7 +234,7 @@ def _finished(work: _Work, j: int, rtol: float) -> np.ndarray:
     """
     bound = np.abs(work.z).copy()
     valid = np.ones(work.size, dtype=bool)
-    for p, q in zip(work.num, work.den):
+    for p, q in zip(work.num, work.den, strict=True):
         valid &= (p + j >= 0) & (q + j > 0)
         bound *= np.maximum(1.0, (p + j) / (q + j))
     valid &= bound < 1.0
@@ -243,7 +245,7 @@ def _finished(work: _Work, j: int, rtol: float) -> np.ndarray:
         done = valid & (last * geometric <= rtol * np.abs(work.total))
         if work.derivatives:
             done &= last * (j * geometric + step) <= rtol * np.abs(work.n_sum)
-            for h, h_sum, param in zip(work.h, work.h_sum, work.params):
+            for h, h_sum, param in zip(work.h, work.h_sum, work.params, strict=True):
                 growth = np.where(param + j > 0, 1.0 / (param + j), np.inf)
                 done &= last * (np.abs(h) * geometric + growth * step) <= rtol * np.abs(h_sum)
     return done
@@ -263,6 +265,7 @@ def log_hyp2f1_unit_with_gradient(b, c, z):
     """log 2F1(1, b; c; z) and its partial derivatives in b, c and z (same conditions)."""
     b, c, z = np.broadcast_arrays(np.asarray(b, float), np.asarray(c, float), np.asarray(z, float))
     sums = sum_ratio_series(np.ones(b.shape), [b], [c], z, derivatives=True)
+    assert sums.n_weighted is not None and sums.h_weighted is not None  # asked for with derivatives=True
     f = sums.total
     # (b)_n / (c)_n: d/db log = H_n(b), d/dc log = -H_n(c); d/dz z^n = n z^(n-1).
     d_b = sums.h_weighted[0] / f

@@ -34,11 +34,20 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from crmcli.analytics.fitting import (
-    FitResult, check_history, check_horizon, check_params, check_weights, compress, maximize_likelihood,
-    no_fit, weighted_sum,
+    FitResult,
+    check_history,
+    check_horizon,
+    check_params,
+    check_weights,
+    compress,
+    maximize_likelihood,
+    no_fit,
+    weighted_sum,
 )
 from crmcli.analytics.hypergeometric import (
-    log_hyp2f1_unit, log_hyp2f1_unit_with_gradient, one_minus_power_over,
+    log_hyp2f1_unit,
+    log_hyp2f1_unit_with_gradient,
+    one_minus_power_over,
 )
 from crmcli.analytics.power_integral import log_power_integral
 
@@ -61,13 +70,13 @@ def _by_method(series, alpha, beta, k, m, t, gradient):
     summed = ~near_one
     if summed.any():
         results = series(alpha[summed], beta[summed], k[summed], m[summed], t[summed])
-        for out, value in zip(outputs, results if gradient else (results,)):
+        for out, value in zip(outputs, results if gradient else (results,), strict=True):
             out[summed] = value
     # I(t; k, m) = int_0^inf (alpha+t+v)^-k (beta+t+v)^-m dv: the quadrature's a and b are
     # alpha + t and beta + t, so its derivatives in a and b are those in alpha and beta.
     results = log_power_integral(alpha[near_one] + t[near_one], beta[near_one] + t[near_one],
                                  k[near_one], m[near_one], gradient=gradient)
-    for out, value in zip(outputs, results if gradient else (results,)):
+    for out, value in zip(outputs, results if gradient else (results,), strict=True):
         out[near_one] = value
     return tuple(outputs) if gradient else outputs[0]
 

@@ -75,7 +75,7 @@ def log_power_integral(a, b, k, m, *, gradient: bool = False):
         for start in range(0, a.size, rows):
             part = slice(start, start + rows)
             results = _integrate(a[part], b[part], k[part], m[part], w_left[part], w_right[part], nodes, gradient)
-            for target, value in zip(out, results):
+            for target, value in zip(out, results, strict=True):
                 target[part] = value
     out = [o.reshape(shape) for o in out]
     return tuple(out) if gradient else out[0]

@@ -8,9 +8,9 @@ a published model or from the customer's own history; `why` says which.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -206,7 +206,8 @@ def _money_list(amounts: np.ndarray) -> list[Any]:
     """Amounts as exact Decimals with two places (None where not finite)."""
     cents = np.round(amounts * 100)
     finite = np.isfinite(cents)
-    return [values.cents_to_amount(int(c)) if ok else None for c, ok in zip(cents.tolist(), finite.tolist())]
+    return [values.cents_to_amount(int(c)) if ok else None
+            for c, ok in zip(cents.tolist(), finite.tolist(), strict=True)]
 
 
 def _rounded_list(numbers: np.ndarray, digits: int) -> list[Any]:
@@ -263,9 +264,9 @@ def _rows(conn: sqlite3.Connection, s: Scores, order: list[int], explain) -> Ite
             columns = _row_columns(s, order_array[start:start + _CHUNK])
             names = _names(conn, columns["customer_id"])
             keys = list(columns)
-            for values_of_row in zip(*columns.values()):
+            for values_of_row in zip(*columns.values(), strict=True):
                 rank += 1
-                row = dict(zip(keys, values_of_row))
+                row = dict(zip(keys, values_of_row, strict=True))
                 row["rank"] = rank
                 row["name"], row["email"] = names.get(row["customer_id"], ("", None))
                 row["model"] = s.model
