@@ -25,7 +25,7 @@ import sqlite3
 import stat
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from crmcli import db, values
@@ -147,10 +147,8 @@ def _temporary(folder: Path, name: str, job: str) -> Iterator[Path]:
         yield Path(tmp)
     finally:
         for companion in ("", "-journal", "-wal", "-shm"):
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(tmp + companion)
-            except FileNotFoundError:
-                pass
         os.close(fd)
 
 
@@ -242,7 +240,8 @@ def inspect(path: Path, db_path: Path | None = None) -> dict:
         raise InvalidInput("restore", str(path), "is not a file")
     with open(path, "rb") as handle:
         if handle.read(len(db.SQLITE_HEADER)) != db.SQLITE_HEADER:
-            raise InvalidInput("restore", str(path), "is not a crmcli database (not an SQLite file); nothing was changed")
+            raise InvalidInput("restore", str(path),
+                               "is not a crmcli database (not an SQLite file); nothing was changed")
     try:
         source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:

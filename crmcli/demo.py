@@ -11,7 +11,10 @@ from crmcli import customers, feedback, followups, interactions, values
 
 def fill(conn: sqlite3.Connection, *, count: int = 200, seed: int = 1, replace: bool = False,
          today: date | None = None) -> dict[str, int]:
-    """Insert a generated business of `count` customers (call inside a transaction). replace=True deletes all data first."""
+    """Insert a generated business of `count` customers (call inside a transaction).
+
+    replace=True deletes all data first.
+    """
     from crmcli.demo_data import generate
 
     business = generate(customers=count, seed=seed, today=today or values.now().date())

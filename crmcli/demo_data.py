@@ -313,13 +313,14 @@ def generate(customers: int = 200, seed: int = 1, today: datetime.date | None = 
 
     business = DemoBusiness()
     taken_emails: set[str] = set()
-    for index, (person, join_day) in enumerate(zip(people, join_days)):
+    for index, (person, join_day) in enumerate(zip(people, join_days, strict=True)):
         staff_favourite = rng.choice(STAFF)
 
-        def staff(probability: float = 0.75) -> str | None:
+        # The helpers below bind this customer's values as defaults, so each is this iteration's own.
+        def staff(probability: float = 0.75, *, favourite: str = staff_favourite) -> str | None:
             if rng.random() >= probability:
                 return None
-            return staff_favourite if rng.random() < 0.6 else rng.choice(STAFF)
+            return favourite if rng.random() < 0.6 else rng.choice(STAFF)
 
         company = rng.choice(COMPANIES) if rng.random() < 0.08 else None
         email = None if rng.random() < 0.10 else _email(rng, person, company, taken_emails)
@@ -337,9 +338,9 @@ def generate(customers: int = 200, seed: int = 1, today: datetime.date | None = 
         purchase_days: list[float] = []
 
         def interaction(kind: str, at: datetime.datetime, amount: Decimal | None, by: str | None,
-                        text: str | None) -> None:
-            interactions.append({"customer": index, "type": kind, "at": at.isoformat(timespec="seconds"),
-                                 "amount": amount, "by": by, "note": text})
+                        text: str | None, *, rows: list[dict] = interactions, customer: int = index) -> None:
+            rows.append({"customer": customer, "type": kind, "at": at.isoformat(timespec="seconds"),
+                         "amount": amount, "by": by, "note": text})
 
         day = float(join_day)
         is_lead = rng.random() < LEAD_SHARE
@@ -469,8 +470,8 @@ def _followups(business: DemoBusiness, seed: int, today: datetime.date) -> list[
     for n, customer in enumerate(chosen):
         status = FOLLOWUP_STATUSES[n % len(FOLLOWUP_STATUSES)]
         last = datetime.date.fromisoformat(max(purchase_days[customer]))
-        counts = served.get(customer)
-        by = min(counts, key=lambda name: (-counts[name], name)) if counts else rng.choice(STAFF)
+        served_counts = served.get(customer)
+        by = min(served_counts, key=lambda name: (-served_counts[name], name)) if served_counts else rng.choice(STAFF)
         done_at = done_note = None
         if status == "done" and last + 20 * day < today - 10 * day:
             created = min(last + rng.randint(20, 90) * day, today - 10 * day)

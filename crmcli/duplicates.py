@@ -50,12 +50,15 @@ def phone_key(phone: str | None) -> str | None:
     return digits[-PHONE_DIGITS_COMPARED:]
 
 
+# Letters that do not decompose into a base letter and an accent.
+_UNDECOMPOSED = str.maketrans({"đ": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe"})
+
+
 def name_key(name: str | None) -> str:
     """Case, accents, punctuation and word order dropped: 'Nguyễn Văn An' -> 'an nguyen van'."""
     decomposed = unicodedata.normalize("NFKD", name or "")
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    # Letters that do not decompose into a base letter and an accent.
-    bare = bare.translate(str.maketrans({"đ": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe"}))
+    bare = bare.translate(_UNDECOMPOSED)
     words = re.sub(r"[\W_]+", " ", bare).split()
     return " ".join(sorted(words))
 
@@ -173,7 +176,7 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
     # DUP goes first: its email and external_id are unique and may be about to move to KEEP.
     history_before = history.last_id(conn)
     conn.execute("DELETE FROM customers WHERE id = ?", (duplicate_id,))
-    edits = {field: filled[field] for field in ("email", "phone", "company") if field in filled}
+    edits: dict[str, Any] = {field: filled[field] for field in ("email", "phone", "company") if field in filled}
     note = "\n".join(notes) if notes else None
     if note != keep["note"]:
         edits["note"] = note

@@ -84,7 +84,7 @@ def export(conn: sqlite3.Connection, what: str, *, fmt: str = "csv", output: Pat
         raise InvalidInput("what", what, "must be one of " + ", ".join((*KINDS, "all")))
     targets = _targets(kinds, fmt, output, all_kinds=what == "all")
     with db.snapshot(conn):
-        for kind, target in zip(kinds, targets):
+        for kind, target in zip(kinds, targets, strict=True):
             out.render(rows(conn, kind, fmt=fmt), out.columns(*COLUMNS[kind], numeric=NUMERIC), fmt=fmt,
                        output=target)
     return targets

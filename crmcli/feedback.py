@@ -56,7 +56,9 @@ def add(
          values.text(note, "note"), moment, external_id, resolved,
          values.text(resolution_note, "resolution_note"), values.now().isoformat()),
     )
-    return cursor.lastrowid
+    new_id = cursor.lastrowid
+    assert new_id is not None  # an INSERT that succeeded always sets it
+    return new_id
 
 
 def _category(category: str | None) -> str | None:
@@ -98,7 +100,8 @@ def list_feedback(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Feedback, newest first. open_only keeps unresolved complaints."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if open_only:
         where.append("f.type = 'complaint' AND f.resolved_at IS NULL")
     if type:

@@ -88,7 +88,9 @@ def add(
         (customer_id, kind, moment, cents, values.text(by, "by"), values.text(note, "note"),
          external_id, values.now().isoformat()),
     )
-    return cursor.lastrowid
+    new_id = cursor.lastrowid
+    assert new_id is not None  # an INSERT that succeeded always sets it
+    return new_id
 
 
 def list_interactions(
@@ -101,7 +103,8 @@ def list_interactions(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Interactions, newest first. since/until are inclusive calendar dates."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if customer_id is not None:
         where.append("i.customer_id = ?")
         params.append(customer_id)

@@ -19,7 +19,7 @@ import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -311,10 +311,8 @@ def destination(output: Path | None, *, field: str = "output") -> Iterator[TextI
             os.chmod(tmp_name, target.stat().st_mode & 0o777)
         os.replace(tmp_name, target)
     except BaseException as exc:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError):
             # e.g. disk full, or a path the OS cannot follow ('missing/../report.csv'): the user's to fix.
             raise _cannot_write(field, repr(given), exc) from None
@@ -339,7 +337,7 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
     (its pid gone; this user's regular files only): a killed `export` would otherwise leave a hidden copy
     of the data. A run still writing keeps its file, its pid being alive."""
     pattern = re.compile(rf"\.{re.escape(target.name)}\.pid(?P<pid>[0-9]+)-[A-Za-z0-9_]+\.tmp")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = os.listdir(target.parent)
     except OSError:

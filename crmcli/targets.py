@@ -72,6 +72,7 @@ def _target(metric: str, value: float | None, amount_cents: int | None) -> Any:
     if metric == "revenue":
         return values.cents_to_amount(amount_cents)
     if metric == "new_customers":
+        assert value is not None  # only revenue is kept in amount_cents (parse_value; the table's CHECK)
         return int(value)
     return value
 

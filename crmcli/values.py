@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Literal, overload
 
 from crmcli.errors import InvalidInput
 
@@ -129,7 +130,7 @@ def _is_singleton(char: str) -> bool:
     return bool(decomposition) and not decomposition.startswith("<") and " " not in decomposition
 
 
-def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") -> int | None:
+def amount_to_cents(value: str | Decimal | int | float | None, field: str = "amount") -> int | None:
     """'1234.5' -> 123450. Rejects non-numbers, too many decimals, negatives and more than MAX_AMOUNT_CENTS."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -145,8 +146,10 @@ def amount_to_cents(value: str | Decimal | int | None, field: str = "amount") ->
         return 0
     # Count on the digits, not with Decimal arithmetic: that rounds to 28 significant
     # digits (1.0000000000000000000000000000001 would pass as 1.00) and overflows on 1e999999999.
-    _, digits, exponent = number.as_tuple()
-    digits = list(digits)
+    parts = number.as_tuple()
+    digits = list(parts.digits)
+    exponent = parts.exponent
+    assert isinstance(exponent, int)  # 'n', 'N' and 'F' mark NaN and infinity, rejected above
     while digits[-1] == 0 and exponent < -CURRENCY_DECIMALS:
         digits.pop()
         exponent += 1
@@ -166,6 +169,12 @@ def cents_to_amount(cents: int | None) -> Decimal | None:
     if cents is None:
         return None
     return Decimal(cents).scaleb(-CURRENCY_DECIMALS)
+
+
+@overload
+def when(value: str | None, field: str, *, allow_future: bool = ..., default_now: Literal[True] = ...) -> str: ...
+@overload
+def when(value: str | None, field: str, *, allow_future: bool = ..., default_now: bool) -> str | None: ...
 
 
 def when(value: str | None, field: str, *, allow_future: bool = False, default_now: bool = True) -> str | None:
@@ -223,7 +232,8 @@ def _parse_iso(value: str, field: str) -> date | datetime:
                 moment = moment.astimezone().replace(tzinfo=None)
             moment = moment.replace(microsecond=0)
     except ValueError:
-        raise InvalidInput(field, value, "is not a date; use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday") from None
+        raise InvalidInput(field, value,
+                           "is not a date; use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday") from None
     except OverflowError:  # an offset that moves 0001-01-01 or 9999-12-31 off the calendar
         moment = date.min
     day = moment.date() if isinstance(moment, datetime) else moment
