@@ -8,6 +8,6 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__", "connect", "customers", "interactions", "feedback", "CrmError"]
 
-from crmcli import customers, feedback, interactions  # noqa: E402
-from crmcli.db import connect  # noqa: E402
-from crmcli.errors import CrmError  # noqa: E402
+from crmcli import customers, feedback, interactions
+from crmcli.db import connect
+from crmcli.errors import CrmError

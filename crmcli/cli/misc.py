@@ -47,7 +47,9 @@ def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = No
     conn = connection(ctx)
     path = state(ctx).path
     with db.snapshot(conn):
-        count = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        def count(sql: str) -> int:
+            return conn.execute(sql).fetchone()[0]
+
         record = {
             "path": str(path.resolve()),
             "schema_version": db.schema_version(conn),
