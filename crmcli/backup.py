@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from crmcli import db, values
+from crmcli import db, migrations, values
 from crmcli.errors import Conflict, CrmError, DatabaseUnusable, InvalidInput
 from crmcli.output import process_gone, refuse_database_files
 
@@ -251,7 +251,7 @@ def inspect(path: Path, db_path: Path | None = None) -> dict:
         version = source.execute("PRAGMA user_version").fetchone()[0]
         if app_id != db.APPLICATION_ID:
             raise InvalidInput("restore", str(path), "is an SQLite database, but not crmcli's; nothing was changed")
-        if version > db.latest_version():
+        if version > migrations.latest_version():
             raise InvalidInput("restore", str(path), f"was written by a newer crmcli (schema {version}); "
                                "upgrade crmcli first; nothing was changed")
         check = source.execute("PRAGMA quick_check").fetchone()[0]
@@ -295,7 +295,7 @@ def restore(db_path: Path, source_path: Path) -> dict:
                 raise Conflict(f"restore: no free name for the copy of the current database beside {db_path} "
                                f"({_MOST_KEPT_COPIES} copies from this second exist); nothing was changed")
         _copy_in(source_path, conn, db_path)
-        db.migrate(conn)  # a backup from an older crmcli is brought up to this schema
+        migrations.migrate(conn)  # a backup from an older crmcli is brought up to this schema
     except sqlite3.OperationalError as exc:
         kept = f" and also kept in {aside}" if aside else ""
         raise DatabaseUnusable(f"restore: could not write the database {db_path}: {exc}; "

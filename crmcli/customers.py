@@ -77,11 +77,12 @@ def add(
     if customer_id is None:
         customer_id = _next_id(conn)
     elif conn.execute("SELECT 1 FROM customers WHERE id = ? UNION ALL "
-                      "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id, customer_id)).fetchone():
+                      "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1",
+                      (customer_id, customer_id)).fetchone():
         raise Conflict(f"id: {customer_id} is or was another customer's, and ids are never reused; "
                        "leave the id empty to give this customer a new one")
     stamp = values.now().isoformat()
-    cursor = conn.execute(
+    conn.execute(
         """INSERT INTO customers (id, name, email, email_key, phone, company, note, external_id, since,
                                   created_at, updated_at, search_text)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -159,7 +160,8 @@ def resolve_optional(conn: sqlite3.Connection, ref: str | None) -> int | None:
 def list_customers(
     conn: sqlite3.Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if tag:
         where.append("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)")
         params.append(tag.strip().lower())
@@ -306,7 +308,8 @@ def delete(conn: sqlite3.Connection, customer_id: int) -> dict[str, int]:
     """Delete a customer with their interactions, feedback and tags. Returns what was removed."""
     get(conn, customer_id)
     counts = {
-        "interactions": conn.execute("SELECT count(*) FROM interactions WHERE customer_id = ?", (customer_id,)).fetchone()[0],
+        "interactions": conn.execute("SELECT count(*) FROM interactions WHERE customer_id = ?",
+                                     (customer_id,)).fetchone()[0],
         "feedback": conn.execute("SELECT count(*) FROM feedback WHERE customer_id = ?", (customer_id,)).fetchone()[0],
     }
     conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))

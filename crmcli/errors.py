@@ -47,7 +47,8 @@ class OutputFailed(CrmError):
     """Output could not be written (a full disk, a closed stdout, a folder that vanished)."""
 
     def __init__(self, field: str, where: str, reason: str, *, nothing_saved: bool = False):
-        super().__init__(f"{field}: cannot write to {where}: {reason}" + ("; nothing was saved" if nothing_saved else ""))
+        saved = "; nothing was saved" if nothing_saved else ""
+        super().__init__(f"{field}: cannot write to {where}: {reason}{saved}")
         self.field, self.where, self.reason = field, where, reason
         self.to_stdout = where == "standard output"
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from crmcli import values
-from crmcli.db import FEEDBACK_TYPES
 from crmcli.errors import Conflict, InvalidInput, NotFound
+from crmcli.migrations import FEEDBACK_TYPES  # the types M001's CHECK allows
 
 LIST_COLUMNS = (
     "id", "customer_id", "customer_name", "type", "rating", "category", "by", "at",

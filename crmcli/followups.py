@@ -43,10 +43,12 @@ def due_day(value: str | None, field: str = "due") -> date:
     if match:
         return today + timedelta(days=int(match.group(1)))
     try:
-        return values.day(value, field)
+        day = values.day(value, field)
     except InvalidInput:
         raise InvalidInput(field, value, "is not a date; use YYYY-MM-DD, today, tomorrow or +N "
                                          "(days from today)") from None
+    assert day is not None  # the text is not empty
+    return day
 
 
 def _staff_key(name: str | None) -> str | None:
@@ -85,6 +87,7 @@ def add(
         (customer_id, due_date.isoformat(), values.text(by, "by"), values.text(note, "note"), created, finished,
          values.text(done_note, "note")),
     )
+    assert cursor.lastrowid is not None  # an INSERT's row
     return cursor.lastrowid
 
 
@@ -118,7 +121,8 @@ def list_followups(
     to do today, overdue included). by: assigned to that staff member (any case).
     """
     today = values.now().date()
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if not include_done:
         where.append("f.done_at IS NULL")
     if overdue:

@@ -1,6 +1,6 @@
 """A customer's change history, and erasing a person (`crm customer forget`).
 
-The history rows are written by triggers (db.M004_HISTORY) in the same transaction
+The history rows are written by triggers (migrations.M004_HISTORY) in the same transaction
 as the change, one row per changed field; this module reads them, adds the merge
 and forget markers that only the commands know about, and scrubs them when a person
 is forgotten. Functions take a connection, raise CrmError and never print.

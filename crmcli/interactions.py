@@ -6,8 +6,8 @@ import sqlite3
 from typing import Any
 
 from crmcli import values
-from crmcli.db import INTERACTION_TYPES
 from crmcli.errors import Conflict, InvalidInput
+from crmcli.migrations import INTERACTION_TYPES  # the types M001's CHECK allows
 
 MONEY_TYPES = ("purchase", "refund")
 LIST_COLUMNS = ("id", "customer_id", "customer_name", "type", "at", "amount", "by", "note")
@@ -36,7 +36,7 @@ _IDS_LISTED = 20
 def overflow_problem(conn: sqlite3.Connection, path: object) -> str:
     """What to say when SQLite's 64-bit sum of amounts overflowed ("integer overflow").
 
-    crm refuses amounts over values.MAX_AMOUNT_CENTS, and db.M005's triggers refuse them from
+    crm refuses amounts over values.MAX_AMOUNT_CENTS, and migrations.M005's triggers refuse them from
     other programs, so such rows come from before that (another program, or a file edited
     with the triggers dropped). Names them and the sqlite3 commands that repair the file
     (crm has no command to edit or delete one interaction).

@@ -20,7 +20,7 @@ _MINOR_PER_MAJOR = 10**CURRENCY_DECIMALS
 # The most one interaction may carry: 1,000,000,000.00. SQLite adds integers in 64 bits
 # and fails with "integer overflow" beyond 2**63 - 1 cents; at this bound 92 million
 # interactions, each at the maximum, still add up, so no realistic total can overflow.
-# No small business takes a billion in one sale. db.M005 holds other programs to it too.
+# No small business takes a billion in one sale. migrations.M005 holds other programs to it too.
 MAX_AMOUNT_CENTS = 1_000_000_000 * _MINOR_PER_MAJOR
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
@@ -33,6 +33,10 @@ def now() -> datetime:
     return datetime.now().replace(microsecond=0)
 
 
+@overload
+def text(value: str | None, field: str, *, required: Literal[True]) -> str: ...
+@overload
+def text(value: str | None, field: str, *, required: bool = False) -> str | None: ...
 def text(value: str | None, field: str, *, required: bool = False) -> str | None:
     """Trim a free-text value; empty becomes None (or an error when required).
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from crmcli import backup, customers, db, interactions
+from crmcli import backup, customers, db, interactions, migrations
 from helpers import assert_error, db_dump, freeze, unchanged
 
 
@@ -129,7 +129,7 @@ def test_restore_refuses_what_is_not_a_crmcli_database(crm, shop, isolated_datab
     newer = tmp_path / "newer.db"
     crm("backup", newer)
     raw = sqlite3.connect(newer)
-    raw.execute(f"PRAGMA user_version = {db.latest_version() + 1}")
+    raw.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
     raw.close()
     with unchanged(isolated_database):
         assert_error(crm("restore", text, "--yes"), 1, "is not a crmcli database (not an SQLite file)",
@@ -167,7 +167,7 @@ def test_restore_upgrades_an_older_backup(crm, tmp_path, monkeypatch):
     # A context of its own: monkeypatch.undo() would also undo the autouse fixture's
     # CRM_DB and HOME, and the restore would then land in the real home directory.
     with monkeypatch.context() as older_crmcli:
-        older_crmcli.setattr(db, "MIGRATIONS", db.MIGRATIONS[:-1])
+        older_crmcli.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:-1])
         conn = db.connect(old)
         with db.transaction(conn):
             # As the older crmcli wrote it: today's customers.add needs today's schema.
@@ -178,7 +178,7 @@ def test_restore_upgrades_an_older_backup(crm, tmp_path, monkeypatch):
     result = crm("restore", old, "--yes")
     assert result.exit_code == 0, result.stderr
     conn = sqlite3.connect(db.default_path())
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.latest_version()
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.latest_version()
     assert conn.execute("SELECT name FROM customers").fetchall() == [("From The Old Days",)]
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from _processes import integrity, kill_group, query, run_crm, start_crm, wal_size
-from crmcli import customers, db
+from crmcli import customers, db, migrations
 
 KILL_FRACTIONS = (0.1, 0.3, 0.6, 0.9)
 AFTER_FINISH = 1.2  # a kill just after the uninterrupted run's duration (plus 0.3 s)
@@ -225,7 +225,7 @@ def table_counts(path: Path) -> dict[str, int] | None:
     if version == 0:
         assert not tables, "tables without a schema version: a migration was half-applied"
         return None
-    assert version == db.latest_version()
+    assert version == migrations.latest_version()
     return {table: query(path, f"SELECT count(*) FROM {table}")[0][0] for table in DEMO_TABLES}
 
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from crmcli import customers, db, feedback, interactions
+from crmcli import customers, db, feedback, interactions, migrations
 from crmcli.errors import DatabaseUnusable
 from helpers import assert_error, db_dump, file_digest, freeze
 
@@ -59,7 +59,7 @@ def test_an_existing_empty_file_becomes_a_crmcli_database(tmp_path):
     path.touch()
     conn = db.connect(path)
     assert pragma(conn, "application_id") == db.APPLICATION_ID
-    assert db.schema_version(conn) == db.latest_version()
+    assert db.schema_version(conn) == migrations.latest_version()
     conn.close()
 
 
@@ -74,7 +74,7 @@ def test_connection_settings(isolated_database, reopen):
         assert pragma(conn, "journal_mode") == "wal"
         assert pragma(conn, "foreign_keys") == 1
         assert pragma(conn, "busy_timeout") >= 5000
-        assert db.schema_version(conn) == db.latest_version()
+        assert db.schema_version(conn) == migrations.latest_version()
         assert pragma(conn, "application_id") == db.APPLICATION_ID
         # The caller controls transactions (BEGIN IMMEDIATE in db.transaction).
         assert conn.isolation_level is None
@@ -129,7 +129,7 @@ def test_another_programs_sqlite_database_is_refused_and_left_unchanged(isolated
 
 def test_a_database_from_a_newer_crmcli_is_refused_and_left_unchanged(isolated_database, crm):
     make_crm_db(isolated_database, rows=3)
-    newer = db.latest_version() + 1
+    newer = migrations.latest_version() + 1
     raw = sqlite3.connect(isolated_database)
     raw.execute(f"PRAGMA user_version = {newer}")
     raw.close()
@@ -213,8 +213,8 @@ def test_migrate_twice_is_a_no_op(conn, isolated_database):
     with db.transaction(conn):
         customers.add(conn, "Ann")
     before = db_dump(isolated_database)
-    db.migrate(conn)
-    db.migrate(conn)
+    migrations.migrate(conn)
+    migrations.migrate(conn)
     assert db_dump(isolated_database) == before
     conn.close()
     db.connect(isolated_database).close()
@@ -225,14 +225,14 @@ def test_a_failing_migration_changes_nothing(isolated_database, monkeypatch):
     make_crm_db(isolated_database, rows=1)
     before = db_dump(isolated_database)
     broken = ["CREATE TABLE half_done (a)", "ALTER TABLE customers ADD COLUMN x", "THIS IS NOT SQL"]
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, broken])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
     with pytest.raises(sqlite3.Error):
         db.connect(isolated_database)
     assert db_dump(isolated_database) == before  # no half_done table, no new column, user_version as it was
 
 
 def test_a_failing_migration_on_a_new_file_leaves_it_empty(isolated_database, monkeypatch):
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, ["THIS IS NOT SQL"]])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ["THIS IS NOT SQL"]])
     with pytest.raises(sqlite3.Error):
         db.connect(isolated_database)
     raw = sqlite3.connect(isolated_database)
@@ -251,22 +251,24 @@ def test_a_migration_step_may_be_python_and_stays_atomic_with_its_version(isolat
         seen.append(conn.execute("SELECT name FROM customers").fetchone()[0])
         raise sqlite3.OperationalError("the step failed")
 
-    broken = ["CREATE TABLE half_done (a)", db.PythonStep("fails", fails_after_writing)]
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, broken])
+    broken = ["CREATE TABLE half_done (a)", migrations.PythonStep("fails", fails_after_writing)]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
     with pytest.raises(sqlite3.OperationalError, match="the step failed"):
         db.connect(isolated_database)
     assert seen == ["changed"]  # it ran, inside the migration's transaction...
     assert db_dump(isolated_database) == before  # ...which was rolled back whole, user_version included
-    works = ["CREATE TABLE done (a)", db.PythonStep("fills", lambda conn: conn.execute("INSERT INTO done VALUES (1)"))]
-    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS[:-1], works])
+    works = ["CREATE TABLE done (a)",
+             migrations.PythonStep("fills", lambda conn: conn.execute("INSERT INTO done VALUES (1)"))]
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS[:-1], works])
     conn = db.connect(isolated_database)
-    assert (db.schema_version(conn), conn.execute("SELECT a FROM done").fetchone()[0]) == (len(db.MIGRATIONS), 1)
+    done = conn.execute("SELECT a FROM done").fetchone()[0]
+    assert (db.schema_version(conn), done) == (len(migrations.MIGRATIONS), 1)
     conn.close()
 
 
 def test_the_list_of_migrations_prints_the_same_every_run():
     """bench_reports fingerprints the schema by repr(MIGRATIONS): no memory addresses in it."""
-    assert " at 0x" not in repr(db.MIGRATIONS)
+    assert " at 0x" not in repr(migrations.MIGRATIONS)
 
 
 @pytest.mark.parametrize("claimed, found", [(3, "table customer_history (schema 4)"),
@@ -283,7 +285,7 @@ def test_a_user_version_lowered_by_hand_is_refused_and_the_file_left_alone(isola
         db.connect(isolated_database)
     message = caught.value.message
     assert str(isolated_database) in message and f"says it has schema {claimed}" in message and found in message
-    assert f'PRAGMA user_version = {db.latest_version()}"' in message  # how to set it back
+    assert f'PRAGMA user_version = {migrations.latest_version()}"' in message  # how to set it back
     for command in (("customer", "add", "Bob"), ("customer", "list")):
         assert_error(crm(*command), 3, str(isolated_database), f"schema {claimed}", found)
     assert db_dump(isolated_database) == dump

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from crmcli import customers, db, feedback, interactions
+from crmcli import customers, db, feedback, interactions, migrations
 from helpers import assert_error, db_dump, file_digest, freeze, unchanged
 
 PYTHON = sys.executable
@@ -126,7 +126,7 @@ def test_a_database_from_a_newer_crmcli_is_refused_by_every_command(crm, isolate
     """test_db.py checks add, list, info and demo; here every other kind of command."""
     make_crm_db(isolated_database, rows=3)
     raw = sqlite3.connect(isolated_database)
-    raw.execute(f"PRAGMA user_version = {db.latest_version() + 1}")
+    raw.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
     raw.close()
     before = file_digest(isolated_database)
     commands = read_commands() + write_commands(import_files) + [

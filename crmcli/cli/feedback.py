@@ -25,8 +25,8 @@ from crmcli.cli.common import (
 app = typer.Typer(cls=CrmGroup, help="Log complaints, compliments and suggestions; resolve complaints.",
                   no_args_is_help=True)
 
-# Built from db.FEEDBACK_TYPES, the one list of types; mypy reads members only from a literal list.
-FeedbackType = StrEnum("FeedbackType", {name: name for name in db.FEEDBACK_TYPES})  # type: ignore[misc]
+# Built from feedback.FEEDBACK_TYPES, the one list of types; mypy reads members only from a literal list.
+FeedbackType = StrEnum("FeedbackType", {name: name for name in feedback.FEEDBACK_TYPES})  # type: ignore[misc]
 
 
 @app.command("add")

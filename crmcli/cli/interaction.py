@@ -24,8 +24,8 @@ from crmcli.cli.common import (
 app = typer.Typer(cls=CrmGroup, help="Record and list purchases, refunds, calls, emails, meetings, visits.",
                   no_args_is_help=True)
 
-# Built from db.INTERACTION_TYPES, the one list of types; mypy reads members only from a literal list.
-InteractionType = StrEnum("InteractionType", {name: name for name in db.INTERACTION_TYPES})  # type: ignore[misc]
+# Built from interactions.INTERACTION_TYPES, the one list of types; mypy reads members only from a literal list.
+InteractionType = StrEnum("InteractionType", {name: name for name in interactions.INTERACTION_TYPES})  # type: ignore[misc]
 
 
 @app.command("add")

@@ -167,9 +167,9 @@ LAST_NAMES = (
 def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
     """The database and the CSV for these parameters: built once, then reused."""
     # The schema's text is part of the key: a database built by an older schema is rebuilt.
-    from crmcli import db as crm_db
+    from crmcli import migrations as crm_migrations
 
-    schema = hashlib.sha1(repr(crm_db.MIGRATIONS).encode()).hexdigest()[:8]
+    schema = hashlib.sha1(repr(crm_migrations.MIGRATIONS).encode()).hexdigest()[:8]
     key = f"reports-v{GENERATOR_VERSION}-{schema}-c{customers}-s{seed}"
     db_path, csv_path, meta_path = WORK / f"{key}.db", WORK / f"{key}.csv", WORK / f"{key}.json"
     if db_path.exists() and csv_path.exists() and meta_path.exists():

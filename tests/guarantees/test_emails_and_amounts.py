@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from helpers import assert_error, db_dump, freeze, unchanged
 
-from crmcli import customers, db, values
+from crmcli import customers, db, migrations, values
 
 KELVIN_KATE = "\u212aate@example.com"  # U+212A KELVIN SIGN, then "ate"
 
@@ -36,7 +36,7 @@ def older_database(path, monkeypatch):
     for made_by_the_fixture in path.parent.glob(path.name + "*"):
         made_by_the_fixture.unlink()
     with monkeypatch.context() as older_crmcli:
-        older_crmcli.setattr(db, "MIGRATIONS", db.MIGRATIONS[:4])
+        older_crmcli.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
         db.connect(path).close()
     return sqlite3.connect(path, isolation_level=None)
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from crmcli import db, interactions, values
+from crmcli import interactions, values
 from crmcli.errors import CrmError
 from crmcli.transfer.csvcells import unescape
 from crmcli.transfer.imports import indexes
@@ -57,7 +57,7 @@ class InteractionImporter(Importer):
     def kind(self, cell: str) -> str:
         found = self._types.get(cell)
         if found is None:
-            found = values.choice(unescape(cell), "type", db.INTERACTION_TYPES)
+            found = values.choice(unescape(cell), "type", interactions.INTERACTION_TYPES)
             self._types[cell] = found
         return found
 
