@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from crmcli import customers, db, feedback, followups, interactions
+from crmcli.reports import agenda
 from helpers import freeze
 
 NOW = datetime(2024, 6, 15, 12, 0, 0)
@@ -69,7 +70,7 @@ def brief(rows):
 
 def test_agenda_by_hand(shop, crm):
     result = crm("agenda", "--format", "csv")
-    assert result.stdout.splitlines()[0] == ",".join(followups.AGENDA_COLUMNS)
+    assert result.stdout.splitlines()[0] == ",".join(agenda.AGENDA_COLUMNS)
     rows = rows_of(result)
     assert brief(rows) == [
         ("followup", "Customer Q", "Joy", "2024-06-10", "5"),

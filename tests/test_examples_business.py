@@ -114,7 +114,8 @@ def test_check_targets_on_the_demo_targets(fixed_demo_env, as_of, judged, code):
 
 
 def set_revenue_target_only(env, amount):
-    from crmcli import db, targets
+    from crmcli import db
+    from crmcli.reports import targets
 
     conn = db.connect(Path(env["CRM_DB"]))
     with db.transaction(conn):

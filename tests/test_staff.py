@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from crmcli import db, followups, metrics
+from crmcli import db, followups
+from crmcli.reports import staff as staff_report
 from helpers import assert_error, freeze, unchanged
 from test_summary import NOW, hand_built_shop
 
@@ -30,7 +31,7 @@ def by_staff(rows):
 
 
 def test_all_history_by_hand(shop):
-    rows = metrics.staff_rows(shop)
+    rows = staff_report.staff_rows(shop)
     assert [r["staff"] for r in rows] == ["Joy", "Marco", "Sam"]  # nobody for events without staff
     joy, marco, sam = (by_staff(rows)[name] for name in ("Joy", "Marco", "Sam"))
     # Joy: purchases A 03-10, A 04-05, B 04-10; refund A 05-25; call D 06-05.
@@ -56,7 +57,7 @@ def test_all_history_by_hand(shop):
 
 
 def test_a_date_range(shop):
-    may = by_staff(metrics.staff_rows(shop, since="2024-05-01", until="2024-05-31"))
+    may = by_staff(staff_report.staff_rows(shop, since="2024-05-01", until="2024-05-31"))
     assert (may["Joy"]["interactions"], may["Joy"]["sales"], may["Joy"]["revenue"]) == (1, 0, Decimal("-10.00"))
     assert may["Joy"]["complaints_handled"] == 0 and may["Joy"]["average_rating"] is None
     assert may["Joy"]["followups_overdue"] == 1  # as of today, whatever the range
@@ -64,17 +65,17 @@ def test_a_date_range(shop):
         1, 1, 2.5)
     assert (may["Marco"]["interactions"], may["Marco"]["compliments"]) == (0, 1)
     # A complaint resolved after --until counts as handled, not as resolved.
-    april = by_staff(metrics.staff_rows(shop, until="2024-04-30"))
+    april = by_staff(staff_report.staff_rows(shop, until="2024-04-30"))
     assert (april["Joy"]["complaints_handled"], april["Joy"]["complaints_resolved"],
             april["Joy"]["median_resolution_days"]) == (2, 1, 2.0)
-    june = by_staff(metrics.staff_rows(shop, since="2024-06-01"))
+    june = by_staff(staff_report.staff_rows(shop, since="2024-06-01"))
     assert june["Sam"]["followups_done"] == 1 and "Marco" not in june
 
 
 def test_cli_csv_and_table(shop, crm):
     result = crm("report", "staff", "--format", "csv")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.splitlines()[0] == ",".join(metrics.STAFF_COLUMNS)
+    assert result.stdout.splitlines()[0] == ",".join(staff_report.STAFF_COLUMNS)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(r["staff"], r["revenue"], r["median_resolution_days"]) for r in rows] == [
         ("Joy", "340.00", "2.5"), ("Marco", "25.00", ""), ("Sam", "110.00", "1.0")]
@@ -95,7 +96,7 @@ def test_staff_are_alive_on_the_demo(conn, monkeypatch):
     freeze(monkeypatch, datetime(2024, 6, 15, 12, 0, 0))
     with db.transaction(conn):
         demo.fill(conn, count=200, seed=1)
-    rows = metrics.staff_rows(conn)
+    rows = staff_report.staff_rows(conn)
     assert len(rows) >= 4
     for column in ("interactions", "customers_served", "complaints_handled", "compliments", "followups_done"):
         assert sum(1 for r in rows if r[column]) >= 2, column

@@ -29,7 +29,8 @@ from decimal import Decimal
 
 import pytest
 
-from crmcli import customers, db, feedback, interactions, metrics, targets
+from crmcli import customers, db, feedback, interactions
+from crmcli.reports import metrics, summary_table, targets
 from helpers import assert_error, freeze, unchanged
 
 NOW = datetime(2024, 6, 15, 12, 0, 0)
@@ -254,10 +255,10 @@ def test_cli_table_has_periods_targets_and_trends(shop, crm):
 
 
 def test_sparkline():
-    assert metrics.sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
-    assert metrics.sparkline([5, 5]) == "▄▄"
-    assert metrics.sparkline([None, 0, 10]) == " ▁█"
-    assert metrics.sparkline([None]) == ""
+    assert summary_table.sparkline([1, 2, 3, 4, 5, 6, 7, 8]) == "▁▂▃▄▅▆▇█"
+    assert summary_table.sparkline([5, 5]) == "▄▄"
+    assert summary_table.sparkline([None, 0, 10]) == " ▁█"
+    assert summary_table.sparkline([None]) == ""
 
 
 def test_targets_beside_the_actuals(shop, crm):

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from crmcli import db, targets
+from crmcli import db
+from crmcli.reports import targets
 from helpers import assert_error, freeze, unchanged
 from test_summary import NOW, hand_built_shop
 
@@ -113,7 +114,8 @@ def test_remove(shop, crm, isolated_database):
 
 
 def test_the_demo_sets_targets(conn, monkeypatch):
-    from crmcli import demo, metrics
+    from crmcli import demo
+    from crmcli.reports import metrics
 
     freeze(monkeypatch, NOW)
     with db.transaction(conn):

@@ -3,7 +3,7 @@
 A customer is *lost* as of a day D when the churn model, fitted on the data up to D,
 gives P(alive) below 0.5: exactly the customers with `p_alive` < 0.5 in
 `crm report churn --as-of D --limit 0` (same model, same fallback to the heuristic when
-the history is too thin or the fit does not converge). crmcli.metrics counts a customer
+the history is too thin or the fit does not converge). crmcli.reports.metrics counts a customer
 as lost *in* a period when they are lost at its last day and were not at the last day
 of the period before.
 

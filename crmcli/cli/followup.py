@@ -112,20 +112,21 @@ def agenda(
     """Today's work: follow-ups due, open complaints, best customers gone quiet. Made for a morning cron mail."""
     from crmcli import output as out
     from crmcli import values
+    from crmcli.reports import agenda as agenda_report
 
     conn = connection(ctx)
     with db.snapshot(conn):
-        rows = followups.agenda(conn, by=by, quiet_limit=limit or None)
+        rows = agenda_report.agenda(conn, by=by, quiet_limit=limit or None)
     chosen = out.choose_format(fmt.value if fmt else None, output)
     if chosen != "table":
-        render(rows, out.columns(*followups.AGENDA_COLUMNS, numeric=("id", "customer_id", "days")), fmt, output)
+        render(rows, out.columns(*agenda_report.AGENDA_COLUMNS, numeric=("id", "customer_id", "days")), fmt, output)
         return
     who = f" for {by.strip()}" if by else ""
     if not rows:
         note(f"nothing on the agenda{who} today ({values.now().date()})")
     with out.destination(output) as stream:
         is_terminal = output is None and stream.isatty()
-        for section in followups.AGENDA_SECTIONS:
+        for section in agenda_report.AGENDA_SECTIONS:
             part = [row for row in rows if row["section"] == section]
             if not part:
                 continue

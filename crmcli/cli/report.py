@@ -190,8 +190,8 @@ def summary(
     output: OutputOption = None,
 ) -> None:
     """Per period: customers won, kept and lost, revenue, complaints and ratings, beside the targets."""
-    from crmcli import metrics, targets
     from crmcli.output import Column, choose_format, columns
+    from crmcli.reports import metrics, summary_table, targets
 
     conn = connection(ctx)
     day = values.day(as_of, "as-of") or values.now().date()
@@ -200,11 +200,11 @@ def summary(
         rows = metrics.summary(conn, period=period.value, count=periods, as_of=day, targets=goals)
         verdict = targets.check(conn, per=period.value, as_of=day) if check else None
     if choose_format(fmt.value if fmt else None, output) == "table":
-        labels, table = metrics.pivot(rows)
+        labels, table = summary_table.pivot(rows)
         cols = [Column("metric"), *(Column(label, numeric=True) for label in labels),
                 Column("target", numeric=True), Column("trend")]
         render(table, cols, fmt, output, title=f"Summary by {period.value} as of {day} "
-               f"(* = to date; {metrics.MISSED_MARK} = target missed)")
+               f"(* = to date; {summary_table.MISSED_MARK} = target missed)")
     else:
         render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output)
     if verdict is not None:
@@ -212,7 +212,7 @@ def summary(
 
 
 def _report_check(verdict: dict, per: str) -> None:
-    from crmcli import metrics, targets
+    from crmcli.reports import summary_table, targets
 
     label = verdict["period"]
     if not verdict["targets"]:
@@ -221,8 +221,8 @@ def _report_check(verdict: dict, per: str) -> None:
     for entry in verdict["not_judged"]:
         note(f"note: {entry['metric']} has no value in {label}; its target was not judged")
     for entry in verdict["missed"]:
-        actual = metrics.format_value(entry["metric"], entry["actual"])
-        target = metrics.format_value(entry["metric"], entry["target"])
+        actual = summary_table.format_value(entry["metric"], entry["actual"])
+        target = summary_table.format_value(entry["metric"], entry["target"])
         note(f"crm: target missed in {label}: {entry['metric']} {actual}, target {entry['direction']} {target}")
     if verdict["missed"]:
         raise typer.Exit(targets.TARGET_MISSED_EXIT_CODE)
@@ -239,12 +239,12 @@ def staff(
     output: OutputOption = None,
 ) -> None:
     """Per staff member: interactions, customers served, complaints handled and resolved, ratings, follow-ups."""
-    from crmcli import metrics
     from crmcli.output import columns
+    from crmcli.reports import staff as staff_report
 
     conn = connection(ctx)
     with db.snapshot(conn):
-        rows = metrics.staff_rows(conn, since=since, until=until)
+        rows = staff_report.staff_rows(conn, since=since, until=until)
     span = f"{since or 'the start'} to {until or 'today'}"
-    render(rows, columns(*metrics.STAFF_COLUMNS, numeric=metrics.STAFF_COLUMNS[1:]), fmt, output,
+    render(rows, columns(*staff_report.STAFF_COLUMNS, numeric=staff_report.STAFF_COLUMNS[1:]), fmt, output,
            title=f"Staff, {span}")

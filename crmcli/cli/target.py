@@ -43,7 +43,7 @@ def set_(
     per: PerOption = PeriodKind.month,
 ) -> None:
     """Set the target for a metric (replacing any earlier one for the same period)."""
-    from crmcli import targets
+    from crmcli.reports import targets
 
     conn = connection(ctx)
     with write_transaction(conn):
@@ -60,8 +60,8 @@ def list_(
     output: OutputOption = None,
 ) -> None:
     """List the targets, each with the last complete period's actual and whether it was met."""
-    from crmcli import targets
     from crmcli.output import columns
+    from crmcli.reports import targets
 
     conn = connection(ctx)
     day = values.day(as_of, "as-of")
@@ -77,7 +77,7 @@ def remove(
     per: PerOption = PeriodKind.month,
 ) -> None:
     """Remove the target for a metric."""
-    from crmcli import targets
+    from crmcli.reports import targets
 
     conn = connection(ctx)
     with write_transaction(conn):

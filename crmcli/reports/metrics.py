@@ -1,5 +1,4 @@
-"""The business by the customer: per-period metrics (`crm report summary`) and per-staff
-accountability (`crm report staff`).
+"""The business by the customer: the per-period metrics of `crm report summary` and the targets.
 
 Everything here is plain SQL and Python over the stored events; numpy and scipy are
 loaded only for `customers_lost`, which needs the churn model
@@ -31,7 +30,6 @@ import sqlite3
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from crmcli import sql, values
@@ -68,10 +66,6 @@ METRIC_BY_NAME = {m.name: m for m in METRICS}
 # The tidy layout of `report summary` in csv/json/jsonl: one row per period and metric.
 SUMMARY_COLUMNS = ("period", "period_start", "period_end", "complete", "metric", "value", "target", "target_met")
 
-STAFF_COLUMNS = (
-    "staff", "interactions", "customers_served", "sales", "revenue", "complaints_handled", "complaints_resolved",
-    "median_resolution_days", "average_rating", "compliments", "followups_done", "followups_overdue",
-)
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -156,7 +150,7 @@ def _days(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 86400
 
 
-def _median_days(pairs: list[tuple[str, str]]) -> float | None:
+def median_days(pairs: list[tuple[str, str]]) -> float | None:
     durations = [_days(start, end) for start, end in pairs]
     return round(statistics.median(durations), 1) if durations else None
 
@@ -218,7 +212,7 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
             """SELECT at, resolved_at FROM feedback
                 WHERE type = 'complaint' AND resolved_at >= :start AND resolved_at < :stop""", w).fetchall()
         result["complaints_resolved"] = len(resolved)
-        result["median_resolution_days"] = _median_days([(r["at"], r["resolved_at"]) for r in resolved])
+        result["median_resolution_days"] = median_days([(r["at"], r["resolved_at"]) for r in resolved])
     if "average_rating" in wanted:
         average = _one(conn, """SELECT avg(rating) FROM feedback
                                  WHERE rating IS NOT NULL AND at >= :start AND at < :stop""", w)
@@ -272,138 +266,3 @@ def target_met(metric: str, value: Any, target: Any) -> bool | None:
     if METRIC_BY_NAME[metric].better == "lower":
         return value <= target
     return value >= target
-
-
-# --- the table a person reads ----------------------------------------------------------------------
-
-SPARK = "▁▂▃▄▅▆▇█"
-MISSED_MARK = "✗"
-
-
-def format_value(metric: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    unit = METRIC_BY_NAME[metric].unit
-    if unit == "count":
-        return str(value)
-    if unit == "share":
-        return f"{value * 100:.1f}%"
-    if unit == "money":
-        return f"{Decimal(value):.2f}"
-    if unit == "days":
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def sparkline(series: list[Any]) -> str:
-    """One block per value, its height scaled between the series' smallest and largest; blank where missing."""
-    numbers = [float(v) for v in series if v is not None]
-    if not numbers:
-        return ""
-    low, high = min(numbers), max(numbers)
-    marks = []
-    for v in series:
-        if v is None:
-            marks.append(" ")
-        elif high == low:
-            marks.append(SPARK[3])
-        else:
-            marks.append(SPARK[round((float(v) - low) / (high - low) * (len(SPARK) - 1))])
-    return "".join(marks)
-
-
-def pivot(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
-    """The tidy rows as one table row per metric and one column per period, with target and trend.
-
-    Returns the period column keys (an incomplete period's label carries a '*') and the rows.
-    The trend is a sparkline of the complete periods.
-    """
-    labels: list[str] = []
-    by_metric: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        label = row["period"] + ("" if row["complete"] else "*")
-        if label not in labels:
-            labels.append(label)
-        entry = by_metric.setdefault(row["metric"], {"metric": METRIC_BY_NAME[row["metric"]].label,
-                                                     "series": [], "target": row["target"]})
-        cell = format_value(row["metric"], row["value"])
-        if row["target_met"] is False:
-            cell += " " + MISSED_MARK
-        entry[label] = cell
-        if row["complete"]:  # a period still running would always look like a fall
-            entry["series"].append(row["value"])
-    table = []
-    for name, entry in by_metric.items():
-        series = entry.pop("series")
-        target = entry.pop("target")
-        if target is not None:
-            sign = "≤" if METRIC_BY_NAME[name].better == "lower" else "≥"
-            entry["target"] = f"{sign} {format_value(name, target)}"
-        entry["trend"] = sparkline(series)
-        table.append(entry)
-    return labels, table
-
-
-# --- staff -------------------------------------------------------------------------------------------
-
-def _range(since: str | None, until: str | None) -> tuple[str, str, date | None, date | None]:
-    start = values.day(since, "since")
-    end = values.day(until, "until")
-    if start and end and start > end:
-        raise InvalidInput("since", since, f"is after --until ({until})")
-    return (start.isoformat() if start else "", end.isoformat() + "~" if end else "~", start, end)
-
-
-def staff_rows(conn: sqlite3.Connection, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
-    """Per staff member, what they did for customers from `since` to `until` (inclusive dates; default all).
-
-    Events with no staff member recorded are not counted. followups_overdue is as of today,
-    whatever the range: open follow-ups assigned to them that were due before today.
-    """
-    low, high, _, _ = _range(since, until)
-    window = {"low": low, "high": high, "today": values.now().date().isoformat()}
-    staff: dict[str, dict[str, Any]] = {}
-
-    def entry(name: str) -> dict[str, Any]:
-        return staff.setdefault(name, {"staff": name, "interactions": 0, "customers_served": 0, "sales": 0,
-                                       "revenue_cents": 0, "complaints_handled": 0, "resolved": [],
-                                       "average_rating": None, "compliments": 0, "followups_done": 0,
-                                       "followups_overdue": 0})
-
-    for row in conn.execute(
-            f"""SELECT staff, count(*) AS interactions, count(DISTINCT customer_id) AS customers,
-                      coalesce(sum(type = 'purchase'), 0) AS sales,
-                      {sql.NET_REVENUE_CENTS} AS net_cents
-                 FROM interactions WHERE staff IS NOT NULL AND at >= :low AND at < :high
-                GROUP BY staff""", window):
-        e = entry(row["staff"])
-        e.update(interactions=row["interactions"], customers_served=row["customers"], sales=row["sales"],
-                 revenue_cents=row["net_cents"])
-    for row in conn.execute(
-            """SELECT staff, coalesce(sum(type = 'complaint'), 0) AS complaints,
-                      coalesce(sum(type = 'compliment'), 0) AS compliments, avg(rating) AS rating
-                 FROM feedback WHERE staff IS NOT NULL AND at >= :low AND at < :high
-                GROUP BY staff""", window):
-        e = entry(row["staff"])
-        e.update(complaints_handled=row["complaints"], compliments=row["compliments"],
-                 average_rating=round(row["rating"], 2) if row["rating"] is not None else None)
-    for row in conn.execute(
-            """SELECT staff, at, resolved_at FROM feedback
-                WHERE staff IS NOT NULL AND type = 'complaint' AND at >= :low AND at < :high
-                  AND resolved_at IS NOT NULL AND resolved_at < :high""", window):
-        entry(row["staff"])["resolved"].append((row["at"], row["resolved_at"]))
-    for row in conn.execute(
-            """SELECT staff, coalesce(sum(done_at >= :low AND done_at < :high), 0) AS done,
-                      coalesce(sum(done_at IS NULL AND due < :today), 0) AS overdue
-                 FROM followups WHERE staff IS NOT NULL GROUP BY staff""", window):
-        if row["done"] or row["overdue"]:
-            entry(row["staff"]).update(followups_done=row["done"], followups_overdue=row["overdue"])
-    rows = []
-    for name in sorted(staff, key=lambda n: (values.fold(n), n)):
-        e = staff[name]
-        resolved = e.pop("resolved")
-        e["revenue"] = values.cents_to_amount(e.pop("revenue_cents"))
-        e["complaints_resolved"] = len(resolved)
-        e["median_resolution_days"] = _median_days(resolved)
-        rows.append({key: e[key] for key in STAFF_COLUMNS})
-    return rows

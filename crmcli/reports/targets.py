@@ -12,8 +12,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from crmcli import metrics, values
+from crmcli import values
 from crmcli.errors import InvalidInput, NotFound
+from crmcli.reports import metrics
 
 # The metrics a target can be set for, and which way it is met.
 TARGET_METRICS = ("new_customers", "retention_rate", "median_resolution_days", "revenue")
