@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from crmcli import backup, customers, db, interactions, migrations
+from crmcli import customers, db, interactions, migrations
+from crmcli.transfer import backup
 from helpers import assert_error, db_dump, freeze, unchanged
 
 

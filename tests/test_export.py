@@ -93,7 +93,7 @@ def test_importing_an_export_into_the_same_database_changes_nothing(crm, shop, i
 
 
 def test_export_columns_are_the_import_columns(crm, shop):
-    from crmcli import exports
+    from crmcli.transfer import exports
     from crmcli.transfer import imports
 
     for kind in exports.KINDS:
@@ -129,7 +129,7 @@ def test_export_to_a_folder_and_errors(crm, shop, tmp_path):
 
 
 def test_export_streams_rows(shop):
-    from crmcli import exports
+    from crmcli.transfer import exports
 
     generator = exports.rows(shop, "customers")
     assert next(generator)["id"] == 1  # a generator: rows come from the cursor one at a time
@@ -163,7 +163,7 @@ def test_any_text_survives_the_round_trip(name, note, phone, company, monkeypatc
 
 
 def test_a_failed_export_leaves_no_partial_file(crm, shop, tmp_path, monkeypatch):
-    from crmcli import exports
+    from crmcli.transfer import exports
 
     def broken(conn, kind, fmt="csv"):
         yield {"id": 1}

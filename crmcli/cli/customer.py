@@ -242,8 +242,8 @@ def forget(
 
 def _note_unfinished_backups(ctx: typer.Context) -> None:
     """A killed `crm backup` beside the database leaves a hidden full copy that forget cannot reach."""
-    from crmcli import backup
     from crmcli.cli.common import state
+    from crmcli.transfer import backup
 
     copies = backup.unfinished_copies(state(ctx).path.parent)
     if copies:

@@ -35,7 +35,7 @@ def export(
         "`all` needs a folder. Files are written atomically.")] = None,
 ) -> None:
     """Export data in the import format: importing an export into an empty database gives it back."""
-    from crmcli import exports
+    from crmcli.transfer import exports
 
     conn = connection(ctx)
     written = exports.export(conn, what.value, fmt=fmt.value, output=output)
@@ -50,7 +50,7 @@ def backup(
     force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
 ) -> None:
     """Write a consistent copy of the database (safe while others use it); readable by you only."""
-    from crmcli import backup as backups
+    from crmcli.transfer import backup as backups
 
     conn = connection(ctx)
     written = backups.backup(conn, state(ctx).path, path, force=force)
@@ -64,7 +64,7 @@ def restore(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not on a terminal.")] = False,
 ) -> None:
     """Replace the database with a backup; the current one is kept aside first."""
-    from crmcli import backup as backups
+    from crmcli.transfer import backup as backups
 
     target = state(ctx).path
     info = backups.inspect(path, target)
