@@ -157,6 +157,10 @@ def resolve_optional(conn: sqlite3.Connection, ref: str | None) -> int | None:
     return None if ref is None else resolve(conn, ref)
 
 
+def count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+
+
 def list_customers(
     conn: sqlite3.Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from crmcli import db
+from crmcli import customers as customers_module
 from crmcli.cli.common import (
     FormatOption,
     OutputOption,
@@ -30,7 +30,7 @@ def demo(
 
     conn = connection(ctx)
     with write_transaction(conn):
-        existing = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+        existing = customers_module.count(conn)
         if existing and not force:
             raise Conflict(f"demo: the database {state(ctx).path} already holds {existing} customers; "
                            "use --force to replace them, or --db to choose another file")
@@ -43,26 +43,9 @@ def demo(
 def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """Show the database path, schema version and counts."""
     from crmcli.cli.views import render_record
+    from crmcli.reports.info import database_info
 
-    conn = connection(ctx)
-    path = state(ctx).path
-    with db.snapshot(conn):
-        def count(sql: str) -> int:
-            return conn.execute(sql).fetchone()[0]
-
-        record = {
-            "path": str(path.resolve()),
-            "schema_version": db.schema_version(conn),
-            "size_bytes": path.stat().st_size,
-            "customers": count("SELECT count(*) FROM customers"),
-            "interactions": count("SELECT count(*) FROM interactions"),
-            "purchase_records": count("SELECT count(*) FROM interactions WHERE type = 'purchase'"),
-            "feedback": count("SELECT count(*) FROM feedback"),
-            "open_complaints": count(
-                "SELECT count(*) FROM feedback WHERE type = 'complaint' AND resolved_at IS NULL"),
-            "first_interaction": count("SELECT min(at) FROM interactions"),
-            "last_interaction": count("SELECT max(at) FROM interactions"),
-        }
+    record = database_info(connection(ctx), state(ctx).path)
     render_record(record, fmt, output, title="crm database")
 
 
