@@ -1,0 +1,165 @@
+"""Rows + columns + format -> table, csv, json or jsonl, on stdout or in a file (see files.destination).
+
+Machine formats are written with the csv and json modules straight to the
+stream, never through rich, so they are never wrapped, truncated or coloured.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import numbers
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from crmcli.errors import InvalidInput
+from crmcli.output.files import destination
+from crmcli.output.tables import write_table
+from crmcli.output.terminal import pairs
+from crmcli.transfer.csvcells import APOSTROPHE, FORMULA_TRIGGERS
+
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the machine name: CSV header and JSON key
+    label: str = ""  # the table header; defaults to the key
+    numeric: bool = False  # right-aligned in tables
+    in_table: bool = True  # False: only in csv/json/jsonl, to keep a terminal table readable
+
+    @property
+    def title(self) -> str:
+        return self.label or _SHORT_LABELS.get(self.key) or self.key.replace("_", " ")
+
+
+# Table headers that would otherwise take more room than their values.
+_SHORT_LABELS = {
+    "customer_id": "id", "predicted_clv": "clv", "days_since_last_purchase": "days silent",
+    "typical_gap_days": "usual gap", "open_complaints": "open compl.", "expected_purchases": "exp. purchases",
+    "value_at_risk": "value at risk", "churn_risk": "churn risk", "resolution_days": "days to resolve",
+}
+
+
+def columns(*keys: str, numeric: Sequence[str] = (), table: Sequence[str] | None = None) -> list[Column]:
+    """Columns by key. `table`, if given, names the ones a terminal table shows (all by default)."""
+    return [Column(key, numeric=key in numeric, in_table=table is None or key in table) for key in keys]
+
+
+def choose_format(fmt: str | None, output: Path | None, stdout: TextIO | None = None) -> str:
+    """The format asked for; else by the output file's extension; else table on a terminal, csv otherwise."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise InvalidInput("format", fmt, "must be one of " + ", ".join(FORMATS))
+        return fmt
+    if output is not None:
+        suffix = Path(output).suffix.lower().lstrip(".")
+        return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+    stream = stdout or sys.stdout
+    return "table" if stream.isatty() else "csv"
+
+
+def plain(value: Any) -> Any:
+    """A value as it goes into JSON: dates as ISO text, amounts as numbers."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: raw numbers, ISO dates, text neutralised against formulas."""
+    kind = type(value)
+    # Numbers first: they are most cells of a large report, and never neutralised
+    # (a negative amount is data, not a formula).
+    if kind is int or kind is float or kind is Decimal:
+        return value
+    if kind is str:
+        # transfer/csvcells.neutralise, inlined: this runs on every text cell of every CSV.
+        return APOSTROPHE + value if value.startswith(FORMULA_TRIGGERS) else value
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return csv_cell(pairs(value))
+    if isinstance(value, (list, tuple)):
+        return csv_cell(";".join(str(v) for v in value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Number):  # numpy scalars and the like
+        return value
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return csv_cell(str(value))
+
+
+def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    """RFC 4180: CRLF line ends, quotes where needed, a header row even for no rows."""
+    writer = csv.writer(stream, lineterminator="\r\n")
+    keys = [c.key for c in cols]
+    writer.writerow(keys)
+    for row in rows:
+        get = row.get
+        writer.writerow([csv_cell(get(key)) for key in keys])
+
+
+def write_json(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    """One JSON array, written a row at a time so memory stays flat."""
+    stream.write("[")
+    for n, row in enumerate(rows):
+        stream.write(",\n" if n else "\n")
+        stream.write(json.dumps({c.key: plain(row.get(c.key)) for c in cols}, ensure_ascii=False))
+    stream.write("\n]\n")
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    for row in rows:
+        stream.write(json.dumps({c.key: plain(row.get(c.key)) for c in cols}, ensure_ascii=False))
+        stream.write("\n")
+
+
+def render(
+    rows: Iterable[dict[str, Any]],
+    cols: Sequence[Column],
+    *,
+    fmt: str | None = None,
+    output: Path | None = None,
+    title: str | None = None,
+) -> str:
+    """Write rows in the chosen format. Returns the format used."""
+    chosen = choose_format(fmt, output)
+    with destination(output) as stream:
+        write(chosen, rows, cols, stream, title=title, is_terminal=output is None and stream.isatty())
+    return chosen
+
+
+def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *,
+          title: str | None = None, is_terminal: bool = False) -> None:
+    """Rows in format `chosen` onto an open stream (render() opens the stream for you)."""
+    if chosen == "csv":
+        write_csv(rows, cols, stream)
+    elif chosen == "json":
+        write_json(rows, cols, stream)
+    elif chosen == "jsonl":
+        write_jsonl(rows, cols, stream)
+    else:
+        write_table(rows, cols, stream, title=title, is_terminal=is_terminal)
+
+
+def render_to_string(rows: Iterable[dict[str, Any]], cols: Sequence[Column], fmt: str) -> str:
+    """The same output as text (for tests and for the Python API)."""
+    buffer = io.StringIO()
+    {"csv": write_csv, "json": write_json, "jsonl": write_jsonl}.get(fmt, write_table)(rows, cols, buffer)
+    return buffer.getvalue()
