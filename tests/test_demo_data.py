@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crmcli.demo_data import DemoBusiness, ascii_fold, generate
+from crmcli.demo import DemoBusiness, ascii_fold, generate
 
 TODAY = datetime.date(2025, 6, 15)
 INTERACTION_TYPES = {"purchase", "refund", "call", "email", "meeting", "visit", "support", "other"}

@@ -208,7 +208,7 @@ def test_churn_without_follow_up_writes_nothing(drifting, crm, isolated_database
 
 def test_demo_has_follow_ups_of_every_kind(conn, monkeypatch):
     from crmcli import demo
-    from crmcli.demo_data import generate
+    from crmcli.demo import generate
 
     freeze(monkeypatch, NOW)
     business = generate(200, seed=1, today=TODAY)
@@ -231,7 +231,7 @@ def test_demo_has_follow_ups_of_every_kind(conn, monkeypatch):
 
 def test_demo_follow_ups_leave_the_rest_of_the_business_as_it_was():
     """They come from their own random stream: customers, interactions and feedback are what they were."""
-    from crmcli.demo_data import generate
+    from crmcli.demo import generate
 
     business = generate(60, seed=3, today=TODAY)
     assert business.followups

@@ -50,7 +50,7 @@ def main() -> int:
     options = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from crmcli import db
-    from crmcli.demo_data import generate
+    from crmcli.demo import generate
 
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; fastest of {options.repeat}")
     with tempfile.TemporaryDirectory() as name:

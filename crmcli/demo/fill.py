@@ -15,7 +15,7 @@ def fill(conn: sqlite3.Connection, *, count: int = 200, seed: int = 1, replace: 
 
     replace=True deletes all data first.
     """
-    from crmcli.demo_data import generate
+    from crmcli.demo.generator import generate
 
     business = generate(customers=count, seed=seed, today=today or values.now().date())
     if replace:
@@ -53,7 +53,7 @@ def _set_targets(conn: sqlite3.Connection, today: date) -> int:
     import math
     import statistics
 
-    from crmcli import metrics, targets
+    from crmcli.reports import metrics, targets
 
     month = metrics.last_complete("month", today)
     months = [month]
