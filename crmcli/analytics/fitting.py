@@ -155,6 +155,36 @@ def maximize_likelihood(
     if penalizer < 0:
         raise ValueError("penalizer must be >= 0")
     scale = max(float(customers), 1.0)
+    objective = _mean_objective(names, total_and_gradient, scale, penalizer)
+    best = _best_optimum(objective, names, starts)
+    params = {n: float(v) for n, v in zip(names, np.exp(best.x), strict=True)}
+    with np.errstate(all="ignore"):
+        loglik = float(total_and_gradient(params)[0])
+    if not best.success:
+        message = f"the optimiser did not converge: {best.message}"
+    elif not np.isfinite(loglik):
+        message = "the likelihood is not finite at the optimum"
+    elif not all(SANE_RANGE[0] <= v <= SANE_RANGE[1] for v in params.values()):
+        off = ", ".join(f"{n}={v:.3g}" for n, v in params.items() if not SANE_RANGE[0] <= v <= SANE_RANGE[1])
+        message = f"parameter(s) ran off to a limit of the model: {off}"
+    else:
+        message = _check_maximum(total_and_gradient, names, best.x, scale, penalizer)
+    return FitResult(
+        model=model, params=params, log_likelihood=loglik, customers=int(round(customers)),
+        repeat_customers=int(round(repeat_customers)), converged=message == "converged", message=str(message),
+    )
+
+
+def _mean_objective(
+    names: Sequence[str],
+    total_and_gradient: Callable[[dict], tuple[float, np.ndarray]],
+    scale: float,
+    penalizer: float,
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """What the optimiser minimises: minus the mean log-likelihood plus the penalty, and its gradient.
+
+    Anywhere the likelihood is not finite it returns _BAD_OBJECTIVE and a flat gradient.
+    """
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = dict(zip(names, np.exp(log_params), strict=True))
@@ -165,6 +195,13 @@ def maximize_likelihood(
         if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
             return _BAD_OBJECTIVE, np.zeros(len(names))
         return value, gradient
+
+    return objective
+
+
+def _best_optimum(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], names: Sequence[str],
+                  starts: Sequence[dict]):
+    """L-BFGS-B from each start in turn, polished by Nelder-Mead when it fails; the best result (scipy's)."""
 
     def value_only(log_params: np.ndarray) -> float:
         return objective(log_params)[0]
@@ -187,24 +224,8 @@ def maximize_likelihood(
             best = result
         if best.success and best.fun < _BAD_OBJECTIVE:
             break
-
     assert best is not None, "no starting points"  # every caller passes at least one
-    params = {n: float(v) for n, v in zip(names, np.exp(best.x), strict=True)}
-    with np.errstate(all="ignore"):
-        loglik = float(total_and_gradient(params)[0])
-    if not best.success:
-        message = f"the optimiser did not converge: {best.message}"
-    elif not np.isfinite(loglik):
-        message = "the likelihood is not finite at the optimum"
-    elif not all(SANE_RANGE[0] <= v <= SANE_RANGE[1] for v in params.values()):
-        off = ", ".join(f"{n}={v:.3g}" for n, v in params.items() if not SANE_RANGE[0] <= v <= SANE_RANGE[1])
-        message = f"parameter(s) ran off to a limit of the model: {off}"
-    else:
-        message = _check_maximum(total_and_gradient, names, best.x, scale, penalizer)
-    return FitResult(
-        model=model, params=params, log_likelihood=loglik, customers=int(round(customers)),
-        repeat_customers=int(round(repeat_customers)), converged=message == "converged", message=str(message),
-    )
+    return best
 
 
 # At a maximum the gradient of the mean log-likelihood per customer vanishes;

@@ -118,11 +118,7 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
     """
     if len(num) != len(den):
         raise ValueError("num and den must have the same length")
-    params = [float(p) if np.ndim(p) == 0 else np.asarray(p, float) for p in (*num, *den)]
-    shape = np.broadcast_shapes(np.shape(first), np.shape(z), *[np.shape(p) for p in params])
-    first_f = np.broadcast_to(np.asarray(first, float), shape).ravel()
-    z_f = np.broadcast_to(np.asarray(z, float), shape).ravel()
-    params = [p if isinstance(p, float) else np.broadcast_to(p, shape).ravel() for p in params]
+    shape, first_f, z_f, params = _flatten(first, num, den, z)
     # Terms keep the sign of the first unless a numerator parameter is negative:
     # only then is the cancellation worth measuring.
     track_abs = any(np.any(np.asarray(p) < 0) for p in params[:len(num)]) or bool(np.any(z_f < 0))
@@ -135,18 +131,36 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
     idx = np.nonzero(~out.converged)[0]
     work = _Work(idx, first_f[idx], z_f[idx], [p if isinstance(p, float) else p[idx] for p in params],
                  len(num), derivatives, track_abs)
-    j = 0  # index of work.last
+    work, j = _add_term_by_term(out, work, min(_TERM_BY_TERM, max_terms), rtol)
+    work, j = _add_in_blocks(out, work, j, max_terms, rtol)
+    if work.size:
+        _add_geometric_rest(out, work, j)
+    return _reshaped(out, shape, track_abs, derivatives)
 
-    while work.size and j < min(_TERM_BY_TERM, max_terms):
+
+def _flatten(first, num, den, z):
+    """The broadcast shape, and first, z and every parameter flattened to it (a scalar stays a float)."""
+    params = [float(p) if np.ndim(p) == 0 else np.asarray(p, float) for p in (*num, *den)]
+    shape = np.broadcast_shapes(np.shape(first), np.shape(z), *[np.shape(p) for p in params])
+    first_f = np.broadcast_to(np.asarray(first, float), shape).ravel()
+    z_f = np.broadcast_to(np.asarray(z, float), shape).ravel()
+    params = [p if isinstance(p, float) else np.broadcast_to(p, shape).ravel() for p in params]
+    return shape, first_f, z_f, params
+
+
+def _add_term_by_term(out: SeriesSums, work: _Work, stop: int, rtol: float) -> tuple[_Work, int]:
+    """The first terms one at a time, where most customers finish; returns what is left and the next j."""
+    j = 0  # index of work.last
+    while work.size and j < stop:
         ratio = work.z.copy()
         for p, q in zip(work.num, work.den, strict=True):
             ratio *= p + j
             ratio /= q + j
         work.last *= ratio
         work.total += work.last
-        if track_abs:
+        if work.track_abs:
             work.abs_total += np.abs(work.last)
-        if derivatives:
+        if work.derivatives:
             work.n_sum += (j + 1) * work.last
             for h, h_sum, param in zip(work.h, work.h_sum, work.params, strict=True):
                 h += 1.0 / (param + j)
@@ -160,7 +174,11 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
         if done.all() or (done.any() and (done.sum() * 4 >= work.size or work.size < 256)):
             _store(out, work, done)
             work = work.keep(~done)
+    return work, j
 
+
+def _add_in_blocks(out: SeriesSums, work: _Work, j: int, max_terms: int, rtol: float) -> tuple[_Work, int]:
+    """The slow tail in blocks of doubling width, vectorised along the terms; returns what is left and j."""
     block = _FIRST_BLOCK
     while work.size and j < max_terms:
         width = max(1, min(block, _MAX_BLOCK_CELLS // work.size, max_terms - j))
@@ -173,9 +191,9 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
         np.cumprod(terms, axis=1, out=terms)
         terms *= work.last[:, None]
         work.total += terms.sum(axis=1)
-        if track_abs:
+        if work.track_abs:
             work.abs_total += np.abs(terms).sum(axis=1)
-        if derivatives:
+        if work.derivatives:
             work.n_sum += np.sum(terms * (steps + 1.0), axis=1)
             for i, param in enumerate(work.params):
                 h = work.h[i][:, None] + np.cumsum(1.0 / (_column(param) + steps), axis=-1)
@@ -187,16 +205,20 @@ def sum_ratio_series(first, num, den, z, *, rtol: float = 1e-15, max_terms: int 
         done = _finished(work, j, rtol)
         _store(out, work, done)
         work = work.keep(~done)
+    return work, j
 
-    if work.size:
-        # Out of terms: add the rest as if the ratio stayed where it is now.
-        ratio_now = work.z.copy()
-        for p, q in zip(work.num, work.den, strict=True):
-            ratio_now *= (p + j) / (q + j)
-        ratio_now = np.clip(ratio_now, -0.999999, 0.999999)
-        work.total += work.last * ratio_now / (1.0 - ratio_now)
-        _store(out, work, np.ones(work.size, dtype=bool), converged=False)
 
+def _add_geometric_rest(out: SeriesSums, work: _Work, j: int) -> None:
+    """Out of terms: add the rest as if the ratio stayed where it is now, and mark these not converged."""
+    ratio_now = work.z.copy()
+    for p, q in zip(work.num, work.den, strict=True):
+        ratio_now *= (p + j) / (q + j)
+    ratio_now = np.clip(ratio_now, -0.999999, 0.999999)
+    work.total += work.last * ratio_now / (1.0 - ratio_now)
+    _store(out, work, np.ones(work.size, dtype=bool), converged=False)
+
+
+def _reshaped(out: SeriesSums, shape: tuple[int, ...], track_abs: bool, derivatives: bool) -> SeriesSums:
     if not track_abs:
         out.abs_total = np.abs(out.total)
     out.total = out.total.reshape(shape)
