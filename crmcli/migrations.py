@@ -1,9 +1,5 @@
-"""The schema, and only here: numbered migrations, each applied atomically with its version.
-
-A migration is a list of steps, SQL statements or a PythonStep, run in one transaction together
-with PRAGMA user_version, so a file is always at one whole schema version. Never edit a
-migration that has shipped: add the next.
-"""
+"""The schema, and only here: numbered migrations, each a list of steps (SQL or a PythonStep) run in one
+transaction with PRAGMA user_version, so a file is always at one whole version. Never edit one that shipped."""
 
 from __future__ import annotations
 
