@@ -40,7 +40,7 @@ def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: in
         "SELECT id, name FROM customers WHERE email_key = ? AND id IS NOT ?", (values.email_key(email), except_id)
     ).fetchone()
     if row:
-        raise Conflict(f"email: {email!r} already belongs to customer {row['id']} ({row['name']})")
+        raise Conflict(f"{email!r} already belongs to customer {row['id']} ({row['name']})", field="email")
 
 
 def add(
@@ -73,14 +73,14 @@ def add(
     if external_id is not None and conn.execute(
         "SELECT 1 FROM customers WHERE external_id = ?", (external_id,)
     ).fetchone():
-        raise Conflict(f"external_id: {external_id!r} already belongs to another customer")
+        raise Conflict(f"{external_id!r} already belongs to another customer", field="external_id")
     if customer_id is None:
         customer_id = _next_id(conn)
     elif conn.execute("SELECT 1 FROM customers WHERE id = ? UNION ALL "
                       "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1",
                       (customer_id, customer_id)).fetchone():
-        raise Conflict(f"id: {customer_id} is or was another customer's, and ids are never reused; "
-                       "leave the id empty to give this customer a new one")
+        raise Conflict(f"{customer_id} is or was another customer's, and ids are never reused; "
+                       "leave the id empty to give this customer a new one", field="id")
     stamp = values.now().isoformat()
     conn.execute(
         """INSERT INTO customers (id, name, email, email_key, phone, company, note, external_id, since,

@@ -16,16 +16,21 @@ class CrmError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, field: str | None = None):
+        """With `field`, the message is 'field: message', and the error carries both apart (an import
+        names the field as its file's column without reading it back out of the text)."""
+        full = f"{field}: {message}" if field else message
+        super().__init__(full)
+        self.message = full
+        self.field: str | None = field
+        self.problem = message
 
 
 class InvalidInput(CrmError):
     """A value the user gave is wrong. The message names the field and the value."""
 
     def __init__(self, field: str, value: object, problem: str):
-        super().__init__(f"{field}: {problem} ({value!r})")
+        super().__init__(f"{problem} ({value!r})", field=field)
         self.field = field
         self.value = value
         self.problem = problem
@@ -48,13 +53,13 @@ class OutputFailed(CrmError):
 
     def __init__(self, field: str, where: str, reason: str, *, nothing_saved: bool = False):
         saved = "; nothing was saved" if nothing_saved else ""
-        super().__init__(f"{field}: cannot write to {where}: {reason}{saved}")
-        self.field, self.where, self.reason = field, where, reason
+        super().__init__(f"cannot write to {where}: {reason}{saved}", field=field)
+        self.option, self.where, self.reason = field, where, reason
         self.to_stdout = where == "standard output"
 
     def unsaved(self) -> OutputFailed:
         """The same failure, said by a write command that therefore saved nothing."""
-        return OutputFailed(self.field, self.where, self.reason, nothing_saved=True)
+        return OutputFailed(self.option, self.where, self.reason, nothing_saved=True)
 
 
 class OutputClosed(CrmError):

@@ -47,7 +47,7 @@ def add(
     if external_id is not None and conn.execute(
         "SELECT 1 FROM feedback WHERE external_id = ?", (external_id,)
     ).fetchone():
-        raise Conflict(f"external_id: {external_id!r} is already recorded")
+        raise Conflict(f"{external_id!r} is already recorded", field="external_id")
     cursor = conn.execute(
         """INSERT INTO feedback (customer_id, type, rating, category, staff, note, at, external_id,
                                  resolved_at, resolution_note, created_at)

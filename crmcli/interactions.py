@@ -81,7 +81,7 @@ def add(
     if external_id is not None and conn.execute(
         "SELECT 1 FROM interactions WHERE external_id = ?", (external_id,)
     ).fetchone():
-        raise Conflict(f"external_id: {external_id!r} is already recorded")
+        raise Conflict(f"{external_id!r} is already recorded", field="external_id")
     cursor = conn.execute(
         """INSERT INTO interactions (customer_id, type, at, amount_cents, staff, note, external_id, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",

@@ -229,13 +229,10 @@ class Importer:
 
 
 def _field_and_problem(exc: CrmError) -> tuple[str | None, str]:
-    """(the field an error names, what it says of it). An InvalidInput carries both. A Conflict or NotFound
-    from the core carries only its message, which by errors.py's convention starts 'field: ' (the conflicts
-    customers.add and feedback.add raise): until those carry their field too, this is where it is read."""
+    """(the field an error names, what it says of it), from the error's own fields."""
     if isinstance(exc, InvalidInput):
         return exc.field, f"{exc.problem} ({exc.value!r})"
-    field, sep, said = exc.message.partition(": ")
-    return (field, said) if sep else (None, exc.message)
+    return exc.field, exc.problem
 
 
 def renamed(exc: CrmError, names: dict[str, str]) -> CrmError:
@@ -245,7 +242,7 @@ def renamed(exc: CrmError, names: dict[str, str]) -> CrmError:
         return exc
     if isinstance(exc, InvalidInput):
         return InvalidInput(names[field], exc.value, exc.problem)
-    return type(exc)(f"{names[field]}: {said}")
+    return type(exc)(said, field=names[field])
 
 
 def problem(line: int, exc: CrmError, columns: dict[str, int]) -> str:

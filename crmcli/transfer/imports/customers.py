@@ -89,10 +89,10 @@ class CustomerImporter(Importer):
             return self.add(row)
         matched_by, current = match
         if self.conn.execute("INSERT OR IGNORE INTO temp.import_seen VALUES (?)", (current["id"],)).rowcount == 0:
-            raise Conflict(f"{matched_by}: {row[matched_by]!r} is the same customer as an earlier row of this file")
+            raise Conflict(f"{row[matched_by]!r} is the same customer as an earlier row of this file", field=matched_by)
         if self.options.on_conflict == "fail":
-            raise Conflict(f"{matched_by}: {row[matched_by]!r} already belongs to customer {current['id']} "
-                           f"({current['name']}); --on-conflict skip or update to accept it")
+            raise Conflict(f"{row[matched_by]!r} already belongs to customer {current['id']} "
+                           f"({current['name']}); --on-conflict skip or update to accept it", field=matched_by)
         if self.options.on_conflict == "skip":
             return "skipped"
         return self.update(current, row)
@@ -108,22 +108,23 @@ class CustomerImporter(Importer):
             by_email = customers.get(self.conn, found[0]) if found else None
         if by_external is not None:
             if by_email is not None and by_email["id"] != by_external["id"]:
-                raise Conflict(f"email: {row['email']!r} belongs to customer {by_email['id']} ({by_email['name']}), "
+                raise Conflict(f"{row['email']!r} belongs to customer {by_email['id']} ({by_email['name']}), "
                                f"but external_id {row['external_id']!r} is customer {by_external['id']} "
-                               f"({by_external['name']})")
+                               f"({by_external['name']})", field="email")
             return "external_id", by_external
         if by_email is not None:
             if row["external_id"] is not None and by_email["external_id"] is not None:
-                raise Conflict(f"email: {row['email']!r} belongs to customer {by_email['id']} ({by_email['name']}), "
-                               f"whose external_id is {by_email['external_id']!r}, not {row['external_id']!r}")
+                raise Conflict(f"{row['email']!r} belongs to customer {by_email['id']} ({by_email['name']}), "
+                               f"whose external_id is {by_email['external_id']!r}, not {row['external_id']!r}",
+                               field="email")
             return "email", by_email
         if row["id"] is not None:
             found = self.conn.execute(FIND_CUSTOMER["customer_id"], (row["id"],)).fetchone()
             if found:
                 current = customers.get(self.conn, found[0])
                 if values.fold(current["name"]) != values.fold(row["name"]):
-                    raise Conflict(f"id: {row['id']} is already customer {current['name']!r}; leave the id "
-                                   "cell empty to add this row as a new customer")
+                    raise Conflict(f"{row['id']} is already customer {current['name']!r}; leave the id "
+                                   "cell empty to add this row as a new customer", field="id")
                 return "id", current
         return None
 
