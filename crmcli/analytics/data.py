@@ -17,6 +17,8 @@ from datetime import date
 
 import numpy as np
 
+from crmcli import sql
+
 # Aggregated in SQL so that only one row per customer crosses into Python,
 # whatever the number of purchases. The scan follows the covering index
 # (customer_id, type, at, amount_cents): no table lookups and no sort. The first
@@ -25,7 +27,9 @@ import numpy as np
 # planner prefers (type, at) and then sorts every purchase: 5x slower at 1.7M.
 # A purchase without an amount (NULL, written by another program) is a transaction
 # worth 0: sum() skips it, and coalesce makes a day of nothing else 0, not NULL (NaN).
-_BASE_SQL = """
+# Revenue is sql.NET_REVENUE_CENTS's purchases minus refunds, summed here in two parts
+# (purchases over the covering index, refunds apart) and subtracted in load().
+_BASE_SQL = f"""
 SELECT p.customer_id, p.days,
        julianday(p.first_day) - :julian_ordinal AS first_ordinal,
        julianday(p.last_day) - :julian_ordinal AS last_ordinal,
@@ -37,9 +41,9 @@ SELECT p.customer_id, p.days,
        coalesce(f.open_complaints, 0) AS open_complaints,
        coalesce(f.low_ratings, 0) AS low_ratings
   FROM (SELECT customer_id,
-               count(DISTINCT substr(at, 1, 10)) AS days,
-               substr(min(at), 1, 10) AS first_day,
-               substr(max(at), 1, 10) AS last_day,
+               count(DISTINCT {sql.DAY}) AS days,
+               {sql.day_of("min(at)")} AS first_day,
+               {sql.day_of("max(at)")} AS last_day,
                coalesce(sum(amount_cents), 0) AS cents
           FROM interactions INDEXED BY interactions_customer_type_at
          WHERE type = 'purchase' AND at < :end
