@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Pipeline recipes: crm's CSV and JSON Lines output is stable, complete and undecorated,
-# so standard tools can consume it. Each recipe is run by tests/test_examples.py.
+# so standard tools can consume it. Each recipe is run by tests/cli/test_examples.py.
 set -euo pipefail
 
 recipe=${1:?usage: pipelines.sh RECIPE (top-ids | at-risk-emails | tag-jsonl | revenue-total)}

@@ -1,6 +1,6 @@
 """Helpers for the tests that run crm in real processes: concurrent writers, and SIGKILLed commands.
 
-Run as a script it is one of the processes of tests/test_concurrency.py:
+Run as a script it is one of the processes of tests/guarantees/test_concurrency.py:
 
     python tests/_processes.py writer WORKER COUNT ROWS CUSTOMERS READY GO OVERLAPPED RESULTS
         Import crmcli, touch READY, wait for GO to exist, then run the `crm` command

@@ -13,7 +13,7 @@ import pytest
 
 from _processes import integrity, query, run_crm
 
-PROCESSES = Path(__file__).with_name("_processes.py")
+PROCESSES = Path(__file__).resolve().parents[1] / "_processes.py"
 WRITERS = 4
 IMPORTS_PER_WRITER = 25  # at least; on until the reader has run each of its commands once
 ROWS_PER_IMPORT = 10  # each import is one transaction of this many rows

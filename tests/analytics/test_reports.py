@@ -174,7 +174,7 @@ def test_customer_show_has_scores_and_why(shop, crm):
 
 def test_backtest_on_demo_data(conn, monkeypatch):
     """Fit on data up to a date, predict the next 179 days, compare with what the customers really did.
-    README reports these figures (tests/test_reports.py::test_backtest_on_demo_data)."""
+    README reports these figures (tests/analytics/test_reports.py::test_backtest_on_demo_data)."""
     freeze(monkeypatch, NOW)
     with db.transaction(conn):
         demo.fill(conn, count=2000, seed=1)
@@ -185,7 +185,7 @@ def test_backtest_on_demo_data(conn, monkeypatch):
     # optimiser's noise, not a guess: predicted purchase days within 0.5%, correlation within 0.01.
     measured = {"pareto": (1223, 0.56), "bgnbd": (1093, 0.57)}
     actual_days = 1084
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert ("Pareto/NBD predicted 1,223 purchase days against 1,084 that happened (ratio 1.13), BG/NBD 1,093 "
             "(ratio 1.01); the per-customer correlation between predicted and actual purchases is 0.56 and 0.57"
             in readme)
