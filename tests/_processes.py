@@ -6,9 +6,9 @@ Run as a script it is one of the processes of tests/guarantees/test_concurrency.
         Import crmcli, touch READY, wait for GO to exist, then run the `crm` command
         tree (typer.main.get_command(crmcli.cli.app), built once) in this process, COUNT times
         and on until OVERLAPPED exists: `crm interaction import FILE`, FILE holding ROWS calls
-        noted worker-W-NNN-KK (K = 0..ROWS-1), so each call is one transaction of ROWS rows. Each call opens and closes its own
-        connection, as a `crm` command does. Writes RESULTS (JSON): per call, the exit code,
-        stdout and stderr.
+        noted worker-W-NNN-KK (K = 0..ROWS-1), so each call is one transaction of ROWS rows.
+        Each call opens and closes its own connection, as a `crm` command does. Writes RESULTS
+        (JSON): per call, the exit code, stdout and stderr.
 
     python tests/_processes.py reader ROWS READY GO OVERLAPPED STOP RESULTS
         Touch READY, wait for GO, then until STOP exists run real `crm export interactions`
@@ -22,6 +22,7 @@ Run as a script it is one of the processes of tests/guarantees/test_concurrency.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -45,14 +46,11 @@ def start_crm(args: list[str], *, log_dir: Path, name: str) -> subprocess.Popen:
 
     stdout and stderr go to files in log_dir: a pipe nobody reads could block it.
     """
-    out = open(log_dir / f"{name}.out", "wb")
-    err = open(log_dir / f"{name}.err", "wb")
-    try:
+    # The child has its own copies of the two files; ours close when Popen returns.
+    with open(log_dir / f"{name}.out", "wb") as out, open(log_dir / f"{name}.err", "wb") as err:
         return subprocess.Popen([*CRM, *args], env=os.environ.copy(), stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_ctrl_c_as_on_a_terminal)
-    finally:
-        out.close()
-        err.close()
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_ctrl_c_as_on_a_terminal)
 
 
 def _ctrl_c_as_on_a_terminal() -> None:
@@ -91,10 +89,8 @@ def _group_members(pgid: int) -> list[int]:
 
 def kill_group(proc: subprocess.Popen, timeout: float = 10) -> None:
     """SIGKILL the process and everything in its session's process group; wait until all are gone."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the whole group had already exited
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group had already exited
     proc.wait(timeout=timeout)
     deadline = time.monotonic() + timeout
     while _group_members(proc.pid):

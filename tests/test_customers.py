@@ -3,10 +3,10 @@
 from decimal import Decimal
 
 import pytest
+from helpers import db_dump, freeze
 
 from crmcli import customers, db, feedback, interactions
 from crmcli.errors import Conflict, InvalidInput, NotFound
-from helpers import db_dump, freeze
 
 
 @pytest.fixture(autouse=True)
@@ -282,9 +282,8 @@ def test_delete_cascades_to_interactions_feedback_and_tags(conn):
 
 
 def test_delete_unknown_customer(conn):
-    with pytest.raises(NotFound, match="no customer with id 7"):
-        with db.transaction(conn):
-            customers.delete(conn, 7)
+    with pytest.raises(NotFound, match="no customer with id 7"), db.transaction(conn):
+        customers.delete(conn, 7)
 
 
 # --- profile (what `customer show` prints) ---------------------------------------------------------------
@@ -321,9 +320,8 @@ def test_email_case_is_ignored_in_ascii_and_in_the_domain_only(conn):
     """Mail systems fold A-Z in the local part and compare the rest exactly; the domain is IDNA's."""
     with db.transaction(conn):
         elise = customers.add(conn, "Élise", email="Élise@BÜCHER.example")
-    with pytest.raises(Conflict, match="already belongs to customer"):
-        with db.transaction(conn):
-            customers.add(conn, "Other Élise", email="ÉLISE@bücher.EXAMPLE")
+    with pytest.raises(Conflict, match="already belongs to customer"), db.transaction(conn):
+        customers.add(conn, "Other Élise", email="ÉLISE@bücher.EXAMPLE")
     assert customers.resolve(conn, "ÉLISE@bücher.example") == elise
     assert customers.resolve(conn, "Élise@xn--bcher-kva.example") == elise
     with db.transaction(conn):  # É and é are two letters to a mail server, so two people
@@ -342,6 +340,5 @@ def test_look_alike_emails_are_two_customers_found_apart(conn, first, second):
     assert customers.get(conn, b)["email"] == second  # stored as typed: the Kelvin sign stays one
     with db.transaction(conn):
         customers.edit(conn, a, email=first.upper())  # one's own email in other case: no conflict
-    with pytest.raises(Conflict, match=f"already belongs to customer {b}"):
-        with db.transaction(conn):
-            customers.edit(conn, a, email=second)
+    with pytest.raises(Conflict, match=f"already belongs to customer {b}"), db.transaction(conn):
+        customers.edit(conn, a, email=second)

@@ -6,10 +6,10 @@ import stat
 from datetime import date
 
 import pytest
+from helpers import assert_error, db_dump, file_digest, freeze
 
 from crmcli import customers, db, feedback, interactions, migrations
 from crmcli.errors import DatabaseUnusable
-from helpers import assert_error, db_dump, file_digest, freeze
 
 
 def make_crm_db(path, rows=0):

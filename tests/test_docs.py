@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import command_tree
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -59,7 +58,8 @@ def _tests_named_in_readme():
 
 
 def test_every_test_readme_points_at_exists():
-    """README's guarantees each name the test that shows them: a renamed or deleted test would leave a claim unproved."""
+    """README's guarantees each name the test that shows them: a renamed or deleted test would
+    leave a claim unproved."""
     root = Path(__file__).resolve().parent.parent
     named = list(_tests_named_in_readme())
     assert len([n for n in named if n[1]]) >= 15

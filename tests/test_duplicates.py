@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 
 from crmcli import customers, db, duplicates, feedback, interactions
-from helpers import assert_error, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -131,10 +131,8 @@ def test_merge_is_one_transaction(conn, monkeypatch, isolated_database):
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(customers, "edit", broken)
-    with unchanged(isolated_database):
-        with pytest.raises(RuntimeError):
-            with db.transaction(conn):
-                duplicates.merge(conn, keep, dup)
+    with unchanged(isolated_database), pytest.raises(RuntimeError), db.transaction(conn):
+        duplicates.merge(conn, keep, dup)
 
 
 def test_merge_moves_follow_ups(conn):

@@ -6,9 +6,9 @@ import json
 from datetime import date, datetime, timedelta
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 
 from crmcli import customers, db, followups, interactions
-from helpers import assert_error, freeze, unchanged
 
 NOW = datetime(2024, 6, 15, 12, 0, 0)
 TODAY = NOW.date()
@@ -161,7 +161,7 @@ def drifting(conn, monkeypatch):
         for name, days, staff in [("W", ["01-01", "01-11", "01-21"], ["Joy", "Sam", "Joy"]),
                                   ("X", ["03-01", "03-31"], ["Sam", None]), ("Y", ["05-01", "05-11"], [None, None]),
                                   ("Z", ["06-01", "06-13"], ["Marco", "Marco"])]:
-            for day, by in zip(days, staff):
+            for day, by in zip(days, staff, strict=True):
                 interactions.add(conn, ids[name], "purchase", at=f"2024-{day}T10:00:00", amount="100.00", by=by)
     return ids
 

@@ -7,9 +7,9 @@ import io
 import sqlite3
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 
 from crmcli import customers, db, duplicates, history
-from helpers import assert_error, freeze, unchanged
 
 
 def changes(conn, customer_id):

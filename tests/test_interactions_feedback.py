@@ -4,10 +4,10 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from helpers import db_dump, freeze
 
 from crmcli import customers, db, feedback, interactions
 from crmcli.errors import Conflict, InvalidInput, NotFound
-from helpers import db_dump, freeze
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,8 @@ def test_amount_is_required_for_purchases_and_refunds(conn, ann, isolated_databa
 @pytest.mark.parametrize("kind", ["call", "email", "meeting", "visit", "support", "other"])
 def test_amount_is_refused_for_other_interactions(conn, ann, isolated_database, kind):
     before = db_dump(isolated_database)
-    with pytest.raises(InvalidInput, match=f"amount: is only recorded for purchases and refunds, not for a {kind} \\('5'\\)"):
+    with pytest.raises(InvalidInput,
+                       match=f"amount: is only recorded for purchases and refunds, not for a {kind} \\('5'\\)"):
         add_interaction(conn, ann, kind, at="2024-05-01", amount="5")
     assert db_dump(isolated_database) == before
     add_interaction(conn, ann, kind, at="2024-05-01")  # fine without an amount
@@ -211,9 +212,11 @@ def test_resolving_twice_is_a_conflict_and_keeps_the_first_resolution(conn, ann,
         feedback.resolve(conn, fid, note="first")
     before = db_dump(isolated_database)
     freeze(monkeypatch, datetime(2024, 6, 20, 9, 0))
-    with pytest.raises(Conflict, match=f"complaint {fid} was already resolved at 2024-06-15T12:00:00"):
-        with db.transaction(conn):
-            feedback.resolve(conn, fid, note="second")
+    with (
+        pytest.raises(Conflict, match=f"complaint {fid} was already resolved at 2024-06-15T12:00:00"),
+        db.transaction(conn),
+    ):
+        feedback.resolve(conn, fid, note="second")
     assert db_dump(isolated_database) == before
 
 
@@ -221,9 +224,11 @@ def test_resolving_twice_is_a_conflict_and_keeps_the_first_resolution(conn, ann,
 def test_only_complaints_are_resolved(conn, ann, isolated_database, kind):
     fid = add_feedback(conn, ann, kind, at="2024-06-10")
     before = db_dump(isolated_database)
-    with pytest.raises(InvalidInput, match=f"feedback: is a {kind}; only complaints are resolved \\({fid}\\)"):
-        with db.transaction(conn):
-            feedback.resolve(conn, fid)
+    with (
+        pytest.raises(InvalidInput, match=f"feedback: is a {kind}; only complaints are resolved \\({fid}\\)"),
+        db.transaction(conn),
+    ):
+        feedback.resolve(conn, fid)
     assert db_dump(isolated_database) == before
 
 

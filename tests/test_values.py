@@ -1,13 +1,13 @@
 """Parsing of the values users type: dates, amounts, emails, ratings. The clock is frozen."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from helpers import FROZEN_NOW, freeze
 
 from crmcli import values
 from crmcli.errors import InvalidInput
-from helpers import FROZEN_NOW, freeze
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def test_when_defaults_to_now():
 
 def test_when_converts_a_time_zone_to_local_time():
     typed = "2024-05-13T10:30:00+07:00"
-    expected = datetime(2024, 5, 13, 3, 30, tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+    expected = datetime(2024, 5, 13, 3, 30, tzinfo=UTC).astimezone().replace(tzinfo=None)
     assert values.when(typed, "at") == expected.isoformat(timespec="seconds")
     assert values.when("2024-05-13T03:30:00Z", "at") == expected.isoformat(timespec="seconds")
 
@@ -73,7 +73,7 @@ def test_when_future_allowed_when_asked():
 
 def test_when_future_with_time_zone_is_judged_in_local_time():
     # One minute after the frozen local "now", written in UTC.
-    moment = FROZEN_NOW.astimezone().astimezone(timezone.utc) + timedelta(minutes=1)
+    moment = FROZEN_NOW.astimezone().astimezone(UTC) + timedelta(minutes=1)
     with pytest.raises(InvalidInput, match="future"):
         values.when(moment.isoformat(), "at")
 
@@ -155,7 +155,8 @@ def test_missing_amount_is_none():
 # --- emails, ratings, text, choices --------------------------------------------------------------
 
 @pytest.mark.parametrize("typed, stored", [("a@b.co", "a@b.co"), ("  Linh.Tran@Example.VN ", "Linh.Tran@Example.VN"),
-                                           ("x+tag@mail.example.com", "x+tag@mail.example.com"), ("", None), (None, None)])
+                                           ("x+tag@mail.example.com", "x+tag@mail.example.com"), ("", None),
+                                           (None, None)])
 def test_valid_emails(typed, stored):
     assert values.email(typed) == stored
 

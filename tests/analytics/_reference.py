@@ -1,5 +1,7 @@
 """Slow, obviously-correct references the fast code is checked against."""
 
+import itertools
+
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
@@ -58,7 +60,7 @@ def log_power_integral_by_quad(a, b, k, m):
         # With k or m in the millions, log_f is a huge number with rounding noise near 1e-8
         # of the integrand, below which quad cannot go and says so; the answer is still right.
         warnings.simplefilter("ignore", IntegrationWarning)
-        for left, right in zip(cuts[:-1], cuts[1:]):
+        for left, right in itertools.pairwise(cuts):
             total += quad(lambda w: math.exp(log_f(w) - scale), left, right,
                           epsabs=1e-18, epsrel=1e-13, limit=200)[0]
         total += quad(tail, 0.0, 1.0, epsabs=1e-18, epsrel=1e-13, limit=200)[0]

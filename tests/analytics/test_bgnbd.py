@@ -1,14 +1,15 @@
 """BG/NBD against the paper's formulas written out by hand, slow references and simulation."""
 
+import itertools
 import math
 
+import _simulate as sim
 import numpy as np
 import pytest
+from _reference import log_hyp2f1_reference
 from scipy.integrate import quad
 from scipy.special import betaln
 
-import _simulate as sim
-from _reference import log_hyp2f1_reference
 from crmcli.analytics import bgnbd
 
 PARAMS = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
@@ -79,7 +80,7 @@ def expected_if_active_by_integration(params, t, x, T):
 
     cuts = sorted({0.0, min(0.5, 1.0 / (c * k)), 0.5, 1.0})
     total = 0.0
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in itertools.pairwise(cuts):
         # QUADPACK's algebraic weights take the Beta density's endpoint powers exactly.
         w_lo = a - 1 if lo == 0 else 0.0
         w_hi = b + x - 1 if hi == 1 else 0.0

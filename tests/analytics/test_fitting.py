@@ -2,10 +2,10 @@
 
 import dataclasses
 
+import _simulate as sim
 import numpy as np
 import pytest
 
-import _simulate as sim
 from crmcli.analytics import bgnbd, fitting, gamma_gamma, pareto
 
 
@@ -128,7 +128,7 @@ def test_a_flat_ridge_is_not_converged_despite_rounding_noise_in_the_gradient():
     ridge = np.array([0.0, 0.0, 1.0, 1.0]) * 0.03
 
     def total(at):
-        return bgnbd.log_likelihood(dict(zip(fit.params, np.exp(at))), x, t_x, T).sum()
+        return bgnbd.log_likelihood(dict(zip(fit.params, np.exp(at), strict=True)), x, t_x, T).sum()
 
     curvature = (total(log_params + ridge) - 2 * total(log_params) + total(log_params - ridge)) / 0.03 ** 2
     assert abs(curvature) < 1e-2   # a standard error of at least 10 on the log scale

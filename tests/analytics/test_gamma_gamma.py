@@ -2,10 +2,10 @@
 
 import math
 
+import _simulate as sim
 import numpy as np
 import pytest
 
-import _simulate as sim
 from crmcli.analytics import gamma_gamma
 
 PARAMS = {"p": 6.0, "q": 4.0, "gamma": 16.0}
@@ -27,7 +27,7 @@ def test_log_likelihood_is_a_density_in_m():
     # Integrates to 1 over m for a given x (a check independent of any formula above).
     from scipy.integrate import quad
     for x in (1, 3, 10):
-        total, _ = quad(lambda m: math.exp(gamma_gamma.log_likelihood(PARAMS, x, m)), 0, np.inf)
+        total, _ = quad(lambda m, x=x: math.exp(gamma_gamma.log_likelihood(PARAMS, x, m)), 0, np.inf)
         assert total == pytest.approx(1.0, rel=1e-8)
 
 

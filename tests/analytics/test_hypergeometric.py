@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+from _reference import log_hyp2f1_reference
 from scipy.special import gammaln
 
-from _reference import log_hyp2f1_reference
 from crmcli.analytics.hypergeometric import (
-    log_hyp2f1_unit, log_hyp2f1_unit_with_gradient, sum_ratio_series,
+    log_hyp2f1_unit,
+    log_hyp2f1_unit_with_gradient,
+    sum_ratio_series,
 )
 
 

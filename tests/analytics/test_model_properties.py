@@ -1,11 +1,11 @@
 """Properties both purchase models must have, on grids, random parameters and a change of time unit."""
 
+import _simulate as sim
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import _simulate as sim
 from crmcli.analytics import bgnbd, pareto
 
 BGNBD_SETS = [
@@ -65,7 +65,7 @@ def test_random_parameters_and_histories(params, rows):
     T = np.array([r[2] for r in rows])
     t_x = np.where(x > 0, np.array([r[1] for r in rows]) * T, 0.0)
     for model, names in [(bgnbd, ("r", "alpha", "a", "b")), (pareto, ("r", "alpha", "s", "beta"))]:
-        p = dict(zip(names, params))
+        p = dict(zip(names, params, strict=True))
         alive = model.p_alive(p, x, t_x, T)
         assert np.all(np.isfinite(alive)) and np.all((alive >= 0) & (alive <= 1))
         assert np.all(np.isfinite(model.log_likelihood(p, x, t_x, T)))

@@ -2,12 +2,12 @@
 
 import math
 
+import _simulate as sim
 import numpy as np
 import pytest
+from _reference import hyp2f1_by_hand
 from scipy.integrate import quad
 
-import _simulate as sim
-from _reference import hyp2f1_by_hand
 from crmcli.analytics import pareto
 
 PARAMS = {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 11.7}   # alpha < beta
@@ -64,7 +64,7 @@ def likelihood_by_integration(r, alpha, s, beta, x, t_x, T):
     scale = log_density(t_x, s)
     alive = math.exp(log_density(T, s) - scale)
     died, _ = quad(lambda u: s * math.exp(log_density(u, s + 1) - scale), t_x, T,
-                   epsabs=0, epsrel=1e-13, limit=500) if T > t_x else (0.0, 0.0)
+                   epsabs=0, epsrel=1e-13, limit=500) if t_x < T else (0.0, 0.0)
     log_constant = math.lgamma(r + x) - math.lgamma(r) + r * math.log(alpha) + s * math.log(beta)
     return log_constant + scale + math.log(alive + died), alive / (alive + died)
 

@@ -4,15 +4,16 @@ import itertools
 
 import numpy as np
 import pytest
-
 from _reference import log_power_integral_by_quad
+
 from crmcli.analytics import pareto
 from crmcli.analytics.power_integral import log_power_integral
 
 # (a, b) = (alpha + t, beta + t); k, m = r + x (+1), s (+1). The grid reaches z = 1 - a/b
 # within 1e-13 of 1 and beta in the millions, where the series needs millions of terms.
 BASES = [(1e-6, 1e-6), (0.5, 80.0), (70.0, 3e6), (1e-6, 7e6), (3e6, 0.5), (900.0, 5.2e6), (2.0, 2.0001)]
-EXPONENTS = [(0.3, 1.7), (1.0, 1.0), (2.0, 2e4), (13.0, 3.4e4), (450.0, 0.6), (2.0 ** -20, 1.0 + 2.0 ** -20), (0.55, 7e6)]
+EXPONENTS = [(0.3, 1.7), (1.0, 1.0), (2.0, 2e4), (13.0, 3.4e4), (450.0, 0.6), (2.0 ** -20, 1.0 + 2.0 ** -20),
+             (0.55, 7e6)]
 
 
 @pytest.mark.parametrize("a, b", BASES)
@@ -27,7 +28,7 @@ def test_symmetric_and_vectorised():
     a, b, k, m = np.array([0.5, 70.0, 3e6]), np.array([80.0, 3e6, 0.5]), np.array([0.3, 2.0, 450.0]), 1.7
     together = log_power_integral(a, b, k, m)
     assert together.shape == (3,)
-    np.testing.assert_array_equal(together, [float(log_power_integral(*p, m)) for p in zip(a, b, k)])
+    np.testing.assert_array_equal(together, [float(log_power_integral(*p, m)) for p in zip(a, b, k, strict=True)])
     np.testing.assert_allclose(log_power_integral(b, a, m, k), together, rtol=1e-14)
 
 
@@ -73,7 +74,7 @@ def test_agrees_with_the_series_where_both_are_cheap():
     series = pareto._log_tail_integral_series_with_gradient(alpha, beta, k, m, t)
     quadrature = log_power_integral(alpha + t, beta + t, k, m, gradient=True)
     np.testing.assert_allclose(quadrature[0], series[0], rtol=1e-13, atol=1e-13)
-    for from_series, from_quadrature in zip(series[1:], quadrature[1:]):
+    for from_series, from_quadrature in zip(series[1:], quadrature[1:], strict=True):
         np.testing.assert_allclose(from_quadrature, from_series, rtol=1e-11, atol=1e-14)
 
 

@@ -4,10 +4,10 @@ from datetime import date
 
 import numpy as np
 import pytest
+from helpers import freeze
 
 from crmcli import customers, db, feedback, interactions
 from crmcli.analytics.data import load
-from helpers import freeze
 
 
 @pytest.fixture

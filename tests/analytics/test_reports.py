@@ -3,16 +3,16 @@
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_error, db_dump, freeze
 
 from crmcli import customers, db, demo, interactions
 from crmcli.analytics import report
 from crmcli.analytics.data import load
-from helpers import assert_error, db_dump, freeze
 
 NOW = datetime(2026, 11, 22, 12, 0, 0)
 
@@ -45,7 +45,8 @@ def test_best_columns_ranking_and_explanations(shop, crm):
         assert row["segment"] in report.SEGMENT_ADVICE
         assert {row["recency_score"], row["frequency_score"], row["monetary_score"]} <= set("12345")
         # why is built from the row's own numbers
-        assert f"last bought {row['days_since_last_purchase']} day" in row["why"] or row["days_since_last_purchase"] == "0"
+        assert (f"last bought {row['days_since_last_purchase']} day" in row["why"]
+                or row["days_since_last_purchase"] == "0")
         assert f"RFM {row['recency_score']}{row['frequency_score']}{row['monetary_score']}" in row["why"]
 
 
@@ -77,7 +78,8 @@ def test_churn_ranked_by_value_at_risk_with_min_risk(shop, crm):
     assert all(float(r["churn_risk"]) >= 0.5 for r in rows)
     for r in rows:
         assert float(r["churn_risk"]) == pytest.approx(1 - float(r["p_alive"]), abs=2e-4)
-        assert float(r["value_at_risk"]) == pytest.approx(float(r["churn_risk"]) * float(r["value_if_active"]), rel=2e-3, abs=0.02)
+        assert float(r["value_at_risk"]) == pytest.approx(float(r["churn_risk"]) * float(r["value_if_active"]),
+                                                          rel=2e-3, abs=0.02)
         assert "likely to have left" in r["why"]
     complaining = [r for r in rows if int(r["open_complaints"])]
     assert all("open complaint" in r["why"] for r in complaining)
@@ -119,7 +121,8 @@ def test_model_report_json(shop, crm):
     assert result.exit_code == 0, result.stderr
     models = json.loads(result.stdout)
     assert [m["model"] for m in models] == ["bgnbd", "pareto", "gamma_gamma"]
-    keys = {"bgnbd": {"r", "alpha", "a", "b"}, "pareto": {"r", "alpha", "s", "beta"}, "gamma_gamma": {"p", "q", "gamma"}}
+    keys = {"bgnbd": {"r", "alpha", "a", "b"}, "pareto": {"r", "alpha", "s", "beta"},
+            "gamma_gamma": {"p", "q", "gamma"}}
     for m in models:
         assert set(m["params"]) == keys[m["model"]]
         assert m["time_unit"] == "day" and m["converged"] is True

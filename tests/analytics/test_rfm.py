@@ -120,7 +120,7 @@ def test_scores_are_deterministic_and_do_not_depend_on_row_order():
     again = rfm.scores(recency, frequency, money, ids)
     order = rng.permutation(n)
     shuffled = rfm.scores(recency[order], frequency[order], money[order], ids[order])
-    for a, b, c in zip(first, again, shuffled):
+    for a, b, c in zip(first, again, shuffled, strict=True):
         assert a.tolist() == b.tolist()
         assert a[order].tolist() == c.tolist()
 

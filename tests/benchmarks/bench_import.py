@@ -40,6 +40,7 @@ the figures. Each command runs --repeat times and the fastest run counts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import platform
@@ -91,10 +92,8 @@ def _tree(pid: int) -> list[int]:
         current = todo.pop()
         found.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo.extend(int(child) for child in (task / "children").read_text().split())
-            except OSError:
-                pass
     return found
 
 

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 import time
@@ -154,14 +153,16 @@ def simulate(customers: int, seed: int) -> Purchases:
     return Purchases(customer_id=owner_all + 1, at=at, amount_cents=amount_cents, join_day=join_day)
 
 
-FIRST_NAMES = (
-    "Ada Ben Chloe Dev Elena Farid Grace Hiro Ines Jonas Kemi Liam Maya Nico Olga Pablo Quinn Rosa Sami Tara "
-    "Umar Vera Wen Ximena Yusuf Zoe"
-).split()
-LAST_NAMES = (
-    "Adams Becker Costa Dubois Evans Fischer Garcia Horvat Ivanova Jensen Kowalski Lopez Moreau Nakamura Okafor "
-    "Petrov Rossi Santos Tanaka Ueda Varga Weber Xu Yilmaz Zimmermann"
-).split()
+FIRST_NAMES = [
+    "Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam", "Maya",
+    "Nico", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wen", "Ximena", "Yusuf",
+    "Zoe",
+]
+LAST_NAMES = [
+    "Adams", "Becker", "Costa", "Dubois", "Evans", "Fischer", "Garcia", "Horvat", "Ivanova", "Jensen",
+    "Kowalski", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Santos", "Tanaka", "Ueda",
+    "Varga", "Weber", "Xu", "Yilmaz", "Zimmermann",
+]
 
 
 def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
@@ -218,7 +219,7 @@ def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
         conn.executemany(
             "INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
             "VALUES (?, 'purchase', ?, ?, ?)",
-            zip(ids, ats, amounts, ats),
+            zip(ids, ats, amounts, ats, strict=True),
         )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     purchase_days = conn.execute(
@@ -230,7 +231,7 @@ def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
     with open(tmp_csv, "w", newline="") as f:
         f.write("customer_id,date,amount\n")
         f.writelines(
-            f"{c},{d},{a // 100}.{a % 100:02d}\n" for c, d, a in zip(ids, day_text.tolist(), amounts)
+            f"{c},{d},{a // 100}.{a % 100:02d}\n" for c, d, a in zip(ids, day_text.tolist(), amounts, strict=True)
         )
     meta = {
         "customers": customers,

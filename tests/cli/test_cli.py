@@ -5,9 +5,9 @@ import io
 import json
 
 import pytest
+from helpers import assert_error, db_dump, file_digest, freeze, unchanged
 
 from crmcli import customers, db, feedback, interactions, migrations
-from helpers import assert_error, db_dump, file_digest, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,8 @@ ERRORS = [
     (["interaction", "add", "1", "--type", "purchase", "--amount", "abc"], 1, ["amount", "'abc'", "not a number"]),
     (["interaction", "add", "1", "--type", "purchase", "--amount", "NaN"], 1, ["amount", "'NaN'"]),
     (["interaction", "add", "1", "--type", "purchase", "--amount", "Infinity"], 1, ["amount", "'Infinity'"]),
-    (["interaction", "add", "1", "--type", "purchase", "--amount", "1e999999999"], 1, ["amount", "is more than 1000000000.00"]),
+    (["interaction", "add", "1", "--type", "purchase", "--amount", "1e999999999"], 1,
+     ["amount", "is more than 1000000000.00"]),
     (["interaction", "add", "1", "--type", "purchase", "--amount", "5", "--at", "2024-06-16"], 1,
      ["at", "'2024-06-16'", "future"]),
     (["interaction", "add", "1", "--type", "call", "--at", "13/05/2024"], 1, ["at", "'13/05/2024'", "not a date"]),

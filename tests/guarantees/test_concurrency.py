@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _processes import integrity, query, run_crm
 
 PROCESSES = Path(__file__).resolve().parents[1] / "_processes.py"
@@ -30,18 +29,18 @@ def test_four_writers_and_a_reader_at_once(isolated_database, tmp_path):
 
     * four writer processes, each a separate Python process that runs `crm interaction import
       FILE` 25 times in a row (and on, until the reader has run each of its commands once), each
-      FILE 10 calls noted worker-W-NNN-KK, so each command is one transaction of 10 rows; in process: the `crm` command tree (typer.main.get_command(
-      crmcli.cli.app), built once per process as a `crm` process does), its error boundary and
-      exit code, SystemExit caught, stdout and stderr captured. Every call opens its own
-      connection and closes it, as a `crm` command does. (A process per call would cost about
-      0.3 s of start-up each.)
+      FILE 10 calls noted worker-W-NNN-KK, so each command is one transaction of 10 rows; in
+      process: the `crm` command tree (typer.main.get_command(crmcli.cli.app), built once per
+      process as a `crm` process does), its error boundary and exit code, SystemExit caught,
+      stdout and stderr captured. Every call opens its own connection and closes it, as a `crm`
+      command does. (A process per call would cost about 0.3 s of start-up each.)
     * one reader process that, until the writers have all finished, runs real `crm report
       churn --format csv --limit 0` and `crm export interactions` subprocesses in turn, with
       quick direct reads of the notes between them.
 
-    Afterwards: all the imports (at least 100: 1,000 interactions) exited 0, printed nothing on stdout and only their summary line
-    ("10 added") on stderr (so no "database is locked"); the database holds exactly their new
-    interactions, each note present once; every report and export exited 0, each export
+    Afterwards: all the imports (at least 100: 1,000 interactions) exited 0, printed nothing on
+    stdout and only their summary line ("10 added") on stderr (so no "database is locked"); the
+    database holds exactly their new interactions, each note present once; every report and export exited 0, each export
     printed between the number of interactions before and after the run, and no export or
     direct read saw a writer's transaction with neither 0 nor all 10 of its rows (a torn
     read); PRAGMA integrity_check is ok.
@@ -83,7 +82,7 @@ def test_four_writers_and_a_reader_at_once(isolated_database, tmp_path):
                 process.wait()
 
     calls, imports = [], []
-    for worker, (_, _, results) in enumerate(writers):
+    for _, _, results in writers:
         calls_of_worker = json.loads(results.read_text())["calls"]
         calls += calls_of_worker
         imports.append(len(calls_of_worker))

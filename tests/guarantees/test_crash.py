@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from _processes import integrity, kill_group, query, run_crm, start_crm, wal_size
+
 from crmcli import customers, db, migrations
 
 KILL_FRACTIONS = (0.1, 0.3, 0.6, 0.9)

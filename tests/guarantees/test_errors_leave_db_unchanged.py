@@ -8,9 +8,9 @@ transaction can save the file.
 import sqlite3
 
 import pytest
+from helpers import assert_error, db_dump, freeze, unchanged
 
 from crmcli import customers, db, feedback, interactions
-from helpers import assert_error, db_dump, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)

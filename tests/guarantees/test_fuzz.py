@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import command_tree, db_dump
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -37,7 +38,6 @@ from typer.testing import CliRunner
 from crmcli import db
 from crmcli.cli import app
 from crmcli.transfer import imports
-from helpers import command_tree, db_dump
 
 EXIT_CODES = {0, 1, 2, 3, 4}
 SETTINGS = dict(deadline=None, derandomize=True, database=None,
@@ -56,13 +56,15 @@ HOSTILE = [
     "0000-00-00", "9999-12-31", "0001-01-01", "2024-02-30", "2024-13-01", "2024-06-15T25:00", "1970-01-01T00:00:00Z",
     "9999-12-31T23:59:59+14:00", "today", "yesterday", "now", "tomorrow",
     "'); DROP TABLE customers; --", "$(rm -rf ~)", "`reboot`", ";|&><", "\x1b[2J\x1b]0;pwned\x07", "\r\n", "\t",
-    "\u202eevil", "👨\u200d👩\u200d👧 🇻🇳 👍🏽", "Nguyễn Văn An", "c1@example.com", "Customer", "C1", "--help", "-", "--",
+    "\u202eevil", "👨\u200d👩\u200d👧 🇻🇳 👍🏽", "Nguyễn Văn An", "c1@example.com", "Customer", "C1",
+    "--help", "-", "--",
     "%Y-%m-%d", "%d/%m/%Y %H:%M", "%", "%Q", ",", ";", "tab", "|", "x" * 300, "=1+1", "@SUM(A1)",
     "purchase", "complaint", "month", "revenue", "new_customers", "retention_rate",
 ]
 hostile_text = st.sampled_from(HOSTILE) | st.text(st.characters(blacklist_categories=("Cs",),
                                                                 blacklist_characters="\x00"), max_size=12)
-huge_ints = st.sampled_from([0, 1, -1, 2, 5, 120, 121, 2**31, 2**63, -(2**63), 10**30, -(10**30)]) | st.integers(-50, 50)
+huge_ints = (st.sampled_from([0, 1, -1, 2, 5, 120, 121, 2**31, 2**63, -(2**63), 10**30, -(10**30)])
+             | st.integers(-50, 50))
 
 
 def value_for(param, path: tuple[str, ...], folder: Path):
@@ -360,7 +362,8 @@ def test_any_bytes_as_an_import_file_exit_cleanly(template, kind, data, options)
 
 
 cell = st.sampled_from(HOSTILE + ["c3@example.com", "3", "C3", "call", "purchase", "refund", "compliment",
-                                  "2024-01-02", "02/01/2024", "5", "4", '"', '""', "a\nb", "\x00"]) | st.text(max_size=8)
+                                  "2024-01-02", "02/01/2024", "5", "4", '"', '""', "a\nb", "\x00"]) \
+    | st.text(max_size=8)
 
 
 @st.composite

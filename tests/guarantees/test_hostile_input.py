@@ -31,9 +31,9 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from helpers import assert_error, db_dump, file_digest, freeze, unchanged
 
 from crmcli import customers, db, feedback, interactions, migrations
-from helpers import assert_error, db_dump, file_digest, freeze, unchanged
 
 PYTHON = sys.executable
 
@@ -578,6 +578,5 @@ def test_nul_is_refused_in_typed_text(crm, isolated_database, conn):
     # argv cannot carry NUL; the core refuses it for the Python API and for imports
     from crmcli.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match="must not contain NUL"):
-        with db.transaction(conn):
-            customers.add(conn, "a\x00b")
+    with pytest.raises(InvalidInput, match="must not contain NUL"), db.transaction(conn):
+        customers.add(conn, "a\x00b")

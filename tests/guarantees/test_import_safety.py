@@ -8,12 +8,12 @@ import os
 import shutil
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 
 from crmcli import db
+from crmcli.errors import InvalidInput
 from crmcli.transfer import imports
 from crmcli.transfer.imports.interactions import InteractionImporter
-from crmcli.errors import InvalidInput
-from helpers import assert_error, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)

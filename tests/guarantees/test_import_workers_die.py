@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _processes import integrity, query, run_crm, start_crm
 from helpers import db_dump
 

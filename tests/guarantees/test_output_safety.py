@@ -18,9 +18,9 @@ import io
 import re
 
 import pytest
+from helpers import command_tree, freeze
 
 from crmcli import customers, db, feedback, followups, interactions, output
-from helpers import command_tree, freeze
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")

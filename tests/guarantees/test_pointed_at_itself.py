@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_error, command_tree, db_dump, freeze, unchanged
 
 from crmcli import customers, db, feedback, followups, interactions
-from helpers import assert_error, command_tree, db_dump, freeze, unchanged
 
 CRM = [sys.executable, "-m", "crmcli"]
 
@@ -437,8 +437,10 @@ def test_sigterm_of_a_long_command_rolls_back_and_leaves_nothing(isolated_databa
     out.mkdir()
     # Each command with the sign that it is mid-write: the demo's -wal has grown, the export's
     # temporary file exists.
-    for args, busy in ((["demo", "--customers", "20000", "--force"], lambda: wal.exists() and wal.stat().st_size > 2**20),
-                       (["export", "interactions", "--output", out / "interactions.csv"], lambda: any(out.iterdir()))):
+    for args, busy in ((["demo", "--customers", "20000", "--force"],
+                        lambda: wal.exists() and wal.stat().st_size > 2**20),
+                       (["export", "interactions", "--output", out / "interactions.csv"],
+                        lambda: any(out.iterdir()))):
         process = subprocess.Popen([*CRM, *map(str, args)], env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                    start_new_session=True)
         deadline = time.monotonic() + 60

@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 
 import pytest
+from helpers import assert_error, unchanged
 
 from crmcli import customers, db, duplicates, feedback, followups, history, interactions
-from helpers import assert_error, unchanged
 
 # Distinctive text that can only be in the file because of the person being forgotten.
 SECRETS = {
@@ -143,7 +143,8 @@ def test_forget_an_unknown_customer_is_an_error(crm, conn, person, isolated_data
 def test_database_and_its_companion_files_are_private(conn, isolated_database):
     with db.transaction(conn):
         customers.add(conn, "Ann")
-    for path in (isolated_database, isolated_database.with_name("crm.db-wal"), isolated_database.with_name("crm.db-shm")):
+    for path in (isolated_database, isolated_database.with_name("crm.db-wal"),
+                 isolated_database.with_name("crm.db-shm")):
         assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 

@@ -62,7 +62,7 @@ def test_two_restores_in_the_same_second_keep_both_copies_and_never_overwrite(cr
     assert squatter.read_bytes() == b"precious"
     copies = [p for p in kept if p != squatter]
     assert [p.name for p in copies] == [f"crm.db.before-restore-20240615-120000-{n}" for n in (2, 3, 4)]
-    for copy, before in zip(copies, states):
+    for copy, before in zip(copies, states, strict=True):
         assert db_dump(copy) == before  # each kept copy is the state just before its own restore
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600
 

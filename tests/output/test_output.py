@@ -9,10 +9,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from helpers import freeze
 
 from crmcli import customers, db, interactions, output
 from crmcli.errors import CrmError, InvalidInput
-from helpers import freeze
 
 COLS = output.columns("id", "name", "amount", "day", "tags", "note", numeric=("id", "amount"))
 
@@ -77,7 +77,8 @@ ROWS = [
 def test_json_is_one_array_that_parses_back():
     text = output.render_to_string(ROWS, COLS, "json")
     assert json.loads(text) == [
-        {"id": 1, "name": "Nguyễn Văn An", "amount": 1234.5, "day": "2024-05-01", "tags": ["vip"], "note": "a\nb \"q\""},
+        {"id": 1, "name": "Nguyễn Văn An", "amount": 1234.5, "day": "2024-05-01", "tags": ["vip"],
+         "note": "a\nb \"q\""},
         {"id": 2, "name": "=cmd", "amount": None, "day": None, "tags": [], "note": "\x1b[31m"},
     ]
     assert "Nguyễn" in text  # readable, not \\u escapes
@@ -258,7 +259,8 @@ def test_cli_defaults_to_csv_when_not_a_terminal(crm, shop):
     result = crm("customer", "list")
     assert result.exit_code == 0, result.stderr
     text = result.stdout_bytes.decode()
-    assert text.startswith("id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,purchase_records\r\n")
+    assert text.startswith("id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,"
+                           "purchase_records\r\n")
     rows = parse_csv(text)
     assert rows[1] == ["1", 'Ann, "the" =Boss', "ann@example.com", "", "", "local;vip",
                        "2024-06-15", "1", "1234.50", "2024-05-01", "0", "1"]

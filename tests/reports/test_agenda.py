@@ -16,10 +16,10 @@ import io
 from datetime import date, datetime, timedelta
 
 import pytest
+from helpers import freeze
 
 from crmcli import customers, db, feedback, followups, interactions
 from crmcli.reports import agenda
-from helpers import freeze
 
 NOW = datetime(2024, 6, 15, 12, 0, 0)
 

@@ -28,10 +28,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 
 from crmcli import customers, db, feedback, interactions
 from crmcli.reports import metrics, summary_table, targets
-from helpers import assert_error, freeze, unchanged
 
 NOW = datetime(2024, 6, 15, 12, 0, 0)
 
@@ -358,7 +358,7 @@ def test_lost_matches_the_churn_report_on_the_demo(conn, monkeypatch):
         ids, p_alive = p_alive_as_of(conn, day)
         assert ids.tolist() == scores.base.customer_id.tolist()
         assert p_alive.tolist() == scores.p_alive.tolist()
-        by_report = {int(i) for i, p in zip(scores.base.customer_id, scores.p_alive) if p < 0.5}
+        by_report = {int(i) for i, p in zip(scores.base.customer_id, scores.p_alive, strict=True) if p < 0.5}
         assert lost_customers(conn, day) == by_report != set()
 
 

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from helpers import assert_error, freeze, unchanged
+from test_summary import NOW, hand_built_shop
 
 from crmcli import db
 from crmcli.reports import targets
-from helpers import assert_error, freeze, unchanged
-from test_summary import NOW, hand_built_shop
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import stat
 import threading
 
 import pytest
+from helpers import assert_error, db_dump, freeze, unchanged
 
 from crmcli import customers, db, interactions, migrations
 from crmcli.transfer import backup
-from helpers import assert_error, db_dump, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -172,8 +172,8 @@ def test_restore_upgrades_an_older_backup(crm, tmp_path, monkeypatch):
         conn = db.connect(old)
         with db.transaction(conn):
             # As the older crmcli wrote it: today's customers.add needs today's schema.
-            conn.execute("INSERT INTO customers (name, created_at, updated_at) VALUES ('From The Old Days', '2024-01-01', "
-                         "'2024-01-01')")
+            conn.execute("INSERT INTO customers (name, created_at, updated_at) "
+                         "VALUES ('From The Old Days', '2024-01-01', '2024-01-01')")
         conn.close()
     freeze(monkeypatch)
     result = crm("restore", old, "--yes")

@@ -7,13 +7,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import assert_error, freeze, unchanged
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmcli import customers, db, feedback, interactions
 from crmcli.cli import app
-from helpers import assert_error, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +93,7 @@ def test_importing_an_export_into_the_same_database_changes_nothing(crm, shop, i
 
 
 def test_export_columns_are_the_import_columns(crm, shop):
-    from crmcli.transfer import exports
-    from crmcli.transfer import imports
+    from crmcli.transfer import exports, imports
 
     for kind in exports.KINDS:
         assert set(exports.COLUMNS[kind]) <= set(imports.COLUMNS[kind])

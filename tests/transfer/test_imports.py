@@ -6,14 +6,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import assert_error, db_dump, freeze, unchanged
 
 from crmcli import customers, db, interactions
+from crmcli.errors import CrmError
 from crmcli.transfer import imports
 from crmcli.transfer.imports import base, blocks, indexes
 from crmcli.transfer.imports import workers as worker_processes
 from crmcli.transfer.imports.interactions import InteractionImporter
-from crmcli.errors import CrmError
-from helpers import assert_error, db_dump, freeze, unchanged
 
 
 @pytest.fixture(autouse=True)
@@ -402,9 +402,8 @@ def test_a_failing_big_import_leaves_the_indexes_as_they_were(conn, monkeypatch,
         customers.add(conn, "Ann", external_id="A")
     text = "customer_external_id,type,at,amount\n" + "".join(
         f"A,purchase,2024-01-02,{n}\n" for n in range(500)) + "A,purchase,2024-01-02,x\n"
-    with unchanged(isolated_database):
-        with pytest.raises(imports.ImportFailed):
-            imports.import_csv(conn, "interactions", io.BytesIO(text.encode()), source="big")
+    with unchanged(isolated_database), pytest.raises(imports.ImportFailed):
+        imports.import_csv(conn, "interactions", io.BytesIO(text.encode()), source="big")
 
 
 def test_a_bad_byte_late_in_the_file_is_reported_and_nothing_is_written(conn):
@@ -585,7 +584,10 @@ def _messy_interactions(rows=3000):
     return ("\n".join(lines) + "\n").encode()
 
 
-def _run_import(conn, data, monkeypatch, *, workers, options=imports.Options(), block=2048):
+DEFAULT_OPTIONS = imports.Options()  # frozen: one shared default is safe
+
+
+def _run_import(conn, data, monkeypatch, *, workers, options=DEFAULT_OPTIONS, block=2048):
     monkeypatch.setattr(worker_processes, "worker_count", lambda: workers)
     monkeypatch.setattr(blocks, "BLOCK_BYTES", block)
     rejects = io.StringIO()
@@ -686,7 +688,6 @@ def test_the_foreign_key_check_at_the_end_catches_a_wrong_customer(conn, monkeyp
     with db.transaction(conn):
         customers.add(conn, "Ann", external_id="A")
     monkeypatch.setattr(base.Importer, "customer_id", lambda self, keys, raw, remember=True: 999)
-    with unchanged(isolated_database):
-        with pytest.raises(sqlite3.IntegrityError, match="customer 999"):
-            imports.import_csv(conn, "interactions",
-                               io.BytesIO(b"customer_external_id,type,at\nA,call,2024-01-02\n"), source="x")
+    with unchanged(isolated_database), pytest.raises(sqlite3.IntegrityError, match="customer 999"):
+        imports.import_csv(conn, "interactions",
+                           io.BytesIO(b"customer_external_id,type,at\nA,call,2024-01-02\n"), source="x")
