@@ -2,7 +2,7 @@
 
 An export is the import's mirror: the columns are the import columns, so an
 export imported into an empty database gives the same data back
-(tests/test_export.py proves it). Rows stream from the database to the file,
+(tests/transfer/test_export.py proves it). Rows stream from the database to the file,
 through the one renderer (output.py), so memory stays flat.
 """
 
