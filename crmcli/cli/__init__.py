@@ -25,7 +25,7 @@ from crmcli.cli import (
     report,
     target,
 )
-from crmcli.cli.common import CrmGroup, State
+from crmcli.cli.common import CrmGroup, State, silence_stdout
 from crmcli.errors import Terminated
 
 app = typer.Typer(
@@ -147,9 +147,5 @@ def _say_and_exit(message: str, code: int) -> None:
     if message:
         with suppress(OSError, AttributeError):
             print(message, file=sys.stderr)
-    try:  # Python flushes stdout once more at exit: make sure that cannot fail again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-    except OSError:
-        pass
+    silence_stdout()  # Python flushes stdout once more at exit: make sure that cannot fail again
     sys.exit(code)

@@ -64,7 +64,7 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise exc.unsaved() from None
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After stdout failed, point it at /dev/null: Python flushes stdout once more at exit, and that
     would fail again with a second, raw error message."""
     try:
@@ -92,11 +92,11 @@ class CrmGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except OutputClosed:
-            _silence_stdout()  # `| head`: the reader has what it wanted
+            silence_stdout()  # `| head`: the reader has what it wanted
             raise typer.Exit(0) from None
         except CrmError as exc:
             if isinstance(exc, OutputFailed) and exc.to_stdout:
-                _silence_stdout()
+                silence_stdout()
             fail(exc.message, exc.exit_code)
         except Terminated:
             fail("terminated; a command's changes are saved whole or not at all", 143)
