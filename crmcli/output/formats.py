@@ -31,12 +31,19 @@ FORMATS = ("table", "csv", "json", "jsonl")
 class Column:
     key: str  # the machine name: CSV header and JSON key
     label: str = ""  # the table header; defaults to the key
-    numeric: bool = False  # right-aligned in tables
-    in_table: bool = True  # False: only in csv/json/jsonl, to keep a terminal table readable
+    numeric: bool = False  # right-aligned in tables, never wrapped
+    in_table: bool = True  # False: only in csv/json/jsonl (and in a table's --columns or --wide)
+    priority: int = 0  # 0: always in a table; on a narrow terminal the highest numbers are left out first
+    sentence: bool = False  # long text: under its row on a terminal, never squeezed into a narrow column
 
     @property
     def title(self) -> str:
         return self.label or _SHORT_LABELS.get(self.key) or self.key.replace("_", " ")
+
+    @property
+    def wraps(self) -> bool:
+        """Text that may take a second line in a table, broken at spaces; numbers and dates never are."""
+        return not self.numeric and self.key not in _UNBROKEN_KEYS
 
 
 # Table headers that would otherwise take more room than their values.
@@ -45,11 +52,18 @@ _SHORT_LABELS = {
     "typical_gap_days": "usual gap", "open_complaints": "open compl.", "expected_purchases": "exp. purchases",
     "value_at_risk": "value at risk", "churn_risk": "churn risk", "resolution_days": "days to resolve",
 }
+# Values with a space inside that read as one thing (a date and its time, a phone number).
+_UNBROKEN_KEYS = frozenset({"phone", "at", "created_at", "done_at", "resolved_at", "started_at", "undone_at", "set_at",
+                            "due"})
 
 
-def columns(*keys: str, numeric: Sequence[str] = (), table: Sequence[str] | None = None) -> list[Column]:
-    """Columns by key. `table`, if given, names the ones a terminal table shows (all by default)."""
-    return [Column(key, numeric=key in numeric, in_table=table is None or key in table) for key in keys]
+def columns(*keys: str, numeric: Sequence[str] = (), table: Sequence[str] | None = None,
+            priority: dict[str, int] | None = None, sentences: Sequence[str] = ()) -> list[Column]:
+    """Columns by key. `table`, if given, names the ones a terminal table shows (all by default);
+    `priority` ranks them for a narrow terminal (unnamed ones are 0, never left out);
+    `sentences` are long text shown under the row."""
+    return [Column(key, numeric=key in numeric, in_table=table is None or key in table,
+                   priority=(priority or {}).get(key, 0), sentence=key in sentences) for key in keys]
 
 
 def choose_format(fmt: str | None, output: Path | None, stdout: TextIO | None = None) -> str:
@@ -137,16 +151,18 @@ def render(
     fmt: str | None = None,
     output: Path | None = None,
     title: str | None = None,
+    **table: Any,
 ) -> str:
-    """Write rows in the chosen format. Returns the format used."""
+    """Write rows in the chosen format. Returns the format used. `table`: write_table's options
+    (wide, see_also, empty), used only by a table."""
     chosen = choose_format(fmt, output)
     with destination(output) as stream:
-        write(chosen, rows, cols, stream, title=title, is_terminal=output is None and stream.isatty())
+        write(chosen, rows, cols, stream, title=title, is_terminal=output is None and stream.isatty(), **table)
     return chosen
 
 
 def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *,
-          title: str | None = None, is_terminal: bool = False) -> None:
+          title: str | None = None, is_terminal: bool = False, **table: Any) -> None:
     """Rows in format `chosen` onto an open stream (render() opens the stream for you)."""
     if chosen == "csv":
         write_csv(rows, cols, stream)
@@ -155,7 +171,7 @@ def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], s
     elif chosen == "jsonl":
         write_jsonl(rows, cols, stream)
     else:
-        write_table(rows, cols, stream, title=title, is_terminal=is_terminal)
+        write_table(rows, cols, stream, title=title, is_terminal=is_terminal, **table)
 
 
 def render_to_string(rows: Iterable[dict[str, Any]], cols: Sequence[Column], fmt: str) -> str:

@@ -1,42 +1,127 @@
-"""The terminal table, drawn with rich (imported only when a table is drawn)."""
+"""The terminal table: columns that fit (output/layout.py chooses them), drawn as plain text.
+
+No cell is cut. A narrow terminal gets fewer columns, by priority, and a note naming the ones left out
+and how to see them; a sentence (the `why` of a report, a note) goes under its row, or is left out with
+that note when it would take more lines than a row may. When even the essential columns do not fit, the
+rows are shown one record at a time. Off a terminal (a file, a pipe) the table takes the width it needs.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from crmcli.output import layout
 from crmcli.output.terminal import safe_text
 
 if TYPE_CHECKING:
     from crmcli.output.formats import Column
 
+# How to see what a narrow table leaves out; a command may name a better place (`crm customer show ID`).
+HOW_TO_SEE_ALL = "--wide shows every column, --columns chooses them, --format csv gives every value"
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The terminal's width: $COLUMNS if set (as shells and `shutil` agree), else the stream's own."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if "COLUMNS" not in os.environ else \
+            shutil.get_terminal_size().columns
+    except (OSError, ValueError, AttributeError):
+        return shutil.get_terminal_size().columns
+
 
 def write_table(
     rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *, title: str | None = None,
-    is_terminal: bool = False,
+    is_terminal: bool = False, wide: bool = False, width: int | None = None, see_also: str | None = None,
+    empty: str | None = None,
 ) -> None:
-    # rich is imported only here: the machine formats and most writes never load it.
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    no_color = bool(os.environ.get("NO_COLOR")) or not is_terminal
+    """Rows as a table on `stream`. width: the terminal's (found from the stream when None and on a
+    terminal); off a terminal there is no limit. see_also: where the left-out columns can be read."""
     cols = [col for col in cols if col.in_table]
-    # The title is often stored text (a customer's name): shown literally, like the cells.
-    table = Table(title=Text(safe_text(title)) if title is not None else None, show_lines=False,
-                  header_style="bold", highlight=False)
-    for col in cols:
-        # On a terminal long cells fold onto more lines; they are never cut with an ellipsis.
-        # Numbers are never broken across lines; text wraps at spaces on a narrow terminal.
-        table.add_column(col.title, justify="right" if col.numeric else "left", overflow="fold",
-                         no_wrap=col.numeric)
-    for row in rows:
-        # Text objects, not strings: '[red]' typed in a note is shown, not interpreted as markup.
-        table.add_row(*(Text(safe_text(row.get(col.key))) for col in cols))
-    # Not a terminal (a pipe, a file): rich would wrap at 80 columns (rich#501), so
-    # give it all the width it asks for and let the table take its natural width.
-    width = None if is_terminal else 100_000
-    console = Console(file=stream, width=width, no_color=no_color, force_terminal=is_terminal or None,
-                      color_system=None if no_color else "auto", soft_wrap=False, highlight=False)
-    console.print(table)
+    titles = [col.title for col in cols]
+    # One header per meaning: where two short labels clash (`id` for id and customer_id), the longer
+    # names are used.
+    titles = [col.key.replace("_", " ") if titles.count(title) > 1 and col.label == "" and col.key != title else title
+              for col, title in zip(cols, titles, strict=True)]
+    cells = [[safe_text(row.get(col.key)) if not isinstance(row.get(col.key), bool) else
+              ("yes" if row.get(col.key) else "no") for col in cols] for row in rows]
+    bold = is_terminal and not os.environ.get("NO_COLOR")
+    limit = (width or terminal_width(stream)) if is_terminal else width
+    lines: list[str] = [] if title is None else _wrapped(safe_text(title), limit or 10**9)
+    if not cells:
+        stream.write("\n".join([*lines, *_wrapped(empty or "(none)", limit or 10**9)]) + "\n")
+        return
+    chosen = layout.plan(titles, cells, [col.priority for col in cols], [col.sentence for col in cols],
+                         [col.wraps for col in cols], limit, wide=wide)
+    if chosen.records:
+        lines += _records(titles, cells, limit or 80)
+    else:
+        lines += _header(titles, chosen, [col.numeric for col in cols], bold)
+        for row in cells:
+            lines += _row(row, chosen, [col.numeric for col in cols], titles, limit)
+    if chosen.left_out:
+        left = ", ".join(titles[i] for i in chosen.left_out)
+        lines += _wrapped(f"(not shown at {limit} columns: {left}; {see_also or HOW_TO_SEE_ALL})", limit or 80)
+    stream.write("\n".join(lines) + "\n")
+
+
+def _cell(text: str, width: int, numeric: bool) -> str:
+    pad = width - layout.cell_len(text)
+    return " " * pad + text if numeric else text + " " * pad
+
+
+def _header(titles: Sequence[str], chosen: layout.Plan, numeric: Sequence[bool], bold: bool) -> list[str]:
+    wrapped = [layout.wrap(titles[i], w) for i, w in zip(chosen.shown, chosen.widths, strict=True)]
+    height = max(len(lines) for lines in wrapped)
+    out = []
+    for n in range(height):
+        # A two-line header sits on the rule: its first line blank where the title takes one line.
+        parts = [_cell(lines[n - (height - len(lines))] if n >= height - len(lines) else "", w, numeric[i])
+                 for lines, i, w in zip(wrapped, chosen.shown, chosen.widths, strict=True)]
+        line = (" " * layout.GAP).join(parts).rstrip()
+        out.append(f"\x1b[1m{line}\x1b[0m" if bold and line else line)
+    out.append((" " * layout.GAP).join("─" * w for w in chosen.widths))
+    return out
+
+
+def _row(row: Sequence[str], chosen: layout.Plan, numeric: Sequence[bool], titles: Sequence[str],
+         limit: int | None) -> list[str]:
+    wrapped = [layout.wrap(row[i], w) for i, w in zip(chosen.shown, chosen.widths, strict=True)]
+    height = max(len(lines) for lines in wrapped)
+    out = []
+    for n in range(height):
+        parts = [_cell(lines[n] if n < len(lines) else "", w, numeric[i])
+                 for lines, i, w in zip(wrapped, chosen.shown, chosen.widths, strict=True)]
+        out.append((" " * layout.GAP).join(parts).rstrip())
+    for i in chosen.under:
+        if row[i]:
+            indent = " " * layout.SENTENCE_INDENT
+            out += [indent + line for line in layout.wrap(f"{titles[i]}: {row[i]}", (limit or 10**9) - len(indent))]
+    return out
+
+
+def _records(titles: Sequence[str], cells: Sequence[Sequence[str]], limit: int) -> list[str]:
+    """One record at a time, `label  value`, the value wrapped at spaces under itself: what a table
+    becomes when even its essential columns do not fit the terminal."""
+    label_width = max(layout.cell_len(t) for t in titles) + layout.GAP
+    beside = label_width <= limit // 3  # else each value goes on the line under its label
+    out: list[str] = []
+    for n, row in enumerate(cells, start=1):
+        out.append(f"── {n} " + "─" * max(limit - len(str(n)) - 4, 0))
+        for title, value in zip(titles, row, strict=True):
+            if not value:
+                continue
+            if beside:
+                lines = layout.wrap(value, limit - label_width)
+                out.append(title + " " * (label_width - layout.cell_len(title)) + lines[0])
+                out += [" " * label_width + line for line in lines[1:]]
+            else:
+                out.append(title + ":")
+                out += ["  " + line for line in layout.wrap(value, limit - 2)]
+    return out
+
+
+def _wrapped(text: str, limit: int) -> list[str]:
+    return layout.wrap(text, limit)
