@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from crmcli import sql, values
+from crmcli import refs, sql, values
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
-SQLITE_MAX_INTEGER = 2**63 - 1
+SQLITE_MAX_INTEGER = refs.SQLITE_MAX_INTEGER
 
 # What `customer list` returns, in order: the CSV columns README documents. `purchases` counts purchase
 # days, as everywhere in crm (README, "Definitions"); `purchase_records` counts the purchase rows.
@@ -17,10 +17,6 @@ LIST_COLUMNS = (
     "id", "name", "email", "phone", "company", "tags", "since",
     "purchases", "revenue", "last_purchase", "open_complaints", "purchase_records",
 )
-
-
-def _search_text(name: str, email: str | None, phone: str | None, company: str | None) -> str:
-    return values.fold(" ".join(part for part in (name, email, phone, company) if part))
 
 
 def _clean_tags(tags: list[str] | tuple[str, ...], field: str = "tag") -> list[str]:
@@ -59,7 +55,9 @@ def add(
     """Insert one customer (call inside a transaction) and return its id.
 
     customer_id (an import's id column) is taken if no customer has ever had it; by
-    default the id is one more than any ever used.
+    default the id is one more than any ever used. Someone with the same phone or folded
+    name is no reason to refuse (two people can share both): look_alikes(conn, new_id)
+    names them, for the caller to point at `crm customer duplicates`.
     """
     name = values.text(name, "name", required=True)
     email = values.email(email)
@@ -70,6 +68,7 @@ def add(
     since_day = values.day(since, "since")
     tag_list = _clean_tags(tags)
     _check_email_free(conn, email)
+    refs.refill(conn)  # keys other programs left out of date: this is crm's next write
     if external_id is not None and conn.execute(
         "SELECT 1 FROM customers WHERE external_id = ?", (external_id,)
     ).fetchone():
@@ -84,12 +83,12 @@ def add(
     stamp = values.now().isoformat()
     conn.execute(
         """INSERT INTO customers (id, name, email, email_key, phone, company, note, external_id, since,
-                                  created_at, updated_at, search_text)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                  created_at, updated_at, name_key, phone_key, search_text)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             customer_id, name, email, values.email_key(email) if email else None, phone, company, note, external_id,
             (since_day or values.now().date()).isoformat(),
-            stamp, stamp, _search_text(name, email, phone, company),
+            stamp, stamp, *values.customer_keys(name, email, phone, company),
         ),
     )
     if tag_list:
@@ -120,36 +119,14 @@ def _next_id(conn: sqlite3.Connection) -> int:
 
 
 def resolve(conn: sqlite3.Connection, ref: str) -> int:
-    """Find one customer by id, email or name (REF). Ambiguous names are an error listing the candidates."""
-    ref = (ref or "").strip()
-    if not ref:
-        raise InvalidInput("customer", ref, "is empty; give an id, an email or a name")
-    if ref.isascii() and ref.isdigit():
-        # An id beyond SQLite's integer range cannot exist (and would not fit in the query).
-        row = conn.execute("SELECT id FROM customers WHERE id = ?", (int(ref),)).fetchone() \
-            if int(ref) <= SQLITE_MAX_INTEGER else None
-        if row is None:
-            raise NotFound(f"customer: no customer with id {ref}")
-        return row["id"]
-    if "@" in ref:
-        row = conn.execute("SELECT id FROM customers WHERE email_key = ?", (values.email_key(ref),)).fetchone()
-        if row is None:
-            raise NotFound(f"customer: no customer with email {ref!r}")
-        return row["id"]
-    folded = values.fold(ref)
-    rows = conn.execute(
-        "SELECT id, name, email FROM customers WHERE instr(search_text, ?) > 0 ORDER BY id", (folded,)
-    ).fetchall()
-    # An exact name match wins over names that merely contain the text.
-    exact = [r for r in rows if values.fold(r["name"]) == folded]
-    candidates = exact or [r for r in rows if folded in values.fold(r["name"])]
-    if len(candidates) == 1:
-        return candidates[0]["id"]
-    if not candidates:
-        raise NotFound(f"customer: no customer named {ref!r}")
-    listed = "; ".join(f"{r['id']} {r['name']}" + (f" <{r['email']}>" if r["email"] else "") for r in candidates[:10])
-    more = f" and {len(candidates) - 10} more" if len(candidates) > 10 else ""
-    raise Conflict(f"customer: {ref!r} matches {len(candidates)} customers: {listed}{more}; use the id or email")
+    """The one customer REF means: id, email, external id, phone number or name, by the rules of
+    crmcli.refs (README, "REF"). Several matches are an error listing them, never a pick."""
+    return refs.resolve(conn, ref)
+
+
+def look_alikes(conn: sqlite3.Connection, customer_id: int) -> list[dict[str, Any]]:
+    """Other customers with the same phone number or folded name (id, name, email, reason)."""
+    return refs.look_alikes(conn, customer_id)
 
 
 def resolve_optional(conn: sqlite3.Connection, ref: str | None) -> int | None:
@@ -170,9 +147,19 @@ def list_customers(
         where.append("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = ?)")
         params.append(tag.strip().lower())
     if search:
-        where.append("instr(c.search_text, ?) > 0")
-        params.append(values.fold(search.strip()))
+        condition, search_params = refs.search_condition(conn, search)
+        where.append(condition)
+        params.extend(search_params)
+    # The purchase totals of the customers listed only: at 100,000 customers, totalling every
+    # customer's purchases for a --search that finds three took seconds.
+    chosen = where or limit
+    # CROSS JOIN: SQLite's order, the few chosen first, then their interactions by index.
+    stats = _PURCHASE_STATS_SQL.replace(
+        "FROM interactions WHERE", "FROM chosen CROSS JOIN interactions ON customer_id = chosen.id WHERE"
+    ) if chosen else _PURCHASE_STATS_SQL
     sql = f"""
+        {f"WITH chosen AS (SELECT c.id FROM customers c WHERE {' AND '.join(where or ['1'])} ORDER BY c.id "
+         f"{'LIMIT ?' if limit else ''})" if chosen else ""}
         SELECT c.id, c.name, c.email, c.phone, c.company,
                (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
                  WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
@@ -181,10 +168,9 @@ def list_customers(
                  AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
                s.purchase_records
           FROM customers c
-          LEFT JOIN ({_PURCHASE_STATS_SQL}) s ON s.customer_id = c.id
-         {"WHERE " + " AND ".join(where) if where else ""}
-         ORDER BY c.id
-         {"LIMIT ?" if limit else ""}"""
+          LEFT JOIN ({stats}) s ON s.customer_id = c.id
+         {"WHERE c.id IN (SELECT id FROM chosen)" if chosen else ""}
+         ORDER BY c.id"""
     if limit:
         params.append(limit)
     return [_with_revenue(dict(row)) for row in conn.execute(sql, params)]
@@ -293,12 +279,14 @@ def edit(
     to_remove = _clean_tags(remove_tags, "remove-tag")
     if not changes and not to_add and not to_remove:
         raise InvalidInput("edit", "", "nothing to change; give at least one option such as --email or --add-tag")
+    refs.refill(conn)
     if changes:
         merged = {**current, **changes}
-        changes["search_text"] = _search_text(merged["name"], merged["email"], merged["phone"], merged["company"])
         changes["updated_at"] = values.now().isoformat()
         assignments = ", ".join(f"{field} = ?" for field in changes)
         conn.execute(f"UPDATE customers SET {assignments} WHERE id = ?", (*changes.values(), customer_id))
+        # After the change: M006's trigger has just cleared the keys it makes stale.
+        refs.store(conn, customer_id, merged["name"], merged["email"], merged["phone"], merged["company"])
     conn.executemany(
         "INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in to_add]
     )

@@ -3,28 +3,28 @@
 A pair is a likely duplicate, strongest reason first, when the two have:
   1. the same email as values.email_key compares them (the domain per IDNA, the local
      part exactly but for A-Z case), the rule of REF and imports;
-  2. the same phone number once formatting is dropped: the digits only, compared
-     on their last 9 (so +44 20 7946 0018 and 020 7946 0018 match); numbers with
-     fewer than 7 digits are not compared;
+  2. the same phone number once formatting is dropped: the digits of values.phone_digits,
+     compared on their last 9 (so +44 20 7946 0018 and 020 7946 0018 match); numbers
+     with fewer than 7 digits are not compared;
   3. the same name once case, accents, punctuation and word order are dropped
-     ('Nguyễn Văn An' = 'nguyen van an' = 'An, Nguyen Van');
+     ('Nguyễn Văn An' = 'nguyen van an' = 'An, Nguyen Van'): the same values.name_key;
   4. very similar names: the folded names (5 letters or more) differ by about one
      typo (one letter added, dropped, changed or two swapped) and are at least 85%
      alike.
 
-Candidates are found with keys in a temporary table and one self-join, not by
-comparing every pair, so the search stays fast for many thousands of customers.
+Rules 2 and 3 read the keys REF uses, stored in customers.phone_key and name_key
+(crmcli.refs), and `crm customer add` warns by the same two. Candidates are found with
+keys in a temporary table and one self-join, not by comparing every pair, so the search
+stays fast for many thousands of customers.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 import sqlite3
-import unicodedata
 from typing import Any
 
-from crmcli import customers, history, values
+from crmcli import customers, history, refs, values
 from crmcli.errors import InvalidInput
 
 SAME_EMAIL, SAME_PHONE, SAME_NAME, SIMILAR_NAME = 1, 2, 3, 4
@@ -34,8 +34,8 @@ REASONS = {
     SAME_NAME: "same name",
     SIMILAR_NAME: "similar name",
 }
-PHONE_DIGITS_COMPARED = 9
-MIN_PHONE_DIGITS = 7
+PHONE_DIGITS_COMPARED = refs.SAME_PHONE_DIGITS
+MIN_PHONE_DIGITS = values.MIN_PHONE_DIGITS
 MIN_SIMILAR_LENGTH = 5
 MIN_SIMILARITY = 0.85
 
@@ -44,23 +44,12 @@ COLUMNS = ("customer_id", "name", "email", "phone", "duplicate_id", "duplicate_n
 
 
 def phone_key(phone: str | None) -> str | None:
-    digits = re.sub(r"\D", "", phone or "")
-    if len(digits) < MIN_PHONE_DIGITS:
-        return None
-    return digits[-PHONE_DIGITS_COMPARED:]
+    """What rule 2 compares: the last PHONE_DIGITS_COMPARED digits (reversed, as stored), None if too short."""
+    return _phone_tail(values.phone_key(phone))
 
 
-# Letters that do not decompose into a base letter and an accent.
-_UNDECOMPOSED = str.maketrans({"đ": "d", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe"})
-
-
-def name_key(name: str | None) -> str:
-    """Case, accents, punctuation and word order dropped: 'Nguyễn Văn An' -> 'an nguyen van'."""
-    decomposed = unicodedata.normalize("NFKD", name or "")
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    bare = bare.translate(_UNDECOMPOSED)
-    words = re.sub(r"[\W_]+", " ", bare).split()
-    return " ".join(sorted(words))
+def _phone_tail(stored_key: str | None) -> str | None:
+    return stored_key[:PHONE_DIGITS_COMPARED] if stored_key and len(stored_key) >= MIN_PHONE_DIGITS else None
 
 
 def _one_deletion_variants(text: str) -> set[str]:
@@ -75,15 +64,16 @@ def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     try:
         batch: list[tuple[int, str, int]] = []
         # A forgotten person has no name left to match; two of them are not one person.
-        for row in conn.execute("SELECT id, name, email, phone FROM customers WHERE id NOT IN "
+        missing = {k["id"]: k for k in refs.missing_keys(conn)}
+        for row in conn.execute("SELECT id, email, name_key, phone_key FROM customers WHERE id NOT IN "
                                 "(SELECT customer_id FROM customer_history WHERE action = 'forget')"):
             customer_id = row[0]
-            if row[2]:
-                batch.append((SAME_EMAIL, values.email_key(row[2]), customer_id))
-            phone = phone_key(row[3])
+            if row[1]:
+                batch.append((SAME_EMAIL, values.email_key(row[1]), customer_id))
+            stored = missing.get(customer_id, row)
+            key, phone = stored["name_key"], _phone_tail(stored["phone_key"])
             if phone:
                 batch.append((SAME_PHONE, phone, customer_id))
-            key = name_key(row[1])
             if key:
                 batch.append((SAME_NAME, key, customer_id))
                 compact = key.replace(" ", "")
@@ -108,7 +98,7 @@ def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         a, b = customers.get(conn, first), customers.get(conn, second)
         if rules == [SIMILAR_NAME]:
             # One shared deletion variant is only a candidate: confirm the names really are alike.
-            key_a, key_b = name_key(a["name"]), name_key(b["name"])
+            key_a, key_b = values.name_key(a["name"]), values.name_key(b["name"])
             if difflib.SequenceMatcher(None, key_a, key_b).ratio() < MIN_SIMILARITY:
                 continue
         if SAME_NAME in rules and SIMILAR_NAME in rules:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from crmcli import customers, values
+from crmcli import customers, refs, values
 from crmcli.errors import Conflict, NotFound
 
 COLUMNS = ("customer_id", "at", "action", "field", "old_value", "new_value")
@@ -67,21 +67,6 @@ def mark_merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int, since:
     record(conn, keep_id, "merge", "merged_from", new_value=str(duplicate_id))
 
 
-def _merged_away_to(conn: sqlite3.Connection, customer_id: int) -> int | None:
-    """The customer a merged-away record went into, following further merges to one that exists."""
-    seen = set()
-    while customer_id not in seen:
-        seen.add(customer_id)
-        row = conn.execute("SELECT new_value FROM customer_history WHERE customer_id = ? AND field = 'merged_into' "
-                           "ORDER BY id DESC LIMIT 1", (customer_id,)).fetchone()
-        if row is None:
-            return None if len(seen) == 1 else customer_id
-        customer_id = int(row[0])
-        if conn.execute("SELECT 1 FROM customers WHERE id = ?", (customer_id,)).fetchone():
-            return customer_id
-    return None
-
-
 def with_merged_records(conn: sqlite3.Connection, customer_id: int) -> list[int]:
     """The customer and every record ever merged into it (and into those), for `forget`."""
     found, pending = [], [customer_id]
@@ -115,6 +100,7 @@ def forget(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
                       note = NULL, external_id = NULL, search_text = '', updated_at = ? WHERE id = ?""",
             (FORGOTTEN_NAME, values.now().isoformat(), customer_id),
         )
+        refs.erase(conn, customer_id)  # the folded name and phone too (after M006's trigger has cleared them)
         erased["tags"] = conn.execute("DELETE FROM customer_tags WHERE customer_id = ?", (customer_id,)).rowcount
         for table, fields in ERASED_TEXT.items():
             # A column name list fixed in this module, never user input.
@@ -125,7 +111,7 @@ def forget(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
             ).rowcount
     elif not conn.execute("SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (customer_id,)).fetchone():
         raise NotFound(f"customer: no customer with id {customer_id}")
-    elif (keep := _merged_away_to(conn, customer_id)) is not None:
+    elif (keep := refs.merged_into(conn, customer_id)) is not None:
         # The merge said both records are one person, whose details now live in KEEP
         # (its note even quotes this record's): erasing only this id would erase nothing.
         raise Conflict(f"customer: {customer_id} was merged into customer {keep}, where this person's data now "

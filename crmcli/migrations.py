@@ -388,8 +388,39 @@ M005_EMAIL_KEYS_TAGS_AMOUNTS: list[MigrationStep] = [
       ) p ON p.customer_id = c.id""",
 ]
 
+
+# Finding people as they type (crmcli/refs.py): keys by values.customer_keys, stored so that REF is an
+# index lookup and --search a scan in SQLite, never Python per row. name_key: the folded name's words
+# sorted ('an nguyen van'); phone_key: the digits reversed, so "ends with" is an index range;
+# search_text (M001's column) now holds values.search_fold's form, accents dropped. A forgotten
+# person's keys stay empty. No SQL can fold, and a trigger must not call a function of ours (the
+# sqlite3 shell would fail), so when another program changes what the keys come from, a trigger
+# clears them (NULL name_key: "not computed"); crm computes missing ones as it reads and stores
+# them at its next write (refs.missing_keys, refs.refill).
+def _fill_customer_keys(conn: sqlite3.Connection) -> None:
+    forgotten = {row[0] for row in conn.execute(
+        "SELECT customer_id FROM customer_history WHERE action = 'forget'")}
+    conn.executemany("UPDATE customers SET name_key = ?, phone_key = ?, search_text = ? WHERE id = ?", (
+        ("", None, "", customer_id) if customer_id in forgotten and name == "(forgotten)"
+        else (*values.customer_keys(name, email, phone, company), customer_id)
+        for customer_id, name, email, phone, company in conn.execute(
+            "SELECT id, name, email, phone, company FROM customers").fetchall()))
+
+
+M006_SEARCH_KEYS: list[MigrationStep] = [
+    "ALTER TABLE customers ADD COLUMN name_key TEXT",
+    "ALTER TABLE customers ADD COLUMN phone_key TEXT",
+    PythonStep("fill name_key, phone_key and search_text by values.customer_keys", _fill_customer_keys),
+    "CREATE INDEX customers_name_key ON customers (name_key)",  # also finds the rows whose keys are missing
+    "CREATE INDEX customers_phone_key ON customers (phone_key)",
+    """CREATE TRIGGER customers_keys_stale AFTER UPDATE OF name, email, phone, company ON customers BEGIN
+        UPDATE customers SET name_key = NULL, phone_key = NULL, search_text = '' WHERE id = new.id;
+    END""",
+]
+
 MIGRATIONS: list[Sequence[MigrationStep]] = [
     M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
+    M006_SEARCH_KEYS,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Parsing and checking the values users type: dates, amounts, emails, ratings.
+"""Parsing and checking the values users type: dates, amounts, emails, ratings, and the folded
+forms names and phone numbers are found by.
 
 Every function takes the field's name so that an error says which field was
 wrong and with what value. Used by the commands and by import alike.
@@ -266,5 +267,94 @@ def choice(value: str | None, field: str, allowed: tuple[str, ...]) -> str:
 
 
 def fold(value: str) -> str:
-    """Case-insensitive form for search: NFC, casefolded, diacritics kept ('Nguyễn' -> 'nguyễn')."""
+    """Case-insensitive form, diacritics kept ('Nguyễn' -> 'nguyễn'): "the same name as typed".
+    What people type to find someone is search_fold."""
     return unicodedata.normalize("NFC", value).casefold()
+
+
+# Letters that Unicode treats as base letters of their own, so NFKD leaves them whole, with the
+# plain letters people type for them. The Latin part of the table behind Lucene's ASCIIFoldingFilter
+# (Elasticsearch's asciifolding) and CLDR's Latin-ASCII transliterator, lower case only: it is
+# applied after casefold (which already makes ß and ẞ 'ss'). Non-Latin scripts are left as they are:
+# transliterating them (as Unidecode does) would guess, and make unrelated names one.
+_BASE_LETTERS = str.maketrans({
+    "đ": "d", "ð": "d", "ɖ": "d", "ɗ": "d", "ø": "o", "ɵ": "o", "ł": "l", "ƚ": "l", "ɫ": "l", "æ": "ae", "œ": "oe",
+    "ı": "i", "ɨ": "i", "þ": "th", "ħ": "h", "ŧ": "t", "ƭ": "t", "ʈ": "t", "ŋ": "n", "ɲ": "n", "ƞ": "n",
+    "ƒ": "f", "ʉ": "u", "ĸ": "q", "ƀ": "b", "ƈ": "c", "ȼ": "c", "ɇ": "e", "ɉ": "j", "ɍ": "r", "ɽ": "r",
+    "ɏ": "y", "ƴ": "y", "ƶ": "z", "ȥ": "z", "ɠ": "g", "ǥ": "g", "ƙ": "k", "ƥ": "p", "ʂ": "s", "ʋ": "v",
+})
+# Left out rather than turned into a space, so that O'Brien is found by obrien and col·lecció by collecció.
+_JOINERS = frozenset("'’ʼ‘`´·")
+_ASCII_SEARCH = str.maketrans(
+    {c: (None if c in _JOINERS else " ") for c in map(chr, range(128)) if not c.isalnum()})
+
+
+def search_fold(value: str | None) -> str:
+    """The form people type: 'Nguyễn Văn  Đức' -> 'nguyen van duc', 'ŁÓDŹ' -> 'lodz', 'İstanbul' -> 'istanbul'.
+
+    NFKD, then every nonspacing mark (accents, the Vietnamese horn, the Turkish dot above) dropped,
+    casefold, and _BASE_LETTERS (đ ø ł æ ı ...) replaced. Punctuation, symbols and spacing
+    become single spaces (so an email's words are words: 'ann.lee@x.com' -> 'ann lee x com'),
+    apostrophes and the middle dot vanish. German ä ö ü become a o u, as in the other languages
+    that use them (not ae oe ue). Stored as customers.search_text and name_key (migrations.M006).
+    """
+    if not value:
+        return ""
+    if value.isascii():
+        return " ".join(value.lower().translate(_ASCII_SEARCH).split())
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", value).casefold())
+    kept = []
+    for char in decomposed:
+        category = unicodedata.category(char)
+        if category == "Mn" or char in _JOINERS:
+            continue
+        kept.append(" " if category[0] in "PSZC" else char)
+    return " ".join("".join(kept).translate(_BASE_LETTERS).split())
+
+
+def name_key(name: str | None) -> str:
+    """A name as search_fold makes it, its words sorted: 'An, NGUYỄN Văn' -> 'an nguyen van'.
+
+    One key for "the same name" whatever the order people write names in (family name first
+    or last): REF's exact-name match and `customer duplicates` compare it (customers.name_key).
+    """
+    return " ".join(sorted(search_fold(name).split()))
+
+
+MIN_PHONE_DIGITS = 7  # fewer is an extension or a typo, never matched by its ending
+_PHONE_CHARACTERS = frozenset("0123456789 -.()+/\t")
+
+
+def phone_digits(value: str | None) -> str:
+    """The digits that identify a number: '+63 917-555.0101' and '0063 917 555 0101' -> '639175550101'.
+
+    Any script's digits count ('０９１７' -> '0917'); everything else is ignored. A leading + or 00
+    (the international prefix) is dropped, and so is the one 0 of a national number
+    ('0917 555 0101' -> '9175550101'), whose digits are then the end of the international form.
+    """
+    digits = "".join(str(unicodedata.decimal(c)) for c in (value or "") if c.isdecimal())
+    if digits.startswith("00"):
+        return digits[2:]
+    if digits.startswith("0") and not (value or "").lstrip().startswith("+"):
+        return digits[1:]
+    return digits
+
+
+def phone_key(value: str | None) -> str | None:
+    """phone_digits reversed (None without digits), as customers.phone_key stores it: reversed, "ends
+    with these digits" is a prefix, which an index finds by a range."""
+    return phone_digits(value)[::-1] or None
+
+
+def looks_like_phone(value: str) -> bool:
+    """Only what people write phone numbers with, and at least MIN_PHONE_DIGITS digits."""
+    stripped = value.strip()
+    digits = sum(c.isdecimal() for c in stripped)
+    return digits >= MIN_PHONE_DIGITS and all(c in _PHONE_CHARACTERS or c.isdecimal() for c in stripped)
+
+
+def customer_keys(name: str, email: str | None, phone: str | None, company: str | None) -> tuple[str, str | None, str]:
+    """(name_key, phone_key, search_text): what customers' key columns hold (migrations.M006).
+    search_text is the folded name, email and company, then the phone's digits, for --search."""
+    parts = (search_fold(name), search_fold(email), search_fold(company), phone_digits(phone))
+    return name_key(name), phone_key(phone), " ".join(part for part in parts if part)

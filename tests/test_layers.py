@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "crmcli"
 LAYERS = {
     "errors": 0,
     "db": 1, "migrations": 1, "sql": 1, "values": 1,
-    "customers": 2, "interactions": 2, "feedback": 2, "followups": 2, "history": 2, "duplicates": 2,
+    "customers": 2, "refs": 2, "interactions": 2, "feedback": 2, "followups": 2, "history": 2, "duplicates": 2,
     "reports": 3, "analytics": 3, "transfer": 3, "output": 3, "demo": 3,
     "cli": 4, "__init__": 4, "__main__": 4,
 }
