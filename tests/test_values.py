@@ -248,3 +248,58 @@ def test_an_email_key_exists_for_any_text(typed):
     """Not valid IDNA (or not an email at all, from another program): compared exactly but for ASCII case."""
     key = values.email_key(typed)
     assert key == values.email_key(typed.upper() if typed.isascii() else typed)
+
+
+# --- the folded forms people are found by (search_fold, name_key, phone_digits) ------------------------
+
+@pytest.mark.parametrize("typed, folded", [
+    # Vietnamese: stacked marks, the horn (ơ, ư) and đ, which does not decompose
+    ("Nguyễn Văn An", "nguyen van an"), ("Trần Thị Hương", "tran thi huong"), ("Đặng Đức", "dang duc"),
+    ("Nguye\u0302\u0303n", "nguyen"),  # typed decomposed
+    # Polish: ł does not decompose, the others do
+    ("Łucja Wałęsa", "lucja walesa"), ("Źdźbło Ślęża", "zdzblo sleza"),
+    # German: ß and ẞ are ss; ä ö ü are a o u
+    ("Jürgen Straße", "jurgen strasse"), ("GROẞMANN", "grossmann"), ("Öztürk-Schäfer", "ozturk schafer"),
+    # Turkish: dotless ı and the dotted capital İ
+    ("Işık Yılmaz", "isik yilmaz"), ("İSTANBUL", "istanbul"), ("Çağrı", "cagri"),
+    # Nordic and Icelandic: ø æ å, þ ð
+    ("Søren Ærø", "soren aero"), ("Åsa Ångström", "asa angstrom"), ("Þór Guðmundsson", "thor gudmundsson"),
+    # French, Catalan, Irish: œ, the middle dot, apostrophes
+    ("Œuvre Français", "oeuvre francais"), ("Col·lecció", "colleccio"), ("O'Brien", "obrien"), ("D’Arcy", "darcy"),
+    # width, punctuation and spacing
+    ("ＮＧＵＹＥＮ", "nguyen"), ("  Ann\t\u00a0Lee-Tan  ", "ann lee tan"),
+    ("ann.lee+x@Example.COM", "ann lee x example com"),
+    # other scripts are kept (only their nonspacing marks go)
+    ("Ελένη", "ελενη"), ("Мария", "мария"), ("王秀英", "王秀英"),
+])
+def test_search_fold_is_what_people_type(typed, folded):
+    assert values.search_fold(typed) == folded
+
+
+def test_the_fold_of_every_ascii_text_is_the_general_rule():
+    """The ASCII fast path gives what the general path gives (an é at the end takes the general one)."""
+    text = "".join(map(chr, range(32, 127)))
+    assert values.search_fold(text) == values.search_fold(text + "é")[:-2].rstrip()
+
+
+def test_name_key_ignores_word_order_punctuation_and_accents():
+    assert values.name_key("Nguyễn Văn An") == values.name_key("an, NGUYEN van") == "an nguyen van"
+    assert values.name_key("") == values.name_key(None) == values.name_key("---") == ""
+
+
+@pytest.mark.parametrize("typed, digits", [
+    ("+63 917 555 0101", "639175550101"), ("639175550101", "639175550101"), ("0063 917-555-0101", "639175550101"),
+    ("(+63) 917.555.0101", "639175550101"), ("0917 555 0101", "9175550101"), ("+0 12", "012"),
+    ("０９１７ ５５５ ０１０１", "9175550101"), ("call me", ""), (None, ""),
+])
+def test_phone_digits_drop_formatting_and_prefixes(typed, digits):
+    assert values.phone_digits(typed) == digits
+    assert values.phone_key(typed) == (digits[::-1] or None)
+
+
+@pytest.mark.parametrize("typed, phone", [
+    ("+63 917 555 0101", True), ("0917-555-0101", True), ("(02) 8123 4567", True), ("1234567", True),
+    ("123456", False), ("+63 917 ext 5", False), ("Ann 5550101", False), ("", False),
+])
+def test_looks_like_phone(typed, phone):
+    assert values.looks_like_phone(typed) is phone
