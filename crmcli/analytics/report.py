@@ -38,7 +38,8 @@ CHURN_COLUMNS = (
 )
 # A terminal has room for fewer columns; csv/json/jsonl always carry all of them.
 BEST_TABLE = ("rank", "customer_id", "name", "segment", "revenue", "p_alive", "predicted_clv", "why")
-CHURN_TABLE = ("rank", "customer_id", "name", "churn_risk", "value_at_risk", "open_complaints", "why")
+CHURN_TABLE = ("rank", "customer_id", "name", "churn_risk", "value_at_risk", "days_since_last_purchase",
+               "typical_gap_days", "open_complaints", "why")
 SEGMENT_COLUMNS = ("segment", "customers", "customer_share", "revenue", "revenue_share", "advice")
 MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged")
 

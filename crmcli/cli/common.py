@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
@@ -29,10 +29,31 @@ def fail(message: str, exit_code: int) -> None:
     raise typer.Exit(exit_code)
 
 
+def fail_quietly(message: str) -> None:
+    """An error message on stderr, for errors outside a command (no exit of its own)."""
+    with suppress(OSError):
+        typer.echo(f"crm: error: {_shown(message)}", err=True)
+
+
 def note(message: str) -> None:
-    """A remark for the person at the keyboard: stderr, so pipelines never see it."""
+    """A remark for the person at the keyboard: stderr, so pipelines never see it; none under
+    -q/--quiet, so a healthy cron job prints nothing (errors go through fail(), never silenced)."""
+    if _quiet():
+        return
     with suppress(OSError):  # stderr is full or closed: there is nowhere left to say it
         typer.echo(_shown(message), err=True)
+
+
+def _quiet() -> bool:
+    return _settings["quiet"]
+
+
+# Set by the root callback for each command (-q/--quiet); read by note().
+_settings = {"quiet": False}
+
+
+def set_quiet(quiet: bool) -> None:
+    _settings["quiet"] = quiet
 
 
 def say(text: object) -> None:
@@ -84,7 +105,44 @@ def _shown(message: str) -> str:
 
 
 class CrmGroup(TyperGroup):
-    """The one error boundary: a CrmError becomes a message on stderr and its exit code."""
+    """The one error boundary: a CrmError becomes a message on stderr and its exit code; a usage error
+    becomes `crm: error: ...` and a hint, exit 2 (cli/commandline.py)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        from typer._click import exceptions as click_errors  # Typer's own click, as Typer raises it
+
+        from crmcli.cli import commandline
+
+        commandline.prepare(self)
+        given = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(commandline.arrange(self, given), prog_name or "crm", complete_var,
+                                standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            # Bare `crm` or `crm report`: the help, on stdout, and success.
+            typer.echo(exc.ctx.get_help())
+            code = 0
+        except click_errors.UsageError as exc:
+            code = commandline.usage_error(exc)
+        except click_errors.ClickException as exc:
+            fail_quietly(exc.format_message())
+            code = exc.exit_code
+        except typer.Abort:
+            fail_quietly("aborted; nothing was changed")
+            code = 1
+        finally:
+            # The root callback set these for this command; the next one (in the same process, as in
+            # the tests or the Python API) starts from the defaults.
+            from crmcli.output import set_crlf
+
+            set_quiet(False)
+            set_crlf(False)
+        code = code if isinstance(code, int) else 0
+        if not standalone_mode:
+            return code
+        sys.exit(code)
 
     # Typer's contexts are annotated typer.Context (as in its docs); the base class names the click
     # Context that Typer vendors in its private typer._click, which crmcli does not import.
@@ -144,11 +202,14 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-def connection(ctx: typer.Context) -> sqlite3.Connection:
-    """Open the database on first use in this command; closed when the command ends."""
+def connection(ctx: typer.Context, *, create: bool = True) -> sqlite3.Connection:
+    """Open the database on first use in this command; closed when the command ends.
+
+    create=False for a command that only reads: a missing database is then an error naming the path
+    (exit 3), and no file or folder is made, so a mistyped --db or CRM_DB cannot pass unnoticed."""
     current = state(ctx)
     if current.conn is None:
-        current.conn = db.connect(current.path)
+        current.conn = db.connect(current.path, create=create)
         ctx.find_root().call_on_close(current.conn.close)
     return current.conn
 
@@ -156,14 +217,15 @@ def connection(ctx: typer.Context) -> sqlite3.Connection:
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
+    tsv = "tsv"
     json = "json"
     jsonl = "jsonl"
 
 
 FormatOption = Annotated[
     OutputFormat | None,
-    typer.Option("--format", "-f", help="table, csv, json or jsonl. Default: table on a terminal, csv otherwise "
-                 "(or from the --output file's extension)."),
+    typer.Option("--format", "-f", help="table, csv, tsv, json or jsonl. Default: table on a terminal, csv "
+                 "otherwise (or from the --output file's extension). May come before the subcommand."),
 ]
 OutputOption = Annotated[
     Path | None,
@@ -191,10 +253,18 @@ def list_limit(limit: int | None, fmt: OutputFormat | None, output: Path | None)
 
 
 def render(rows, cols, fmt: OutputFormat | None, output: Path | None, *, title: str | None = None,
-           limit: int | None = None) -> None:
+           limit: int | None = None, view: Any = None, see_also: str | None = None,
+           empty: str | None = None) -> None:
+    """Rows in the chosen format. view: the command's --columns/--sort/--wide (cli.listing.View), applied
+    here; limit: the rows the command asked for (a note says when a table shows only the first ones).
+    see_also: where a narrow table's left-out columns can be read; empty: what to do when there are no rows."""
     from crmcli import output as out
 
-    out.render(rows, cols, fmt=fmt.value if fmt else None, output=output, title=title)
+    if view is not None:
+        cols = view.choose(cols)
+        rows = view.arrange(rows, cols, limit)
+    out.render(rows, cols, fmt=fmt.value if fmt else None, output=output, title=title, **(
+        {"wide": bool(view and (view.wide or view.columns)), "see_also": see_also, "empty": empty}))
     if limit and isinstance(rows, list) and len(rows) >= limit and out.choose_format(
             fmt.value if fmt else None, output) == "table":
         note(f"(first {limit} rows shown; --limit 0 shows all)")

@@ -21,10 +21,12 @@ from crmcli.cli.common import (
     say,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 
 app = typer.Typer(cls=CrmGroup, help="Add, find, show, edit and delete customers.", no_args_is_help=True)
 
-Ref = Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)]
+Ref = Annotated[str, typer.Argument(metavar="REF", show_default=False,
+                                    help="Customer id, email, external id, phone number or name (accents optional).")]
 
 
 @app.command("add")
@@ -44,7 +46,13 @@ def add(
     with write_transaction(conn):
         new_id = customers.add(conn, name, email=email, phone=phone, company=company, tags=tag or [],
                                note=note_, external_id=external_id, since=since)
+        alikes = customers.look_alikes(conn, new_id)
         say(new_id)
+    if alikes:
+        listed = "; ".join(f"{a['id']} {a['name']}" + (f" <{a['email']}>" if a["email"] else "") + f" ({a['reason']})"
+                           for a in alikes[:5])
+        more = f" and {len(alikes) - 5} more" if len(alikes) > 5 else ""
+        note(f"note: customer {new_id} may be the same person as {listed}{more}; see crm customer duplicates")
 
 
 @app.command("list")
@@ -55,18 +63,30 @@ def list_(
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List customers with their purchase totals."""
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     limit = list_limit(limit, fmt, output)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
-        rows = customers.list_customers(conn, tag=tag, search=search, limit=limit)
+        rows = customers.list_customers(conn, tag=tag, search=search, limit=view.fetch_limit(limit))
+    empty = ("No customers match." if search or tag else
+             "No customers yet: `crm demo` loads a sample shop; `crm customer add NAME` adds one.")
     render(rows, columns(*customers.LIST_COLUMNS, numeric=("id", "purchases", "revenue", "open_complaints",
                                                           "purchase_records"),
-                         table=customers.LIST_COLUMNS[:-1]),
-           fmt, output, title="Customers", limit=limit)
+                         table=customers.LIST_COLUMNS[:-1], priority=_LIST_PRIORITY),
+           fmt, output, title="Customers", limit=limit, view=view, empty=empty,
+           see_also="crm customer show ID shows one customer whole, --wide every column, --format csv every value")
+
+
+# On a narrow terminal: id and name always; then what identifies and what sums up a customer.
+_LIST_PRIORITY = {"email": 1, "revenue": 2, "phone": 3, "last_purchase": 4, "purchases": 5, "open_complaints": 6,
+                  "company": 7, "tags": 8, "since": 9}
 
 
 @app.command("show")
@@ -80,7 +100,7 @@ def show(
     from crmcli import followups
     from crmcli.cli import views
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     with db.snapshot(conn):
         customer_id = customers.resolve(conn, ref)
         record = customers.profile(conn, customer_id)
@@ -140,10 +160,14 @@ def import_(
     skip_invalid: import_options.SkipInvalidOption = False,
     rejects: import_options.RejectsOption = None,
     dry_run: import_options.DryRunOption = False,
+    fmt: import_options.InputFormatOption = None,
+    mapping: import_options.MapOption = None,
+    ignore_extra: import_options.IgnoreExtraOption = False,
 ) -> None:
-    """Import customers from CSV: name, email, phone, company, tags, note, external_id, since (and id)."""
+    """Import customers from CSV or JSON Lines: name, email, phone, company, tags, note, external_id, since (and id)."""
     import_options.run_import(ctx, "customers", file, delimiter=delimiter, date_format=date_format,
-                              skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run, on_conflict=on_conflict)
+                              skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run, on_conflict=on_conflict,
+                              fmt=fmt, mapping=mapping, ignore_extra=ignore_extra)
 
 
 @app.command("duplicates")
@@ -151,16 +175,21 @@ def duplicates(
     ctx: typer.Context,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List likely duplicate customers: same email, same phone, same or very similar name."""
     from crmcli import duplicates as dupes
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     with db.snapshot(conn):
         rows = dupes.find(conn)
-    render(rows, columns(*dupes.COLUMNS, numeric=("customer_id", "duplicate_id")), fmt, output,
-           title="Likely duplicates (merge with: crm customer merge KEEP DUP)")
+    render(rows, columns(*dupes.COLUMNS, numeric=("customer_id", "duplicate_id"),
+                         priority={"email": 2, "duplicate_email": 2, "phone": 3, "duplicate_phone": 3}),
+           fmt, output, title="Likely duplicates (merge with: crm customer merge KEEP DUP)",
+           view=View(columns_, sort, wide), empty="No likely duplicates.")
 
 
 @app.command("merge")
@@ -195,20 +224,23 @@ def merge(
 def history_(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", show_default=False,
-                                       help="Customer id, email, or name; the id of a deleted customer works too.")],
+                                       help="Customer id, email, phone or name; a deleted customer's id too.")],
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Every change to a customer (add, edit, merge, delete, forget), one row per field, with old and new values."""
     from crmcli import history
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     with db.snapshot(conn):
         customer_id = history.resolve(conn, ref)
         rows = history.for_customer(conn, customer_id)
-    render(rows, columns(*history.COLUMNS, numeric=("customer_id",)), fmt, output,
-           title=f"History of customer {customer_id}")
+    render(rows, columns(*history.COLUMNS, numeric=("customer_id",), priority={"customer_id": 1}), fmt, output,
+           title=f"History of customer {customer_id}", view=View(columns_, sort, wide))
     if not rows:
         # Only customers added before this database was upgraded to keep a history.
         note(f"no changes recorded for customer {customer_id}: changes are recorded from the upgrade "
@@ -219,7 +251,7 @@ def history_(
 def forget(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", show_default=False,
-                                       help="Customer id, email, or name; the id of a deleted customer works too.")],
+                                       help="Customer id, email, phone or name; a deleted customer's id too.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; required when not on a terminal.")] = False,
 ) -> None:
     """Erase a person's personal data for good; their anonymous purchases stay so totals stay right."""

@@ -21,6 +21,7 @@ from crmcli.cli.common import (
     say,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 
 app = typer.Typer(cls=CrmGroup, help="Log complaints, compliments and suggestions; resolve complaints.",
                   no_args_is_help=True)
@@ -58,18 +59,29 @@ def list_(
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List feedback, newest first."""
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     limit = list_limit(limit, fmt, output)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
         customer_id = customers.resolve_optional(conn, customer)
         rows = feedback.list_feedback(conn, open_only=open_, type=type_.value if type_ else None,
-                                      customer_id=customer_id, limit=limit)
-    render(rows, columns(*feedback.LIST_COLUMNS, numeric=("id", "customer_id", "rating", "resolution_days")),
-           fmt, output, title="Feedback", limit=limit)
+                                      customer_id=customer_id, limit=view.fetch_limit(limit))
+    # The notes are sentences: under their row. On a narrow terminal the customer's name and the dates go first.
+    priority = {"customer_name": 1, "rating": 2, "category": 3, "by": 4, "resolved_at": 5, "resolution_days": 6,
+                "customer_id": 7}
+    empty = ("No feedback matches." if open_ or type_ or customer else
+             "No feedback yet: `crm feedback add REF complaint --note TEXT` logs a complaint; `crm demo` loads "
+             "a sample shop.")
+    render(rows, columns(*feedback.LIST_COLUMNS, numeric=("id", "customer_id", "rating", "resolution_days"),
+                         priority=priority, sentences=("note", "resolution_note")),
+           fmt, output, title="Feedback", limit=limit, view=view, empty=empty)
 
 
 @app.command("resolve")
@@ -95,9 +107,12 @@ def import_(
     skip_invalid: import_options.SkipInvalidOption = False,
     rejects: import_options.RejectsOption = None,
     dry_run: import_options.DryRunOption = False,
+    fmt: import_options.InputFormatOption = None,
+    mapping: import_options.MapOption = None,
+    ignore_extra: import_options.IgnoreExtraOption = False,
 ) -> None:
-    """Import feedback from CSV: customer_id|customer_external_id|customer_email, type, rating, category, by,
-    note, at, resolved_at, resolution_note, external_id."""
+    """Import feedback from CSV or JSON Lines: customer_id|customer_external_id|customer_email, type, rating,
+    category, by, note, at, resolved_at, resolution_note, external_id."""
     import_options.run_import(ctx, "feedback", file, delimiter=delimiter, date_format=date_format,
                               skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run,
-                              create_missing=create_missing)
+                              create_missing=create_missing, fmt=fmt, mapping=mapping, ignore_extra=ignore_extra)

@@ -19,6 +19,7 @@ from crmcli.cli.common import (
     say,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 
 app = typer.Typer(cls=CrmGroup, help="Follow-ups: promises to contact a customer by a date, open until done.",
                   no_args_is_help=True)
@@ -55,21 +56,44 @@ def list_(
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List open follow-ups, soonest due first."""
     from crmcli.output import Column
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     limit = list_limit(limit, fmt, output)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
         customer_id = customers.resolve_optional(conn, customer)
         rows = followups.list_followups(conn, overdue=overdue, due=due, by=by, customer_id=customer_id,
-                                        include_done=all_, limit=limit)
-    in_table = ("id", "customer_id", "customer_name", "phone", "due", "days_overdue", "by", "note", "done_at")
+                                        include_done=all_, limit=view.fetch_limit(limit))
+    in_table = ("id", "customer_id", "customer_name", "phone", "due", "by", "note", "done_at")
+    priority = {"phone": 1, "by": 2, "customer_id": 3, "done_at": 4}
     cols = [Column(key, "customer" if key == "customer_id" else "",
-                   numeric=key in ("id", "customer_id", "days_overdue"), in_table=key in in_table)
+                   numeric=key in ("id", "customer_id", "days_overdue"), in_table=key in in_table,
+                   priority=priority.get(key, 0), sentence=key in ("note", "done_note"))
             for key in followups.LIST_COLUMNS]
-    render(rows, cols, fmt, output, title="Follow-ups", limit=limit)
+    # In a table, "due in 3 days" or "2 days overdue" in words beside the date; machine formats keep days_overdue.
+    cols.insert(followups.LIST_COLUMNS.index("due") + 1, Column("when", machine=False))
+    for row in rows:
+        row["when"] = when(row.get("days_overdue"), row.get("done_at"))
+    empty = ("No follow-ups match." if overdue or due or by or customer else
+             "No open follow-ups: `crm followup add REF --due +7 --note TEXT` schedules one.")
+    render(rows, cols, fmt, output, title="Follow-ups", limit=limit, view=view, empty=empty)
+
+
+def when(days_overdue: int | None, done_at: str | None = None) -> str:
+    """A follow-up's due date in words: 'due today', 'due in 1 day', '3 days overdue'."""
+    if done_at or days_overdue is None:
+        return "done" if done_at else ""
+    if days_overdue == 0:
+        return "due today"
+    days = abs(days_overdue)
+    span = f"{days} day" if days == 1 else f"{days} days"
+    return f"{span} overdue" if days_overdue > 0 else f"due in {span}"
 
 
 @app.command("done")
@@ -99,6 +123,10 @@ _SECTION_TABLES = {
 }
 
 
+# On a narrow terminal: who and how to reach them first; the note, complaint or why under each row.
+_AGENDA_PRIORITY = {"by": 1, "date": 2, "customer_id": 3}
+
+
 def agenda(
     ctx: typer.Context,
     by: Annotated[str | None, typer.Option(
@@ -114,7 +142,7 @@ def agenda(
     from crmcli import values
     from crmcli.reports import agenda as agenda_report
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     with db.snapshot(conn):
         rows = agenda_report.agenda(conn, by=by, quiet_limit=limit or None)
     chosen = out.choose_format(fmt.value if fmt else None, output)
@@ -131,9 +159,11 @@ def agenda(
             if not part:
                 continue
             title, keys = _SECTION_TABLES[section]
-            cols = [out.Column(key, label, numeric=key in ("id", "customer_id", "days")) for key, label in keys]
+            cols = [out.Column(key, label, numeric=key in ("id", "customer_id", "days"),
+                               priority=_AGENDA_PRIORITY.get(key, 0), sentence=key == "detail") for key, label in keys]
             out.write_table(part, cols, stream, title=f"{title}{who} ({len(part)}), {values.now().date()}",
-                            is_terminal=is_terminal)
+                            is_terminal=is_terminal,
+                            see_also="crm customer show ID shows the customer, --format csv every value")
 
 
 def register(root: typer.Typer) -> None:

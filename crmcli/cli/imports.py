@@ -30,6 +30,7 @@ from crmcli.cli.common import (
     render,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 from crmcli.errors import CrmError, InvalidInput
 
 app = typer.Typer(cls=CrmGroup, help="List import batches, and undo one.", no_args_is_help=True)
@@ -41,9 +42,24 @@ class OnConflict(StrEnum):
     fail = "fail"
 
 
+class InputFormat(StrEnum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
 FileArgument = Annotated[str, typer.Argument(
-    metavar="FILE", help="CSV file with a header row (UTF-8, with or without BOM); - reads stdin.",
-    show_default=False)]
+    metavar="FILE", help="CSV file with a header row (UTF-8, with or without BOM), or JSON Lines (.jsonl); - reads "
+    "stdin.", show_default=False)]
+InputFormatOption = Annotated[InputFormat | None, typer.Option(
+    "--format", "-f", case_sensitive=False, help="csv, or jsonl (JSON Lines: one object a line, as `crm export "
+    "--format jsonl` writes). Default: jsonl for a .jsonl or .ndjson file, csv otherwise (stdin too).")]
+MapOption = Annotated[list[str] | None, typer.Option(
+    "--map", metavar="FILE_COLUMN=CRM_COLUMN", help="Rename the file's columns to crm's, e.g. --map "
+    "'E-mail=email,Naam=name' (repeatable; a name with a comma or quote in double quotes, CSV style; 'id=' leaves "
+    "a column out).", show_default=False)]
+IgnoreExtraOption = Annotated[bool, typer.Option(
+    "--ignore-extra", help="Leave out columns crm does not import (listed in a note) instead of refusing the file, "
+    "e.g. for `crm customer list` output.")]
 DelimiterOption = Annotated[str | None, typer.Option(
     "--delimiter", "-d", help="Cell separator: , ; | or tab. Default: detected from the header (comma, "
     "semicolon or tab).")]
@@ -76,11 +92,16 @@ def run_import(
     dry_run: bool,
     on_conflict: OnConflict = OnConflict.skip,
     create_missing: bool = False,
+    fmt: InputFormat | None = None,
+    mapping: list[str] | None = None,
+    ignore_extra: bool = False,
 ) -> None:
     from crmcli.transfer import imports
 
     options = imports.Options(delimiter=delimiter, date_format=date_format, on_conflict=on_conflict.value,
-                              create_missing=create_missing, skip_invalid=skip_invalid, dry_run=dry_run)
+                              create_missing=create_missing, skip_invalid=skip_invalid, dry_run=dry_run,
+                              columns=imports.parse_map(mapping or ()), ignore_extra=ignore_extra,
+                              format=imports.format_of(fmt.value if fmt else None, file))
     if rejects is not None and not skip_invalid:
         raise InvalidInput("rejects", str(rejects), "is only used with --skip-invalid")
     if skip_invalid and rejects is None:
@@ -94,6 +115,9 @@ def run_import(
     with _open(file) as (stream, size), _progress_bar(kind, size) as progress:
         result = imports.import_csv(conn, kind, stream, source=file, options=options, rejects_to=rejects_to,
                                     progress=progress)
+    if result.ignored_columns:
+        note(f"note: left out {len(result.ignored_columns)} column{'' if len(result.ignored_columns) == 1 else 's'} "
+             f"crm does not import (--ignore-extra): {', '.join(result.ignored_columns)}")
     note(imports.summary(result))
     if result.rejected:
         note(f"the {result.rejected} rejected rows are in {rejects}; fix them there and import that file again")
@@ -127,10 +151,28 @@ def _open(file: str) -> Iterator[tuple[BinaryIO, int | None]]:
         yield handle, os.fstat(handle.fileno()).st_size
 
 
+def _quiet() -> bool:
+    """-q/--quiet (cli/common.py sets it for the command) hides the progress bar as it hides notes.
+    Looked up by name: the flag's accessor is cli/common.py's to name; until it exists, never quiet."""
+    from crmcli.cli import common
+
+    quiet = getattr(common, "is_quiet", None) or getattr(common, "_quiet", None)
+    return bool(quiet()) if callable(quiet) else False
+
+
+def _wants_progress() -> bool:
+    """A bar only for a person watching: stderr a terminal, and not --quiet. Never in pipes or cron."""
+    try:
+        return sys.stderr.isatty() and not _quiet()
+    except (AttributeError, ValueError):  # stderr replaced, or closed
+        return False
+
+
 @contextmanager
 def _progress_bar(kind: str, size: int | None):
-    """A progress bar on stderr when stderr is a terminal; otherwise nothing at all."""
-    if not sys.stderr.isatty():
+    """A progress bar on stderr when _wants_progress(); otherwise nothing at all. The import calls it
+    once per chunk taken (2,000 rows), from the main process, so it costs nothing per row."""
+    if not _wants_progress():
         yield None
         return
     # rich's progress module is imported only here: pipes and cron jobs never load it.
@@ -150,18 +192,25 @@ def list_(
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List import batches, newest first: what each added, updated, skipped and rejected."""
     from crmcli.output import columns
     from crmcli.transfer import imports
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     limit = list_limit(limit, fmt, output)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
-        rows = imports.list_batches(conn, limit=limit)
+        rows = imports.list_batches(conn, limit=view.fetch_limit(limit))
+    priority = {"customers_created": 1, "undone_at": 2, "rows_read": 3, "updated": 3, "skipped": 4, "started_at": 5,
+                "kind": 6}
     render(rows, columns(*imports.BATCH_COLUMNS, numeric=("id", "rows_read", "added", "updated", "skipped",
-                                                         "rejected", "customers_created")),
-           fmt, output, title="Import batches", limit=limit)
+                                                         "rejected", "customers_created"), priority=priority),
+           fmt, output, title="Import batches", limit=limit, view=view,
+           empty="No imports yet: `crm customer import FILE.csv` imports customers (see examples/).")
 
 
 @app.command("undo")

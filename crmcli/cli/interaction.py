@@ -20,6 +20,7 @@ from crmcli.cli.common import (
     say,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 
 app = typer.Typer(cls=CrmGroup, help="Record and list purchases, refunds, calls, emails, meetings, visits.",
                   no_args_is_help=True)
@@ -58,18 +59,26 @@ def list_(
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List interactions, newest first."""
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     limit = list_limit(limit, fmt, output)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
         customer_id = customers.resolve_optional(conn, ref)
         rows = interactions.list_interactions(conn, customer_id=customer_id, type=type_.value if type_ else None,
-                                              since=since, until=until, limit=limit)
-    render(rows, columns(*interactions.LIST_COLUMNS, numeric=("id", "customer_id", "amount")),
-           fmt, output, title="Interactions", limit=limit)
+                                              since=since, until=until, limit=view.fetch_limit(limit))
+    empty = ("No interactions match." if ref or type_ or since or until else
+             "No interactions yet: `crm interaction add REF purchase --amount 12.50` records a sale; `crm demo` loads "
+             "a sample shop.")
+    render(rows, columns(*interactions.LIST_COLUMNS, numeric=("id", "customer_id", "amount"),
+                         priority={"customer_id": 2, "by": 1}, sentences=("note",)),
+           fmt, output, title="Interactions", limit=limit, view=view, empty=empty)
 
 
 @app.command("import")
@@ -82,9 +91,12 @@ def import_(
     skip_invalid: import_options.SkipInvalidOption = False,
     rejects: import_options.RejectsOption = None,
     dry_run: import_options.DryRunOption = False,
+    fmt: import_options.InputFormatOption = None,
+    mapping: import_options.MapOption = None,
+    ignore_extra: import_options.IgnoreExtraOption = False,
 ) -> None:
-    """Import interactions from CSV: customer_id|customer_external_id|customer_email, type, at, amount, by,
-    note, external_id."""
+    """Import interactions from CSV or JSON Lines: customer_id|customer_external_id|customer_email, type, at,
+    amount, by, note, external_id."""
     import_options.run_import(ctx, "interactions", file, delimiter=delimiter, date_format=date_format,
                               skip_invalid=skip_invalid, rejects=rejects, dry_run=dry_run,
-                              create_missing=create_missing)
+                              create_missing=create_missing, fmt=fmt, mapping=mapping, ignore_extra=ignore_extra)

@@ -21,6 +21,7 @@ from crmcli.cli.common import (
     render,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 from crmcli.cli.target import PeriodKind
 
 app = typer.Typer(cls=CrmGroup, help="Best customers, churn risk, RFM segments and the fitted models.",
@@ -71,17 +72,23 @@ def best(
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Rank the best customers by predicted lifetime value, with the reasons."""
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):  # scores, names and rows from one consistent state
         scores = _scores(conn, as_of, model, horizon, discount)
-        rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=limit)
-        render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE), fmt, output,
-               title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})")
+        rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=view.fetch_limit(limit) or 0)
+        render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE,
+                             priority=_REPORT_PRIORITY, sentences=("why",)), fmt, output,
+               title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})",
+               view=view, limit=limit, see_also=_SEE_CUSTOMER, empty=_NO_PURCHASES)
 
 
 @app.command("churn")
@@ -97,19 +104,26 @@ def churn(
     follow_up: Annotated[int, typer.Option(
         "--follow-up", min=0, help="Schedule a follow-up due today for each of the top N customers of this "
         "ranking who have no open one, assigned to the staff member who served them most.")] = 0,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Customers most worth saving first: ranked by value at risk (P(left) x yearly value)."""
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
+    view = View(columns_, sort, wide)
     with db.snapshot(conn):
         scores = _scores(conn, as_of, model)
-    cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE)
+    cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE, priority=_REPORT_PRIORITY,
+                   sentences=("why",))
     title = f"Churn risk as of {scores.base.as_of} ({scores.model})"
     if not follow_up:
         with db.snapshot(conn):
-            render(report.churn_rows(conn, scores, min_risk=min_risk, limit=limit), cols, fmt, output, title=title)
+            rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=view.fetch_limit(limit) or 0)
+            render(rows, cols, fmt, output, title=title, view=view, limit=limit, see_also=_SEE_CUSTOMER,
+                   empty=_NO_PURCHASES)
         return
     # Scheduling follow-ups writes: the follow-ups are created, the report written (and flushed to its
     # file or stdout), and only then committed; the file is renamed into place after the commit. A report
@@ -121,8 +135,10 @@ def churn(
     with out.destination(output) as stream, write_transaction(conn):
         top = list(report.churn_rows(conn, scores, min_risk=min_risk, limit=follow_up))
         result = followups.schedule_for_churn(conn, top, as_of=scores.base.as_of)
-        out.write(chosen, report.churn_rows(conn, scores, min_risk=min_risk, limit=limit), cols, stream,
-                  title=title, is_terminal=output is None and stream.isatty())
+        shown = view.arrange(report.churn_rows(conn, scores, min_risk=min_risk, limit=view.fetch_limit(limit) or 0),
+                             cols, limit)
+        out.write(chosen, shown, view.choose(cols), stream, title=title, is_terminal=output is None and stream.isatty(),
+                  wide=view.wide, see_also=_SEE_CUSTOMER, empty=_NO_PURCHASES)
         out.settle(stream)
     created, skipped = result["created"], result["skipped"]
     ids = f" (ids {', '.join(map(str, created))})" if created else ""
@@ -136,16 +152,21 @@ def segments(
     as_of: AsOfOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Customers, revenue and revenue share per RFM segment."""
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of") or values.now().date()
     with db.snapshot(conn):
         rows = report.segment_rows(conn, as_of=day)
-    render(rows, columns(*report.SEGMENT_COLUMNS, numeric=_NUMERIC), fmt, output, title=f"RFM segments as of {day}")
+    render(rows, columns(*report.SEGMENT_COLUMNS, numeric=_NUMERIC, priority={"customer_share": 1, "revenue_share": 1},
+                         sentences=("advice",)),
+           fmt, output, title=f"RFM segments as of {day}", view=View(columns_, sort, wide), empty=_NO_PURCHASES)
 
 
 @app.command("model")
@@ -154,20 +175,37 @@ def model_(
     as_of: AsOfOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """The fitted models (BG/NBD, Pareto/NBD, Gamma-Gamma): parameters per day, log-likelihood, convergence."""
     from crmcli.analytics import report
     from crmcli.output import columns
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of")
     with db.snapshot(conn):
         rows, notes = report.fitted_models(conn, as_of=day)
     for message in notes:
         note(f"note: {message}")
-    render(rows, columns(*report.MODEL_COLUMNS, numeric=_NUMERIC), fmt, output,
-           title=f"Fitted models as of {day or values.now().date()}")
+    # The parameters are rounded to 4 significant digits in a table; csv and json carry them in full.
+    render(rows, columns(*report.MODEL_COLUMNS, numeric=_NUMERIC,
+                         priority={"converged": 1, "log_likelihood": 2, "customers": 3, "repeat_customers": 3,
+                                   "time_unit": 4}),
+           fmt, output, title=f"Fitted models as of {day or values.now().date()}", view=View(columns_, sort, wide),
+           empty=_NO_PURCHASES)
 
+
+# On a narrow terminal the columns of best and churn are left out from the highest number down; rank, id
+# and name always stay. The why sentence goes under each row, or is left out when it would take too many lines.
+_REPORT_PRIORITY = {
+    "predicted_clv": 1, "value_at_risk": 1, "churn_risk": 2, "p_alive": 2, "revenue": 3, "open_complaints": 3,
+    "days_since_last_purchase": 4, "segment": 4, "typical_gap_days": 5,
+}
+_SEE_CUSTOMER = "crm customer show ID shows one customer whole, --wide every column, --format csv every value"
+_NO_PURCHASES = "No purchases to score yet: `crm demo` loads a sample shop; `crm interaction add REF purchase " \
+    "--amount 12.50` records a sale."
 
 _NUMERIC = (
     "rank", "customer_id", "recency_score", "frequency_score", "monetary_score", "purchases", "revenue",
@@ -188,12 +226,15 @@ def summary(
         "--check", help="Exit with code 4 when a target of the last complete period was missed (for cron).")] = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Per period: customers won, kept and lost, revenue, complaints and ratings, beside the targets."""
     from crmcli.output import Column, choose_format, columns
     from crmcli.reports import metrics, summary_table, targets
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of") or values.now().date()
     with db.snapshot(conn):
         goals = targets.targets_for(conn, period.value)
@@ -201,12 +242,15 @@ def summary(
         verdict = targets.check(conn, per=period.value, as_of=day) if check else None
     if choose_format(fmt.value if fmt else None, output) == "table":
         labels, table = summary_table.pivot(rows)
-        cols = [Column("metric"), *(Column(label, numeric=True) for label in labels),
-                Column("target", numeric=True), Column("trend")]
+        # On a narrow terminal the oldest periods are left out first; the last two, the target and the trend stay.
+        cols = [Column("metric"), *(Column(label, numeric=True, priority=max(len(labels) - n + 1, 0) if
+                                           n < len(labels) - 2 else 0) for n, label in enumerate(labels)),
+                Column("target", numeric=True, priority=1), Column("trend", priority=2)]
         render(table, cols, fmt, output, title=f"Summary by {period.value} as of {day} "
-               f"(* = to date; {summary_table.MISSED_MARK} = target missed)")
+               f"(* = to date; {summary_table.MISSED_MARK} = target missed)", view=View(columns_, sort, wide),
+               see_also="--periods 3 shows fewer, --wide all of them, --format csv every value")
     else:
-        render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output)
+        render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output, view=View(columns_, sort, wide))
     if verdict is not None:
         _report_check(verdict, period.value)
 
@@ -237,14 +281,25 @@ def staff(
     until: Annotated[str | None, typer.Option("--until", help="Up to DATE (inclusive). Default: today.")] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
+
     """Per staff member: interactions, customers served, complaints handled and resolved, ratings, follow-ups."""
     from crmcli.output import columns
     from crmcli.reports import staff as staff_report
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     with db.snapshot(conn):
         rows = staff_report.staff_rows(conn, since=since, until=until)
     span = f"{since or 'the start'} to {until or 'today'}"
-    render(rows, columns(*staff_report.STAFF_COLUMNS, numeric=staff_report.STAFF_COLUMNS[1:]), fmt, output,
-           title=f"Staff, {span}")
+    render(rows, columns(*staff_report.STAFF_COLUMNS, numeric=staff_report.STAFF_COLUMNS[1:], priority=_STAFF_PRIORITY),
+           fmt, output, title=f"Staff, {span}", view=View(columns_, sort, wide),
+           empty="No staff named yet: give `--by NAME` to `crm interaction add` and `crm feedback add`.")
+
+
+# On a narrow terminal: who, what they sold and how their customers fared first.
+_STAFF_PRIORITY = {"revenue": 1, "interactions": 1, "customers_served": 2, "average_rating": 2, "sales": 3,
+                   "complaints_handled": 3, "complaints_resolved": 4, "followups_overdue": 4, "compliments": 5,
+                   "median_resolution_days": 5, "followups_done": 6}

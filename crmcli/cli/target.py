@@ -17,6 +17,7 @@ from crmcli.cli.common import (
     render,
     write_transaction,
 )
+from crmcli.cli.listing import ColumnsOption, SortOption, View, WideOption
 
 app = typer.Typer(cls=CrmGroup, help="Targets per month, quarter or year for new customers, retention, "
                   "complaint resolution and revenue.", no_args_is_help=True)
@@ -58,16 +59,22 @@ def list_(
         "--as-of", help="Judge the last period complete on DATE. Default today.")] = None,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """List the targets, each with the last complete period's actual and whether it was met."""
     from crmcli.output import columns
     from crmcli.reports import targets
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of")
     with db.snapshot(conn):
         rows = targets.list_targets(conn, as_of=day)
-    render(rows, columns(*targets.LIST_COLUMNS, numeric=("target", "actual")), fmt, output, title="Targets")
+    render(rows, columns(*targets.LIST_COLUMNS, numeric=("target", "actual"),
+                         priority={"set_at": 3, "direction": 2, "per": 1}),
+           fmt, output, title="Targets", view=View(columns_, sort, wide),
+           empty="No targets yet: `crm target set new_customers 10 --per month` sets one.")
 
 
 @app.command("remove")

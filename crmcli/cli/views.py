@@ -8,14 +8,31 @@ from typing import Any
 
 from crmcli.cli.common import OutputFormat
 
+# The parts of a record that are lists of records: a CSV cell counts them, even when there are none.
+_RECORD_LISTS = ("open_complaints", "open_followups", "timeline")
+# customer show's columns that depend on the customer's history, present (empty) for every customer,
+# so that `customer show --format csv` has the same header whoever it shows. The score keys are
+# analytics.report.customer_scores' (tests/cli/test_scripts.py checks that they agree).
+PROFILE_STATS = ("purchases", "purchase_records", "first_purchase", "last_purchase", "revenue", "average_purchase")
+PROFILE_SCORES = ("segment", "rfm", "p_alive", "churn_risk", "expected_purchases_next_year", "predicted_clv",
+                  "typical_gap_days", "model", "why")
+_SHAPES = {"stats": PROFILE_STATS, "scores": PROFILE_SCORES}
+
 
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
-    """One level: {'customer': {'name': ..}} -> {'name': ..}; lists of records are left out."""
+    """One level: {'customer': {'name': ..}} -> {'name': ..}; lists of records become their count.
+    `stats` and `scores` always give the same keys (empty cells when missing), so the columns do not
+    depend on the customer's history."""
     flat: dict[str, Any] = {}
     for key, value in record.items():
-        if isinstance(value, dict):
+        if key in _SHAPES and (value is None or isinstance(value, dict)):
+            known = value or {}
+            flat.update({name: known.get(name) for name in _SHAPES[key]})
+            flat.update(_flat({k: v for k, v in known.items() if k not in _SHAPES[key]}))
+        elif isinstance(value, dict):
             flat.update(_flat(value))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
+        elif (key in _RECORD_LISTS and isinstance(value, list)) or (
+                isinstance(value, list) and value and isinstance(value[0], dict)):
             flat[key] = len(value)
         else:
             flat[key] = value
@@ -81,14 +98,19 @@ def show_profile(record: dict[str, Any], fmt: OutputFormat | None, output: Path 
         is_terminal = output is None and stream.isatty()
         rows = [{"field": k.replace("_", " "), "value": v} for k, v in summary.items() if v not in (None, [], "")]
         out.write_table(rows, out.columns("field", "value"), stream, title=customer["name"], is_terminal=is_terminal)
+        # The notes are sentences: under their row on a narrow terminal.
         if record["open_complaints"]:
-            out.write_table(record["open_complaints"], out.columns("id", "at", "category", "rating", "by", "note"),
+            out.write_table(record["open_complaints"], out.columns("id", "at", "category", "rating", "by", "note",
+                                                                  numeric=("id", "rating"), sentences=("note",)),
                             stream, title="Open complaints", is_terminal=is_terminal)
         if record.get("open_followups"):
-            out.write_table(record["open_followups"], out.columns("id", "due", "days_overdue", "by", "note",
-                                                                 numeric=("id", "days_overdue")),
+            from crmcli.cli.followup import when
+
+            due = [{**row, "when": when(row.get("days_overdue"))} for row in record["open_followups"]]
+            out.write_table(due, out.columns("id", "due", "when", "by", "note", numeric=("id",), sentences=("note",)),
                             stream, title="Open follow-ups", is_terminal=is_terminal)
         if record["timeline"]:
             out.write_table(record["timeline"], out.columns("at", "kind", "type", "amount", "by", "note",
-                                                           numeric=("amount",)),
+                                                           numeric=("amount",), priority={"kind": 1},
+                                                           sentences=("note",)),
                             stream, title="Recent timeline", is_terminal=is_terminal)

@@ -1,12 +1,12 @@
-"""Rows + columns + format -> table, csv, json or jsonl, on stdout or in a file (see files.destination).
+"""Rows + columns + format -> table, csv, tsv, json or jsonl, on stdout or in a file (see files.destination).
 
 Machine formats are written with the csv and json modules straight to the
 stream, never through rich, so they are never wrapped, truncated or coloured.
+CSV and TSV lines end with LF, or CRLF under --crlf (transfer/csvcells.line_end).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import numbers
@@ -22,9 +22,11 @@ from crmcli.errors import InvalidInput
 from crmcli.output.files import destination
 from crmcli.output.tables import write_table
 from crmcli.output.terminal import pairs
-from crmcli.transfer.csvcells import APOSTROPHE, FORMULA_TRIGGERS
+from crmcli.transfer import csvcells
+from crmcli.transfer.csvcells import FORMULA_TRIGGERS, line_end, neutralise
 
-FORMATS = ("table", "csv", "json", "jsonl")
+FORMATS = ("table", "csv", "tsv", "json", "jsonl")
+MACHINE_FORMATS = FORMATS[1:]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Column:
     in_table: bool = True  # False: only in csv/json/jsonl (and in a table's --columns or --wide)
     priority: int = 0  # 0: always in a table; on a narrow terminal the highest numbers are left out first
     sentence: bool = False  # long text: under its row on a terminal, never squeezed into a narrow column
+    machine: bool = True  # False: a table's words for a value the machine formats carry as a number
 
     @property
     def title(self) -> str:
@@ -53,8 +56,8 @@ _SHORT_LABELS = {
     "value_at_risk": "value at risk", "churn_risk": "churn risk", "resolution_days": "days to resolve",
 }
 # Values with a space inside that read as one thing (a date and its time, a phone number).
-_UNBROKEN_KEYS = frozenset({"phone", "at", "created_at", "done_at", "resolved_at", "started_at", "undone_at", "set_at",
-                            "due"})
+_UNBROKEN_KEYS = frozenset({"phone", "when", "at", "created_at", "done_at", "resolved_at", "started_at",
+                            "undone_at", "set_at", "due"})
 
 
 def columns(*keys: str, numeric: Sequence[str] = (), table: Sequence[str] | None = None,
@@ -74,7 +77,7 @@ def choose_format(fmt: str | None, output: Path | None, stdout: TextIO | None = 
         return fmt
     if output is not None:
         suffix = Path(output).suffix.lower().lstrip(".")
-        return suffix if suffix in ("csv", "json", "jsonl") else "csv"
+        return suffix if suffix in MACHINE_FORMATS else "csv"
     stream = stdout or sys.stdout
     return "table" if stream.isatty() else "csv"
 
@@ -102,8 +105,9 @@ def csv_cell(value: Any) -> Any:
     if kind is int or kind is float or kind is Decimal:
         return value
     if kind is str:
-        # transfer/csvcells.neutralise, inlined: this runs on every text cell of every CSV.
-        return APOSTROPHE + value if value.startswith(FORMULA_TRIGGERS) else value
+        # transfer/csvcells.neutralise, its first test inlined: this runs on every text cell of every
+        # CSV, and only the few cells that start with a trigger pay for the rest of the rule.
+        return neutralise(value) if value.startswith(FORMULA_TRIGGERS) else value
     if value is None:
         return ""
     if isinstance(value, dict):
@@ -120,13 +124,34 @@ def csv_cell(value: Any) -> Any:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
-    """RFC 4180: CRLF line ends, quotes where needed, a header row even for no rows."""
-    writer = csv.writer(stream, lineterminator="\r\n")
+    """RFC 4180's quoting (quotes where needed), a header row even for no rows; LF line ends, CRLF
+    under --crlf. A cell with a line break in it is quoted, as RFC 4180 says, whatever the line end."""
+    writer = csvcells.writer(stream)
     keys = [c.key for c in cols]
     writer.writerow(keys)
     for row in rows:
         get = row.get
         writer.writerow([csv_cell(get(key)) for key in keys])
+
+
+# TSV as PostgreSQL's text COPY writes it: a tab between cells, and inside a cell a backslash, tab,
+# line feed or carriage return written as \\, \t, \n, \r, so a row is always one line.
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def tsv_cell(value: Any) -> str:
+    """A value as a TSV cell: the CSV cell (formula rule included), escaped as COPY does."""
+    return str(csv_cell(value)).translate(_TSV_ESCAPES)
+
+
+def write_tsv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
+    """A header row, then one line a row; cells tab-separated, escaped by tsv_cell; LF (or --crlf)."""
+    end = line_end()
+    keys = [c.key for c in cols]
+    stream.write("\t".join(tsv_cell(key) for key in keys) + end)
+    for row in rows:
+        get = row.get
+        stream.write("\t".join([tsv_cell(get(key)) for key in keys]) + end)
 
 
 def write_json(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO) -> None:
@@ -164,8 +189,12 @@ def render(
 def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: TextIO, *,
           title: str | None = None, is_terminal: bool = False, **table: Any) -> None:
     """Rows in format `chosen` onto an open stream (render() opens the stream for you)."""
+    if chosen != "table":
+        cols = [col for col in cols if col.machine]
     if chosen == "csv":
         write_csv(rows, cols, stream)
+    elif chosen == "tsv":
+        write_tsv(rows, cols, stream)
     elif chosen == "json":
         write_json(rows, cols, stream)
     elif chosen == "jsonl":
@@ -177,5 +206,6 @@ def write(chosen: str, rows: Iterable[dict[str, Any]], cols: Sequence[Column], s
 def render_to_string(rows: Iterable[dict[str, Any]], cols: Sequence[Column], fmt: str) -> str:
     """The same output as text (for tests and for the Python API)."""
     buffer = io.StringIO()
-    {"csv": write_csv, "json": write_json, "jsonl": write_jsonl}.get(fmt, write_table)(rows, cols, buffer)
+    {"csv": write_csv, "tsv": write_tsv, "json": write_json, "jsonl": write_jsonl}.get(fmt, write_table)(
+        rows, cols, buffer)
     return buffer.getvalue()

@@ -45,6 +45,19 @@ def wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def fold(text: str, width: int) -> list[str]:
+    """wrap(), and then a word wider than the whole line (a long URL) continued on the next line at the
+    edge: the one place a word is broken, since no width would hold it; nothing of it is lost."""
+    lines = []
+    for line in wrap(text, width):
+        while cell_len(line) > width:
+            cut = max(n for n in range(1, len(line) + 1) if cell_len(line[:n]) <= width) if width > 1 else 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
+
+
 def longest_word(text: str) -> int:
     return max((cell_len(word) for word in words(text)), default=0)
 
@@ -89,8 +102,9 @@ def plan(titles: Sequence[str], cells: Sequence[Sequence[str]], priorities: Sequ
     if width is None or _total(natural, range(count)) <= width:
         return Plan(shown=list(range(count)), widths=natural)
     budget = 10**9 if wide else ROW_LINES
-    minimum = [natural[i] if not wraps[i] else
-               max([narrowest(titles[i], ROW_LINES), *(narrowest(row[i], budget) for row in cells)])
+    # A header may take two lines whatever its column holds; a cell only if its column wraps.
+    minimum = [max([narrowest(titles[i], ROW_LINES),
+                    *((narrowest(row[i], budget) if wraps[i] or sentences[i] else cell_len(row[i])) for row in cells)])
                for i in range(count)]
     in_row = [i for i in range(count) if not sentences[i]]
     under = [i for i in range(count) if sentences[i]]
@@ -104,18 +118,28 @@ def plan(titles: Sequence[str], cells: Sequence[Sequence[str]], priorities: Sequ
         left_out.append(dropped)
     if _total(minimum, in_row) > width:
         return Plan(records=True)
+    for i in list(under):  # a sentence that fits beside the other cells (in two lines at most) stays in the row
+        if _total(minimum, [*in_row, i]) <= width:
+            under.remove(i)
+            in_row.append(i)
+    in_row.sort()
     # Room goes first to the cells (a header may keep two lines), then to one-line headers.
     cells_natural = [max([narrowest(titles[i], ROW_LINES), *(cell_len(row[i]) for row in cells)]) for i in range(count)]
     widths = _widen(in_row, minimum, cells_natural, priorities, width)
     widths = _widen(in_row, widths_by_index(in_row, widths, count), natural, priorities, width)
     result = Plan(shown=in_row, widths=widths, left_out=left_out)
     text_width = width - SENTENCE_INDENT
+    used = [result.lines_of(row) for row in cells]  # lines each row takes so far
     for i in under:
         label = titles[i] + ": "
-        fits = all(result.lines_of(row) + len(wrap(label + row[i], text_width)) <= (10**9 if wide else SENTENCE_LINES)
-                   and cell_len(label) + longest_word(row[i]) <= text_width
-                   for row in cells if row[i])
-        (result.under if fits else result.left_out).append(i)
+        needed = [len(wrap(label + row[i], text_width)) if row[i] else 0 for row in cells]
+        fits = all(cell_len(label) + longest_word(row[i]) <= text_width for row in cells) and (
+            wide or all(lines + more <= SENTENCE_LINES for lines, more in zip(used, needed, strict=True)))
+        if fits:
+            result.under.append(i)
+            used = [lines + more for lines, more in zip(used, needed, strict=True)]
+        else:
+            result.left_out.append(i)
     result.left_out.sort()
     return result
 

@@ -45,13 +45,17 @@ def write_table(
     # names are used.
     titles = [col.key.replace("_", " ") if titles.count(title) > 1 and col.label == "" and col.key != title else title
               for col, title in zip(cols, titles, strict=True)]
-    cells = [[safe_text(row.get(col.key)) if not isinstance(row.get(col.key), bool) else
-              ("yes" if row.get(col.key) else "no") for col in cols] for row in rows]
+    cells = [[_shown(row.get(col.key)) for col in cols] for row in rows]
     bold = is_terminal and not os.environ.get("NO_COLOR")
     limit = (width or terminal_width(stream)) if is_terminal else width
     lines: list[str] = [] if title is None else _wrapped(safe_text(title), limit or 10**9)
     if not cells:
         stream.write("\n".join([*lines, *_wrapped(empty or "(none)", limit or 10**9)]) + "\n")
+        return
+    if [col.key for col in cols] == ["field", "value"]:
+        # One record (customer show, info): each field beside its value, the value wrapped under itself.
+        lines += _fields([row[0] for row in cells], [row[1] for row in cells], limit or 10**9)
+        stream.write("\n".join(lines) + "\n")
         return
     chosen = layout.plan(titles, cells, [col.priority for col in cols], [col.sentence for col in cols],
                          [col.wraps for col in cols], limit, wide=wide)
@@ -65,6 +69,17 @@ def write_table(
         left = ", ".join(titles[i] for i in chosen.left_out)
         lines += _wrapped(f"(not shown at {limit} columns: {left}; {see_also or HOW_TO_SEE_ALL})", limit or 80)
     stream.write("\n".join(lines) + "\n")
+
+
+def _shown(value: Any) -> str:
+    """A value as a table shows it: yes/no for booleans, parameters rounded to 4 significant digits
+    (the machine formats keep them whole), stored text with its control characters escaped."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return " ".join(f"{key}={number:.4g}" if isinstance(number, float) else f"{key}={safe_text(number)}"
+                        for key, number in value.items())
+    return safe_text(value)
 
 
 def _cell(text: str, width: int, numeric: bool) -> str:
@@ -103,25 +118,33 @@ def _row(row: Sequence[str], chosen: layout.Plan, numeric: Sequence[bool], title
 
 
 def _records(titles: Sequence[str], cells: Sequence[Sequence[str]], limit: int) -> list[str]:
-    """One record at a time, `label  value`, the value wrapped at spaces under itself: what a table
-    becomes when even its essential columns do not fit the terminal."""
-    label_width = max(layout.cell_len(t) for t in titles) + layout.GAP
-    beside = label_width <= limit // 3  # else each value goes on the line under its label
+    """One record at a time, each headed by its number: what a table becomes when even its essential
+    columns do not fit the terminal."""
     out: list[str] = []
     for n, row in enumerate(cells, start=1):
         out.append(f"── {n} " + "─" * max(limit - len(str(n)) - 4, 0))
-        for title, value in zip(titles, row, strict=True):
-            if not value:
-                continue
-            if beside:
-                lines = layout.wrap(value, limit - label_width)
-                out.append(title + " " * (label_width - layout.cell_len(title)) + lines[0])
-                out += [" " * label_width + line for line in lines[1:]]
-            else:
-                out.append(title + ":")
-                out += ["  " + line for line in layout.wrap(value, limit - 2)]
+        out += _fields(titles, row, limit)
+    return out
+
+
+def _fields(labels: Sequence[str], values: Sequence[str], limit: int) -> list[str]:
+    """`label  value` lines, the value wrapped at spaces under itself; empty values left out. When the
+    labels would take more than half the line, each value goes under its label instead."""
+    label_width = max(layout.cell_len(label) for label in labels) + layout.GAP
+    beside = label_width <= limit // 2
+    out: list[str] = []
+    for label, value in zip(labels, values, strict=True):
+        if not value:
+            continue
+        if beside:
+            lines = layout.fold(value, limit - label_width)
+            out.append(label + " " * (label_width - layout.cell_len(label)) + lines[0])
+            out += [" " * label_width + line for line in lines[1:]]
+        else:
+            out.append(label + ":")
+            out += ["  " + line for line in layout.fold(value, limit - 2)]
     return out
 
 
 def _wrapped(text: str, limit: int) -> list[str]:
-    return layout.wrap(text, limit)
+    return layout.fold(text, limit)

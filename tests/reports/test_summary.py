@@ -250,7 +250,7 @@ def test_cli_table_has_periods_targets_and_trends(shop, crm):
     assert "≥ 150.00" in out
     assert "100.00 ✗" in out  # May missed the revenue target
     assert "275.00 ✗" not in out and "40.00 ✗" not in out  # met, and June is not judged yet
-    revenue_line = next(line for line in out.splitlines() if line.startswith("│ revenue "))
+    revenue_line = next(line for line in out.splitlines() if line.startswith("revenue "))
     assert "█▁" in revenue_line  # trend of the complete months: 275 high, 100 low
 
 
