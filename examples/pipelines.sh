@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Pipeline recipes: crm's CSV and JSON Lines output is stable, complete and undecorated,
-# so standard tools can consume it. Each recipe is run by tests/cli/test_examples.py.
+# so standard tools can consume it. Each recipe is run by tests/cli/test_examples.py
+# (copy-customers by tests/cli/test_import_pipeline.py).
 set -euo pipefail
 
-recipe=${1:?usage: pipelines.sh RECIPE (top-ids | at-risk-emails | tag-jsonl | revenue-total)}
+recipe=${1:?usage: pipelines.sh RECIPE (top-ids | at-risk-emails | tag-jsonl | revenue-total | copy-customers DB)}
 
 case "$recipe" in
   top-ids)
@@ -35,6 +36,14 @@ for line in sys.stdin:
       | python3 -c 'import csv, sys
 from decimal import Decimal
 print(sum(Decimal(row["revenue"]) for row in csv.DictReader(sys.stdin)))'
+    ;;
+  copy-customers)
+    # The customers, ids, tags, phones and since included, into another database (made if it is not
+    # there); the listing's columns that are not customer details (purchases, revenue...) are left
+    # out with a note. Run again, it adds nothing: every customer is already there.
+    # (tests/cli/test_import_pipeline.py)
+    crm customer list --format csv \
+      | crm --db "${2:?usage: pipelines.sh copy-customers TARGET_DB}" customer import - --ignore-extra
     ;;
   *)
     echo "unknown recipe: $recipe" >&2

@@ -44,8 +44,8 @@ def import_samples(env):
 
 def test_every_sample_file_is_documented_and_imported():
     samples = sorted(p.name for p in EXAMPLES.glob("*.csv"))
-    assert samples == ["customers.csv", "feedback.csv", "purchases-dmy.csv", "purchases-with-errors.csv",
-                       "purchases.csv"]
+    assert samples == ["customers-from-a-web-shop.csv", "customers.csv", "feedback.csv", "purchases-dmy.csv",
+                       "purchases-with-errors.csv", "purchases.csv"]
     for name in samples:
         assert f"`{name}`" in README
 
@@ -94,3 +94,34 @@ def test_import_list_and_undo_on_the_samples(env):
     undo = crm(env, "import", "undo", "4")
     assert undo.returncode == 0, undo.stderr
     assert query(env, "SELECT count(*) FROM interactions")[0][0] == 10
+
+
+def _web_shop_block(text):
+    """README's command for the web shop's file and what it says, as written there."""
+    part = text.split("A file from another program (`customers-from-a-web-shop.csv`")[1]
+    blocks = part.split("```")
+    return blocks[1].removeprefix("sh\n"), blocks[3].strip()
+
+
+def test_the_web_shop_file_imports_with_the_documented_map(env):
+    command, said = _web_shop_block(README)
+    assert _web_shop_block((EXAMPLES.parent / "README.md").read_text(encoding="utf-8")) == (command, said)
+    result = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, cwd=EXAMPLES.parent)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert re.sub(r"\d+\.\d s\)", "0.0 s)", result.stderr.strip()) == said
+    assert query(env, "SELECT external_id, name, email, phone, company, since, note FROM customers ORDER BY id") == [
+        ("WS-1001", "Sanne de Vries", "sanne.devries@example.nl", "+31 6 12345678", None, "2023-03-14",
+         "vaste klant, bestelt op vrijdag"),
+        ("WS-1002", "Daan Jansen", "daan@example.nl", "06 87654321", "Jansen Bakkerij B.V.", "2023-11-02", None),
+        ("WS-1003", "Fatima El Amrani", "fatima.elamrani@example.com", None, None, "2024-01-28",
+         'vraagt om "geen noten"'),
+        ("WS-1004", "Lucas Peeters", "LUCAS.PEETERS@EXAMPLE.BE", "+32 470 12 34 56", None, "2024-06-05",
+         "Belgische klant"),
+    ]
+    # Its own names without --map are refused, naming them and the way out; nothing is written.
+    refused = crm(env, "customer", "import", "examples/customers-from-a-web-shop.csv")
+    assert refused.returncode == 1
+    assert "unknown column 'Klantnummer', 'Naam', 'E-mail'" in refused.stderr and "--map renames them" in refused.stderr
+    again = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, cwd=EXAMPLES.parent)
+    assert "4 rows read, 0 added, 0 updated, 4 skipped (already there)" in again.stderr  # matched by external_id

@@ -1,4 +1,4 @@
-"""Importing CSV files: customers, interactions (purchases, refunds, calls...) and feedback.
+"""Importing CSV and JSON Lines files: customers, interactions (purchases, refunds, calls...) and feedback.
 
 The promises, in the order they shape this package:
 
@@ -20,26 +20,35 @@ The promises, in the order they shape this package:
 * Constant memory. The file is read a line or a block at a time (stdin too);
   only a few blocks are in flight; the memo caches are bounded.
 
+* Files as they come. --map renames the file's columns to crm's, --ignore-extra leaves out the
+  ones crm does not know (header.py); a JSON Lines file's keys are its columns (jsonl.py), so
+  `crm export --format jsonl` imports back.
+
 The modules, in the order an import uses them: options (what is asked, what happened), header
-(the first line), run (one import), blocks and workers (reading the rows), base and one module per
-kind (checking and writing them), indexes (bulk writes), batches (list and undo).
+(the first line, --map, --ignore-extra), run (one import), blocks and workers (reading the rows),
+jsonl (reading JSON Lines), base and one module per kind (checking and writing them), indexes
+(bulk writes), batches (list and undo).
 """
 
 from crmcli.transfer.imports.batches import BATCH_COLUMNS, list_batches, undo
 from crmcli.transfer.imports.customers import MAX_IMPORTED_ID
 from crmcli.transfer.imports.header import COLUMNS, CUSTOMER_KEYS, ERROR_COLUMN, REQUIRED
 from crmcli.transfer.imports.options import (
+    FORMATS,
     KINDS,
     ON_CONFLICT,
     ImportFailed,
     Options,
     Result,
     check_date_format,
+    format_of,
+    parse_map,
     summary,
 )
 from crmcli.transfer.imports.run import import_csv
 
 __all__ = [
-    "BATCH_COLUMNS", "COLUMNS", "CUSTOMER_KEYS", "ERROR_COLUMN", "KINDS", "MAX_IMPORTED_ID", "ON_CONFLICT", "REQUIRED",
-    "ImportFailed", "Options", "Result", "check_date_format", "import_csv", "list_batches", "summary", "undo",
+    "BATCH_COLUMNS", "COLUMNS", "CUSTOMER_KEYS", "ERROR_COLUMN", "FORMATS", "KINDS", "MAX_IMPORTED_ID", "ON_CONFLICT",
+    "REQUIRED", "ImportFailed", "Options", "Result", "check_date_format", "format_of", "import_csv", "list_batches",
+    "parse_map", "summary", "undo",
 ]

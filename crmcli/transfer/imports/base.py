@@ -59,13 +59,15 @@ class Importer:
     parallel = False  # True: prepare_chunk() may run in worker processes
     checks_foreign_keys = False  # True: SQLite's foreign key enforcement is off while it runs
 
-    def __init__(self, conn: sqlite3.Connection, batch_id: int, header: list[str], options: Options):
+    def __init__(self, conn: sqlite3.Connection, batch_id: int, header: list[str | None], options: Options):
         self.conn = conn
         self.batch_id = batch_id
-        self.header = header
+        self.header = header  # crm's name of each column (after --map); None: a column left out
         self.width = len(header)
-        self.index = {name: n for n, name in enumerate(header)}
+        self.index = {name: n for n, name in enumerate(header) if name is not None}
         self.options = options
+        # crm's name -> the file's, for the columns --map renamed: problems name both.
+        self.spelled = {target: given for given, target in options.columns if target is not None}
         self.added = self.updated = self.skipped = self.customers_created = 0
         self.created_at = values.now().isoformat()
         # Memo caches are keyed by the cell's text per column: a dict of only strings and ints
@@ -90,6 +92,10 @@ class Importer:
     def width_problem(self, cells: list[str], line: int) -> Rejected | None:
         if len(cells) == self.width:
             return None
+        # A line of a JSON Lines file that gave no row (jsonl.BadRecord) comes with its problems.
+        found = getattr(cells, "problems", None)
+        if found is not None:
+            return Rejected(list(found))
         return Rejected([f"line {line}: has {len(cells)} cells, the header has {self.width}"])
 
     def take_row(self, raw: list[str], line: int) -> list[str]:
@@ -99,7 +105,7 @@ class Importer:
         """After the last row. rebuild=False: the transaction will be rolled back, so skip costly work."""
 
     def describe(self, problems: list, line: int) -> list[str]:
-        return [p if isinstance(p, str) else problem(line, p, self.index) for p in problems]
+        return [p if isinstance(p, str) else problem(line, p, self.index, self.spelled) for p in problems]
 
     def cells(self, raw: list[str]) -> dict[str, str]:
         """The row by column name, with the formula apostrophe of crm's own CSV output taken off."""
@@ -245,9 +251,12 @@ def renamed(exc: CrmError, names: dict[str, str]) -> CrmError:
     return type(exc)(said, field=names[field])
 
 
-def problem(line: int, exc: CrmError, columns: dict[str, int]) -> str:
-    """'line N, column C: what is wrong ('value')' when the error names one of the file's columns."""
+def problem(line: int, exc: CrmError, columns: dict[str, int], spelled: dict[str, str] | None = None) -> str:
+    """'line N, column C: what is wrong ('value')' when the error names one of the file's columns;
+    'column C (file column 'F')' for a column --map renamed."""
     field, said = _field_and_problem(exc)
     if field is not None and field in columns:
+        if spelled and field in spelled:
+            return f"line {line}, column {field} (file column {spelled[field]!r}): {said}"
         return f"line {line}, column {field}: {said}"
     return f"line {line}: {exc.message}"

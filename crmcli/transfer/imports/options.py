@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -10,6 +11,8 @@ from crmcli.errors import CrmError, InvalidInput
 
 KINDS = ("customers", "interactions", "feedback")
 ON_CONFLICT = ("skip", "update", "fail")
+FORMATS = ("csv", "jsonl")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 MAX_LISTED_ERRORS = 20
 
 # A moment whose year, month and day all differ from what strptime fills in for a missing one
@@ -41,6 +44,10 @@ class Options:
     create_missing: bool = False  # interactions/feedback naming an unknown customer create it
     skip_invalid: bool = False
     dry_run: bool = False
+    # --map: (the file's column, crm's column, or None to leave it out), as parse_map() reads them
+    columns: tuple[tuple[str, str | None], ...] = ()
+    ignore_extra: bool = False  # columns crm does not know are left out (Result.ignored_columns), not refused
+    format: str = "csv"  # csv or jsonl (JSON Lines: one object a line)
 
 
 @dataclass
@@ -57,9 +64,46 @@ class Result:
     dry_run: bool = False
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # the first MAX_LISTED_ERRORS
+    ignored_columns: list[str] = field(default_factory=list)  # left out by ignore_extra, as the file names them
 
 
 Progress = Callable[[int, int], None]  # (rows read, bytes read)
+
+
+def parse_map(texts: Iterable[str]) -> tuple[tuple[str, str | None], ...]:
+    """--map values as (the file's column, crm's column or None) pairs; each value one or more
+    FILE_COLUMN=CRM_COLUMN pairs separated by commas.
+
+    Each value is read as one CSV line, so a column name with a comma or a double quote is written
+    in double quotes, CSV style: '"Last, first"=name' (a quote inside one is doubled). crm's name is what follows
+    the last '=' (crm's names never contain one), so the file's may contain '='. Nothing after the
+    '=' ('id=') leaves that column out. Which names exist is checked against the file (header.py).
+    """
+    pairs: list[tuple[str, str | None]] = []
+    for text in texts:
+        try:
+            cells = next(csv.reader([text], skipinitialspace=True), [])
+        except csv.Error as exc:
+            raise InvalidInput("map", text, f"is not a list of FILE_COLUMN=CRM_COLUMN pairs ({exc}); a name with a "
+                               "comma or a quote goes in double quotes: '\"Last, first\"=name'") from None
+        for cell in cells:
+            if not cell.strip():
+                continue  # 'a=b,' or an empty --map
+            given, equals, target = cell.rpartition("=")
+            if not equals or not given.strip():
+                raise InvalidInput("map", cell, "is not FILE_COLUMN=CRM_COLUMN, e.g. 'E-mail=email' (or 'id=' to "
+                                   "leave a column out)")
+            pairs.append((given.strip(), target.strip().lower() or None))
+    return tuple(pairs)
+
+
+def format_of(given: str | None, source: str) -> str:
+    """--format, or the file name's: .jsonl and .ndjson are JSON Lines, anything else (stdin too) CSV."""
+    if given is not None:
+        if given.lower() not in FORMATS:
+            raise InvalidInput("format", given, "must be one of " + ", ".join(FORMATS))
+        return given.lower()
+    return "jsonl" if source.lower().endswith(JSONL_SUFFIXES) else "csv"
 
 
 def check_date_format(fmt: str | None) -> None:

@@ -1,10 +1,9 @@
-"""One import from start to end: the request checked, the header read, the rows prepared (here or
-in worker processes) and taken by the kind's importer in one transaction, the batch recorded, and
-the bad rows listed or written to the rejects file."""
+"""One import from start to end: the request checked, the header read (or a JSON Lines file's keys),
+the rows prepared (here or in worker processes) and taken by the kind's importer in one transaction,
+the batch recorded, and the bad rows listed or written to the rejects file."""
 
 from __future__ import annotations
 
-import csv
 import gc
 import sqlite3
 import time
@@ -15,13 +14,14 @@ from typing import Any, BinaryIO, TextIO
 from crmcli import db, values
 from crmcli.errors import InvalidInput
 from crmcli.transfer import csvcells, csvfiles
-from crmcli.transfer.imports import blocks, workers
+from crmcli.transfer.imports import blocks, jsonl, workers
 from crmcli.transfer.imports.base import Importer
 from crmcli.transfer.imports.customers import CustomerImporter
 from crmcli.transfer.imports.feedback import FeedbackImporter
-from crmcli.transfer.imports.header import ERROR_COLUMN, open_reader
+from crmcli.transfer.imports.header import ERROR_COLUMN, Header, open_reader
 from crmcli.transfer.imports.interactions import InteractionImporter
 from crmcli.transfer.imports.options import (
+    FORMATS,
     KINDS,
     MAX_LISTED_ERRORS,
     ON_CONFLICT,
@@ -53,7 +53,8 @@ def import_csv(
     rejects_to: RejectsTo | None = None,
     progress: Progress | None = None,
 ) -> Result:
-    """Import one CSV file (a binary stream) in one transaction; returns what happened.
+    """Import one CSV or JSON Lines file (options.format; a binary stream) in one transaction;
+    returns what happened.
 
     Raises ImportFailed when rows are bad and options.skip_invalid is off; the
     database is then as it was. With skip_invalid, bad rows go to `rejects`, or to
@@ -65,8 +66,8 @@ def import_csv(
     started = time.monotonic()
     stream = csvfiles.utf8_stream(stream, source)
     source_lines = csvfiles.Lines(stream, source)
-    reader, header, delimiter = open_reader(source_lines, kind, source, options.delimiter)
-    result = Result(kind=kind, source=source, dry_run=options.dry_run)
+    file = _File(kind, stream, source_lines, source, options)
+    result = Result(kind=kind, source=source, dry_run=options.dry_run, ignored_columns=file.header.ignored)
     importer_class = IMPORTERS[kind]
     try:
         with _bulk_runtime(), _foreign_keys_checked_by(importer_class, conn), db.transaction(conn):
@@ -75,12 +76,12 @@ def import_csv(
                 (kind, source, values.now().isoformat()),
             ).lastrowid
             assert batch_id is not None  # an INSERT always sets it
-            importer = importer_class(conn, batch_id, header, options)
-            chunks = _chunks(importer, stream, reader, source_lines, delimiter, source)
+            importer = importer_class(conn, batch_id, file.header.names, options)
+            chunks = file.chunks(importer)
             # closing: on an error the workers stop now, not when the traceback is freed. The rejects
             # file's block ends (flushed, fsynced, renamed into place) before the commit below.
             with closing(chunks), (rejects_to() if rejects_to else nullcontext()) as rejects_out:
-                rejects_writer = _rejects_writer(rejects_out, header, delimiter) if rejects_out else None
+                rejects_writer = file.rejects_writer(rejects_out) if rejects_out else None
                 problem_count = _take_chunks(importer, chunks, result, rejects_writer, source_lines, progress)
                 # Rolled back anyway (a dry run, or bad rows with nothing to import): skip the index rebuild.
                 importer.finish(rebuild=not options.dry_run and not (result.rejected and not options.skip_invalid))
@@ -104,6 +105,10 @@ def _checked_request(kind: str, options: Options, rejects: TextIO | None,
         raise InvalidInput("kind", kind, "must be one of " + ", ".join(KINDS))
     if options.on_conflict not in ON_CONFLICT:
         raise InvalidInput("on-conflict", options.on_conflict, "must be one of " + ", ".join(ON_CONFLICT))
+    if options.format not in FORMATS:
+        raise InvalidInput("format", options.format, "must be one of " + ", ".join(FORMATS))
+    if options.format == "jsonl" and options.delimiter is not None:
+        raise InvalidInput("delimiter", options.delimiter, "is for CSV files; a JSON Lines file has none")
     if rejects is not None and rejects_to is None:
         rejects_to = _left_open(rejects)
     if options.skip_invalid and rejects_to is None:
@@ -112,16 +117,37 @@ def _checked_request(kind: str, options: Options, rejects: TextIO | None,
     return rejects_to
 
 
-def _chunks(importer: Importer, stream: BinaryIO, reader: Any, source_lines: csvfiles.Lines, delimiter: str,
-            source: str) -> Generator[Any, None, None]:
-    """The file's prepared chunks: from worker processes for a big file of a parallel kind, else from here."""
-    count = workers.worker_count() if importer.parallel and hasattr(stream, "read") else 0
-    if count:
-        return workers.chunks_from_workers(stream, source_lines, importer, delimiter, source, count)
-    return blocks.prepared_chunks(reader, source_lines, importer, source)
+class _File:
+    """The file being imported: its checked header (or JSON Lines keys), then its prepared chunks,
+    and a writer for its rejects file in its own format."""
+
+    def __init__(self, kind: str, stream: BinaryIO, source_lines: csvfiles.Lines, source: str, options: Options):
+        self.stream, self.source_lines, self.source = stream, source_lines, source
+        self.jsonl: jsonl.Reader | None = None
+        if options.format == "jsonl":
+            self.jsonl = jsonl.Reader(source_lines, kind, source, options)
+            self.header, self.delimiter = self.jsonl.header, ","
+        else:
+            self.reader, self.header, self.delimiter = open_reader(source_lines, kind, source, options)
+
+    def chunks(self, importer: Importer) -> Generator[Any, None, None]:
+        """The prepared chunks: from worker processes for a big CSV file of a parallel kind, else from here."""
+        if self.jsonl is not None:
+            return jsonl.prepared_chunks(self.jsonl, importer)
+        count = workers.worker_count() if importer.parallel and hasattr(self.stream, "read") else 0
+        if count:
+            return workers.chunks_from_workers(self.stream, self.source_lines, importer, self.delimiter, self.source,
+                                               count)
+        return blocks.prepared_chunks(self.reader, self.source_lines, importer, self.source)
+
+    def rejects_writer(self, stream: TextIO) -> _CsvRejects | jsonl.RejectsWriter:
+        if self.jsonl is not None:
+            return jsonl.RejectsWriter(stream)
+        return _CsvRejects(stream, self.header, self.delimiter)
 
 
-def _take_chunks(importer: Importer, chunks: Iterator[Any], result: Result, rejects_writer: _NeutralisedWriter | None,
+def _take_chunks(importer: Importer, chunks: Iterator[Any], result: Result,
+                 rejects_writer: _CsvRejects | jsonl.RejectsWriter | None,
                  source_lines: csvfiles.Lines, progress: Progress | None) -> int:
     """Every chunk taken into the database; each bad row counted in result.rejected, its problems listed
     (the first MAX_LISTED_ERRORS) and the row written to the rejects file. Returns the number of problems."""
@@ -135,7 +161,7 @@ def _take_chunks(importer: Importer, chunks: Iterator[Any], result: Result, reje
             if len(result.errors) < MAX_LISTED_ERRORS:
                 result.errors.extend(problems[: MAX_LISTED_ERRORS - len(result.errors)])
             if rejects_writer is not None:
-                rejects_writer.writerow(_rejected_row(cells, importer.header, "; ".join(problems)))
+                rejects_writer.reject(cells, "; ".join(problems))
         if progress:
             progress(result.rows_read, source_lines.bytes)
     return problem_count
@@ -190,34 +216,30 @@ def _left_open(stream: TextIO) -> RejectsTo:
     return lambda: nullcontext(stream)
 
 
-def _rejects_writer(stream: TextIO, header: list[str], delimiter: str) -> _NeutralisedWriter:
-    """The rejects file's writer, its header row written: the rows as they were read, but a cell a
+class _CsvRejects:
+    """The rejects file of a CSV import, its header row written first: the rows as they were read
+    (the file's own column names, so the same --map reads it again), with the error in the last
+    column, or in the error column of a rejects file that is being imported again. A cell a
     spreadsheet would run as a formula gets the apostrophe every crm CSV puts before one (import
     takes it off again)."""
-    writer = _NeutralisedWriter(csv.writer(stream, delimiter=delimiter, lineterminator="\r\n"))
-    writer.writerow(header if ERROR_COLUMN in header else [*header, ERROR_COLUMN])
-    return writer
 
+    def __init__(self, stream: TextIO, header: Header, delimiter: str):
+        self.writer = csvcells.writer(stream, delimiter=delimiter)  # LF or --crlf, CR-safe
+        self.width = len(header.names)
+        self.error_at = header.names.index(ERROR_COLUMN) if ERROR_COLUMN in header.names else None
+        self._write(header.raw if self.error_at is not None else [*header.raw, ERROR_COLUMN])
 
-class _NeutralisedWriter:
-    """A csv.writer whose cells (all text: the rows as read) go through csvcells.neutralise."""
+    def reject(self, cells: list[str], described: str) -> None:
+        if self.error_at is not None and len(cells) == self.width:
+            row = list(cells)
+            row[self.error_at] = described
+        else:
+            row = [*cells, described]
+        self._write(row)
 
-    def __init__(self, writer: Any):
-        self.writer = writer
-
-    def writerow(self, row: list[str]) -> None:
+    def _write(self, row: list[str]) -> None:
         self.writer.writerow([csvcells.neutralise(value) for value in row])
 
 
 class _DryRun(Exception):
     """Raised inside the transaction to roll a dry run back."""
-
-
-def _rejected_row(cells: list[str], header: list[str], described: str) -> list[str]:
-    """The row as it was read, with the error in the last column (or in the error column of a
-    rejects file that is being imported again)."""
-    if ERROR_COLUMN in header and len(cells) == len(header):
-        row = list(cells)
-        row[header.index(ERROR_COLUMN)] = described
-        return row
-    return [*cells, described]
