@@ -34,9 +34,11 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
         return customers.resolve(conn, ref)
     except NotFound:
         ref = (ref or "").strip()
-        if ref.isascii() and ref.isdigit() and int(ref) <= customers.SQLITE_MAX_INTEGER and conn.execute(
-                "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (int(ref),)).fetchone():
-            return int(ref)
+        # The length first: int() refuses more than 4,300 digits.
+        number = int(ref) if ref.isascii() and ref.isdigit() and len(ref) <= 19 else None
+        if number is not None and number <= customers.SQLITE_MAX_INTEGER and conn.execute(
+                "SELECT 1 FROM customer_history WHERE customer_id = ? LIMIT 1", (number,)).fetchone():
+            return number
         raise
 
 

@@ -33,6 +33,7 @@ from crmcli.errors import Conflict, InvalidInput, NotFound
 
 SQLITE_MAX_INTEGER = 2**63 - 1
 LISTED = 10  # candidates an ambiguity error names
+MAX_PHONE_DIGITS = 20  # E.164 allows 15; more is an extension, or hostile text that would be thousands of parameters
 SAME_PHONE_DIGITS = 9  # the last 9 digits make two numbers "the same phone" (+44 20 7946 0018, 020 7946 0018)
 
 Keys = dict[str, Any]
@@ -110,8 +111,9 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
 
 
 def _by_id(conn: sqlite3.Connection, ref: str) -> int:
-    number = int(ref)
-    # An id beyond SQLite's integer range cannot exist (and would not fit in the query).
+    # An id beyond SQLite's integer range cannot exist (and would not fit in the query); the length
+    # first, as int() refuses more than 4,300 digits.
+    number = int(ref) if len(ref.lstrip("0")) <= len(str(SQLITE_MAX_INTEGER)) else SQLITE_MAX_INTEGER + 1
     if number <= SQLITE_MAX_INTEGER:
         row = conn.execute("SELECT id FROM customers WHERE id = ?", (number,)).fetchone()
         if row is not None:
@@ -137,7 +139,7 @@ def by_phone(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
     if exact:
         return exact
     # Reversed digits: "ends with KEY" is a prefix (a range), "KEY ends with it" one of KEY's prefixes.
-    shorter = [key[:n] for n in range(values.MIN_PHONE_DIGITS, len(key))]
+    shorter = [key[:n] for n in range(values.MIN_PHONE_DIGITS, min(len(key), MAX_PHONE_DIGITS + 1))]
     condition = f"(phone_key > ? AND phone_key < ?) OR phone_key IN ({', '.join('?' * len(shorter)) or 'NULL'})"
     return _matching(conn, condition, [key, key + ":", *shorter],
                      lambda k: bool(k["phone_key"]) and (k["phone_key"].startswith(key) or k["phone_key"] in shorter))

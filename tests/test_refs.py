@@ -255,3 +255,13 @@ def test_search_and_ref_run_no_python_per_customer(conn, monkeypatch):
     assert customers.resolve(conn, "+84 90 0000299") == 300
     assert customers.resolve(conn, "nguyen van 42") == 43
     assert len(calls) < 10, calls  # a handful for the query text, none per customer
+
+
+def test_a_ref_of_thousands_of_digits_is_simply_not_found(conn):
+    add(conn, "Ann Lee", phone="+44 20 7946 0018")
+    with pytest.raises(NotFound, match="no customer with id"):
+        customers.resolve(conn, "7" * 50_000)
+    with pytest.raises(NotFound, match="no customer with phone number"):
+        customers.resolve(conn, "+" + "7 " * 50_000)
+    with pytest.raises(NotFound, match="no customer with id"):
+        history.resolve(conn, "7" * 50_000)
