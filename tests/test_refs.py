@@ -104,9 +104,12 @@ def test_an_unknown_number_says_so_naming_it(conn):
 
 
 def test_an_id_wins_over_a_phone_number_with_the_same_digits(conn):
-    first = add(conn, "Ann Lee", phone="1")
-    add(conn, "Bob", phone=f"+{first}")
-    assert customers.resolve(conn, str(first)) == first
+    ann = add(conn, "Ann Lee", customer_id=1234567)
+    bob = add(conn, "Bob", phone="123 4567")
+    assert customers.resolve(conn, "1234567") == ann
+    assert customers.resolve(conn, "123 4567") == customers.resolve(conn, "123-4567") == bob  # written as one
+    with pytest.raises(NotFound, match="customer: no customer with id 7654321$"):
+        customers.resolve(conn, "7654321")  # no such id, and no such number either
 
 
 def test_search_finds_phone_numbers_whatever_their_punctuation(conn):
@@ -265,3 +268,16 @@ def test_a_ref_of_thousands_of_digits_is_simply_not_found(conn):
         customers.resolve(conn, "+" + "7 " * 50_000)
     with pytest.raises(NotFound, match="no customer with id"):
         history.resolve(conn, "7" * 50_000)
+
+
+def test_imported_customers_get_their_keys_and_an_update_renews_them(crm, conn, tmp_path):
+    first = tmp_path / "first.csv"
+    first.write_text("name,email,phone\nTrần Minh Đức,duc@example.vn,0912 345 678\n", encoding="utf-8")
+    assert crm("customer", "import", first).exit_code == 0
+    duc = customers.resolve(conn, "tran minh duc")
+    assert customers.resolve(conn, "+84 912 345 678") == duc
+    second = tmp_path / "second.csv"
+    second.write_text("name,email,phone\nTrần Thị Thu,duc@example.vn,0913 000 111\n", encoding="utf-8")
+    assert crm("customer", "import", second, "--on-conflict", "update").exit_code == 0
+    assert customers.resolve(conn, "tran thi thu") == customers.resolve(conn, "0913 000 111") == duc
+    assert search(conn, "minh") == [] and refs.missing_keys(conn) == []
