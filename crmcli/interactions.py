@@ -133,5 +133,14 @@ def list_interactions(
     for row in conn.execute(sql, params):
         item = dict(row)
         item["amount"] = values.cents_to_amount(item.pop("amount_cents"))
+        item["at"] = full_moment(item["at"])
         rows.append({key: item[key] for key in LIST_COLUMNS})
     return rows
+
+
+def full_moment(at: str | None) -> str | None:
+    """A stored `at` in the one form `interaction list` shows in every format: YYYY-MM-DDTHH:MM:SS.
+    A date recorded without a time (`--at 2026-11-30`) is its midnight; fractions of a second are cut."""
+    if at is None:
+        return None
+    return at + "T00:00:00" if len(at) == 10 else at[:19]

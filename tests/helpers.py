@@ -74,3 +74,23 @@ def command_tree() -> list[tuple[tuple[str, ...], object]]:
             yield path, command
 
     return list(walk(typer.main.get_command(app), ()))
+
+
+def spreadsheet_would_run(cell: str) -> bool:
+    """The tests' own statement of crm's formula rule (crmcli/transfer/csvcells.py has the code): a cell
+    needs an apostrophe when it starts with = @ tab or CR, or with + or - unless it is all a plain
+    number (-12.50) or a phone number (+, a digit, then digits, spaces and - . ( ), a digit last, 7 digits
+    or more). Written apart from the code so that a change to either shows."""
+    if not cell or cell[0] not in "=+-@\t\r":
+        return False
+    if cell[0] in "=@\t\r":
+        return True
+    sign, rest = cell[0], cell[1:]
+    whole, dot, fraction = rest.partition(".")
+    if whole and all(c in "0123456789" for c in whole) and (
+            not dot or (fraction and all(c in "0123456789" for c in fraction))):
+        return False  # a plain number
+    digits = sum(c in "0123456789" for c in rest)
+    phone = (sign == "+" and rest[:1] in tuple("0123456789") and rest[-1:] in tuple("0123456789")
+             and all(c in "0123456789 ().-" for c in rest) and digits >= 7)
+    return not phone

@@ -25,7 +25,7 @@ from crmcli.cli import (
     report,
     target,
 )
-from crmcli.cli.common import CrmGroup, State, silence_stdout
+from crmcli.cli.common import CrmGroup, State, set_quiet, silence_stdout
 from crmcli.errors import Terminated
 
 app = typer.Typer(
@@ -34,9 +34,10 @@ app = typer.Typer(
     help="Know your customers: who they are, every contact, what they praised or complained about, "
     "who your best customers are and who is drifting away. One SQLite file.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # token_normalize_func: choices, option and command names without regard to case (`--type Purchase`,
+    # `--format CSV`), for every command at once (child contexts inherit it).
+    context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower},
 )
 
 
@@ -51,9 +52,17 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         Path | None,
-        typer.Option("--db", help="Database file. Default: $CRM_DB, else crm.db in your user data folder.",
-                     dir_okay=False, show_default=False),
+        typer.Option("--db", help="Database file. Default: $CRM_DB, else crm.db in your user data folder. "
+                     "Before or after the subcommand.", dir_okay=False, show_default=False, metavar="FILE"),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No notes on stderr, only errors: a healthy cron job prints "
+                           "nothing. Before or after the subcommand.")
+    ] = False,
+    crlf: Annotated[
+        bool, typer.Option("--crlf", help="End CSV and TSV lines with CRLF (default LF). Before or after the "
+                           "subcommand.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
@@ -61,6 +70,8 @@ def root(
     from crmcli import output
 
     ctx.obj = State(db)
+    set_quiet(quiet)
+    output.set_crlf(crlf)
     # No --output, --rejects, export or backup may write onto the database or its -wal/-shm files.
     output.protect_database(ctx.obj.path)
 

@@ -38,13 +38,14 @@ def fail_quietly(message: str) -> None:
 def note(message: str) -> None:
     """A remark for the person at the keyboard: stderr, so pipelines never see it; none under
     -q/--quiet, so a healthy cron job prints nothing (errors go through fail(), never silenced)."""
-    if _quiet():
+    if is_quiet():
         return
     with suppress(OSError):  # stderr is full or closed: there is nowhere left to say it
         typer.echo(_shown(message), err=True)
 
 
-def _quiet() -> bool:
+def is_quiet() -> bool:
+    """-q/--quiet was given: no notes, no progress bars or spinners; errors still print."""
     return _settings["quiet"]
 
 
@@ -116,16 +117,16 @@ class CrmGroup(TyperGroup):
         from crmcli.cli import commandline
 
         commandline.prepare(self)
-        given = list(sys.argv[1:] if args is None else args)
+        given = commandline.arrange(self, list(sys.argv[1:] if args is None else args))
         try:
-            code = super().main(commandline.arrange(self, given), prog_name or "crm", complete_var,
+            code = super().main(given, prog_name or "crm", complete_var,
                                 standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         except click_errors.NoArgsIsHelpError as exc:
             # Bare `crm` or `crm report`: the help, on stdout, and success.
             typer.echo(exc.ctx.get_help())
             code = 0
         except click_errors.UsageError as exc:
-            code = commandline.usage_error(exc)
+            code = commandline.usage_error(exc, self, given)
         except click_errors.ClickException as exc:
             fail_quietly(exc.format_message())
             code = exc.exit_code

@@ -20,6 +20,7 @@ class What(StrEnum):
 
 class ExportFormat(StrEnum):
     csv = "csv"
+    tsv = "tsv"
     jsonl = "jsonl"
 
 
@@ -28,7 +29,7 @@ def export(
     what: Annotated[What, typer.Argument(metavar="WHAT",
                                          help="customers, interactions, feedback, or all (needs --output DIR).")]
     = What.all,
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv (the import format) or jsonl.")]
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv (the import format), tsv or jsonl.")]
     = ExportFormat.csv,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="A file, or a folder (written into as customers.csv etc.). Default stdout; "
@@ -37,7 +38,7 @@ def export(
     """Export data in the import format: importing an export into an empty database gives it back."""
     from crmcli.transfer import exports
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     written = exports.export(conn, what.value, fmt=fmt.value, output=output)
     if output is not None:
         note("exported to " + ", ".join(str(path) for path in written))
@@ -52,7 +53,7 @@ def backup(
     """Write a consistent copy of the database (safe while others use it); readable by you only."""
     from crmcli.transfer import backup as backups
 
-    conn = connection(ctx)
+    conn = connection(ctx, create=False)
     written = backups.backup(conn, state(ctx).path, path, force=force)
     note(f"backed up {state(ctx).path} to {written}")
 

@@ -1,4 +1,4 @@
-"""Top-level commands that are not a noun: demo and info."""
+"""Top-level commands that are not a noun: demo, init and info."""
 
 from __future__ import annotations
 
@@ -40,15 +40,31 @@ def demo(
     note("try: crm report best    crm report churn    crm customer list --search nguyễn")
 
 
+def init(ctx: typer.Context) -> None:
+    """Create an empty database (at --db, $CRM_DB or the default place) and say where; harmless if it exists."""
+    from crmcli import db
+
+    path = state(ctx).path
+    existed = path.exists()
+    conn = connection(ctx)
+    with db.snapshot(conn):
+        held = customers_module.count(conn)
+    if existed:
+        note(f"a crmcli database already exists at {path} ({held} customers); left as it is")
+    else:
+        note(f"created an empty crmcli database at {path}")
+
+
 def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = None) -> None:
     """Show the database path, schema version and counts."""
     from crmcli.cli.views import render_record
     from crmcli.reports.info import database_info
 
-    record = database_info(connection(ctx), state(ctx).path)
+    record = database_info(connection(ctx, create=False), state(ctx).path)
     render_record(record, fmt, output, title="crm database")
 
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
+    app.command("init")(init)
     app.command("info")(info)

@@ -1,4 +1,4 @@
-"""Exporting customers, interactions and feedback as CSV or JSON Lines.
+"""Exporting customers, interactions and feedback as CSV, TSV or JSON Lines (CSV and JSON Lines import back).
 
 An export is the import's mirror: the columns are the import columns, so an
 export imported into an empty database gives the same data back
@@ -18,7 +18,7 @@ from crmcli.errors import CrmError, InvalidInput
 from crmcli.transfer.csvcells import escape_apostrophe
 
 KINDS = ("customers", "interactions", "feedback")
-FORMATS = ("csv", "jsonl")
+FORMATS = ("csv", "tsv", "jsonl")
 
 COLUMNS = {
     "customers": ("id", "name", "email", "phone", "company", "tags", "note", "external_id", "since"),
@@ -54,7 +54,7 @@ def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[d
             row["amount"] = values.cents_to_amount(row.pop("amount_cents"))
         if kind == "customers":
             row["tags"] = row["tags"].split(";") if row["tags"] else []
-        if fmt == "csv":
+        if fmt in ("csv", "tsv"):
             row = {key: _csv_text(value) for key, value in row.items()}
         yield row
 
@@ -78,7 +78,7 @@ def export(conn: sqlite3.Connection, what: str, *, fmt: str = "csv", output: Pat
     from crmcli import output as out
 
     if fmt not in FORMATS:
-        raise InvalidInput("format", fmt, "must be csv or jsonl")
+        raise InvalidInput("format", fmt, "must be csv, tsv or jsonl")
     kinds = KINDS if what == "all" else (what,)
     if what != "all" and what not in KINDS:
         raise InvalidInput("what", what, "must be one of " + ", ".join((*KINDS, "all")))

@@ -61,8 +61,8 @@ ERRORS = [
     (["customer", "add", ""], 1, ["name: must not be empty"]),
     (["customer", "add", "Zed", "--since", "2024-02-30"], 1, ["since", "'2024-02-30'"]),
     (["customer", "add", "Zed", "--tag", "a,b"], 1, ["tag", "'a,b'"]),
-    (["customer", "add"], 2, ["Missing argument"]),
-    (["customer", "add", "Zed", "--colour", "red"], 2, ["No such option"]),
+    (["customer", "add"], 2, ["crm: error: missing argument NAME", "Try 'crm customer add --help'."]),
+    (["customer", "add", "Zed", "--colour", "red"], 2, ["crm: error: no such option: --colour"]),
     # customer list
     (["customer", "list", "--limit", "-1"], 2, ["--limit"]),
     (["customer", "list", "--format", "xml"], 2, ["xml"]),
@@ -74,8 +74,9 @@ ERRORS = [
     (["customer", "show", "nobody@example.com"], 1, ["no customer with email 'nobody@example.com'"]),
     (["customer", "show", "nguyễn"], 1, ["'nguyễn' matches 2 customers", "3 Nguyễn Văn An <an@example.vn>",
                                          "4 Nguyễn Thị Bình"]),
-    (["customer", "show", "nguyen"], 1, ["no customer named 'nguyen'"]),
-    (["customer", "show"], 2, ["Missing argument"]),
+    (["customer", "show", "nguyen"], 1, ["'nguyen' matches 2 customers"]),  # accents are optional
+    (["customer", "show", "nguyen zed"], 1, ["no customer named 'nguyen zed'"]),
+    (["customer", "show"], 2, ["crm: error: missing argument REF"]),
     # customer edit
     (["customer", "edit", "1", "--email", "BOB@example.com"], 1, ["email", "'BOB@example.com'", "customer 2"]),
     (["customer", "edit", "1", "--email", "nope"], 1, ["email", "'nope'"]),
@@ -128,14 +129,14 @@ ERRORS = [
     (["feedback", "resolve", "2"], 1, ["feedback", "compliment", "only complaints", "(2)"]),
     (["feedback", "resolve", "999"], 1, ["feedback: no feedback with id 999"]),
     (["feedback", "resolve", "99999999999999999999"], 1, ["no feedback with id 99999999999999999999"]),
-    (["feedback", "resolve", "x"], 2, ["Invalid value for 'ID'"]),
-    (["feedback", "resolve"], 2, ["Missing argument"]),
+    (["feedback", "resolve", "x"], 2, ["crm: error: ID: ", "('x')"]),
+    (["feedback", "resolve"], 2, ["crm: error: missing argument ID"]),
     # demo, info, the root
     (["demo"], 1, ["already holds 4 customers", "--force"]),
     (["demo", "--customers", "0"], 2, ["--customers"]),
     (["info", "--format", "xml"], 2, ["xml"]),
     (["info", "--output", "{missing}/info.json"], 1, ["output", "missing"]),
-    (["nonsense"], 2, ["No such command"]),
+    (["nonsense"], 2, ["crm: error: no such command 'nonsense'", "Try 'crm --help'."]),
 ]
 
 
@@ -189,12 +190,12 @@ def test_first_use_creates_the_database_and_ids_count_up(crm, isolated_database)
 
 
 def test_customer_list_search_and_tag(crm, shop):
-    for typed in ("nguyễn", "NGUYỄN", "Nguye\u0302\u0303n"):
+    for typed in ("nguyễn", "NGUYỄN", "Nguye\u0302\u0303n", "nguyen"):
         assert [r["name"] for r in csv_rows(ok(crm("customer", "list", "--search", typed)))] == [
             "Nguyễn Văn An", "Nguyễn Thị Bình"]
-    result = ok(crm("customer", "list", "--search", "nguyen"))
+    result = ok(crm("customer", "list", "--search", "nguyen zed"))
     assert result.stdout_bytes.decode() == (
-        "id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,purchase_records\r\n")
+        "id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,purchase_records\n")
     assert [r["name"] for r in csv_rows(ok(crm("customer", "list", "--tag", "VIP")))] == ["Ann Lee"]
 
 
@@ -288,18 +289,19 @@ def test_interaction_add_prints_the_id(crm, shop):
     assert result.stdout == "3\n" and result.stderr == ""
     newest = csv_rows(crm("interaction", "list", "--limit", "1"))[0]
     assert newest == {"id": "3", "customer_id": "2", "customer_name": "Bob Cruz", "type": "purchase",
-                      "at": "2024-06-14", "amount": "49.90", "by": "Joy", "note": "two shirts"}
+                      "at": "2024-06-14T00:00:00", "amount": "49.90", "by": "Joy", "note": "two shirts"}
 
 
 def test_interaction_list_filters(crm, shop):
     for at in ("2024-05-10T23:59:59", "2024-05-11T00:00:00"):
         ok(crm("interaction", "add", "1", "--type", "visit", "--at", at))
     ats = lambda *args: [r["at"] for r in csv_rows(ok(crm("interaction", "list", *args)))]  # noqa: E731
-    assert ats() == ["2024-05-11T00:00:00", "2024-05-10T23:59:59", "2024-05-02", "2024-05-01T10:00:00"]
-    assert ats("--until", "2024-05-10") == ["2024-05-10T23:59:59", "2024-05-02", "2024-05-01T10:00:00"]
-    assert ats("--since", "2024-05-02", "--until", "2024-05-10") == ["2024-05-10T23:59:59", "2024-05-02"]
+    # One form in the column: a date recorded without a time is its midnight.
+    assert ats() == ["2024-05-11T00:00:00", "2024-05-10T23:59:59", "2024-05-02T00:00:00", "2024-05-01T10:00:00"]
+    assert ats("--until", "2024-05-10") == ["2024-05-10T23:59:59", "2024-05-02T00:00:00", "2024-05-01T10:00:00"]
+    assert ats("--since", "2024-05-02", "--until", "2024-05-10") == ["2024-05-10T23:59:59", "2024-05-02T00:00:00"]
     assert ats("--type", "purchase") == ["2024-05-01T10:00:00"]
-    assert ats("Bob Cruz") == ["2024-05-02"]
+    assert ats("Bob Cruz") == ["2024-05-02T00:00:00"]
     assert ats("--since", "today") == []
 
 
@@ -332,7 +334,7 @@ def test_demo_is_reproducible_with_the_same_seed(crm, tmp_path):
     first, second, other = (export(crm, tmp_path / name) for name in ("a.db", "b.db", "c.db"))
     assert first == second
     assert first != other
-    assert first[0].count(b"\r\n") == 26 and first[1].count(b"\r\n") > 26
+    assert first[0].count(b"\n") == 26 and first[1].count(b"\n") > 26 and b"\r\n" not in first[0]
 
 
 def test_demo_fills_an_empty_database_and_refuses_a_full_one_without_force(crm, isolated_database):
@@ -365,6 +367,7 @@ def test_info_counts(crm, shop, isolated_database):
 
 
 def test_info_on_a_new_database(crm, isolated_database):
+    assert "created an empty crmcli database at" in ok(crm("init")).stderr
     info = json.loads(ok(crm("info", "--format", "json")).stdout)
     assert info["customers"] == 0 and info["first_interaction"] is None
     assert isolated_database.exists()

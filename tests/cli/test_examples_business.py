@@ -82,8 +82,17 @@ def test_morning_agenda_for_one_staff_member(demo_env):
 
 def test_morning_agenda_is_silent_on_a_day_with_nothing_to_do(tmp_path):
     env = environment(tmp_path, "empty.db")
+    assert run(["crm", "init", "--quiet"], env).returncode == 0
     result = run(["bash", str(EXAMPLES / "morning-agenda.sh")], env)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_morning_agenda_fails_loudly_on_a_mistyped_database(tmp_path):
+    env = environment(tmp_path, "typo/empty.db")
+    result = run(["bash", str(EXAMPLES / "morning-agenda.sh")], env)
+    assert result.returncode == 3 and result.stdout == ""
+    assert f"no database at {tmp_path / 'typo' / 'empty.db'}" in result.stderr
+    assert not (tmp_path / "typo").exists()
 
 
 def test_morning_agenda_fails_loudly(tmp_path):

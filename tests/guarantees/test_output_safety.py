@@ -1,9 +1,10 @@
 """Output safety (issue #5): what crm writes cannot be turned against the person reading it.
 
-* Spreadsheets: every CSV crm writes (every `--format csv` of every command, `crm export`, the
-  rejects file of an import) neutralises a text cell that a spreadsheet would run as a formula
-  (OWASP "CSV injection": a cell starting with = + - @ tab or CR gets a leading apostrophe),
-  while numbers, negative ones included, stay numbers.
+* Spreadsheets: every CSV and TSV crm writes (every `--format csv`/`tsv` of every command, `crm export`,
+  the rejects file of an import) neutralises a text cell that a spreadsheet would run as a formula
+  (OWASP "CSV injection": a cell starting with = @ tab or CR, or with + or - unless it is a plain number
+  or a phone number, gets a leading apostrophe; helpers.spreadsheet_would_run states the rule), while
+  numbers, negative ones included, stay numbers and phone numbers stay as typed.
 * Terminals: stored text reaches a table, an error message or a remark on stderr with its
   control characters escaped (\\x1b[2J is shown, not executed); emoji and every script are shown.
 
@@ -18,7 +19,7 @@ import io
 import re
 
 import pytest
-from helpers import command_tree, freeze
+from helpers import command_tree, freeze, spreadsheet_would_run
 
 from crmcli import customers, db, feedback, followups, interactions, output
 
@@ -59,8 +60,10 @@ ARGUMENTS = {
 SHOWS_STORED_TEXT = {("customer", "list"), ("customer", "show"), ("customer", "history"), ("customer", "duplicates"),
                      ("interaction", "list"), ("feedback", "list"), ("followup", "list"), ("agenda",),
                      ("report", "best"), ("report", "churn"), ("report", "staff"), ("import", "list")}
-# `crm export` has its own formats (csv, jsonl) and is checked on its own below.
-FORMAT_COMMANDS = [path for path, command in command_tree() if has_option(command, "--format") and path != ("export",)]
+# `crm export` has its own formats (csv, tsv, jsonl) and is checked on its own below; an import's --format
+# is the format of the file it reads.
+FORMAT_COMMANDS = [path for path, command in command_tree() if has_option(command, "--format")
+                   and path != ("export",) and path[-1] != "import"]
 
 
 @pytest.fixture
@@ -89,7 +92,13 @@ def hostile_shop(conn, monkeypatch, tmp_path, crm):
 def unsafe_cells(text: str, delimiter: str = ",") -> list[str]:
     """Cells a spreadsheet would run as a formula: a trigger first, and not a plain number."""
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    return [cell for row in rows for cell in row if cell.startswith(TRIGGERS) and not NUMBER.match(cell)]
+    return [cell for row in rows for cell in row if spreadsheet_would_run(cell) and not NUMBER.match(cell)]
+
+
+def tsv_rows(text: str) -> list[list[str]]:
+    """A TSV as crm writes it: one line a row, cells split at tabs (escapes left as they are)."""
+    assert text.endswith("\n") and "\r" not in text
+    return [line.split("\t") for line in text[:-1].split("\n")]
 
 
 def test_every_command_with_a_format_option_is_checked():
@@ -108,6 +117,35 @@ def test_every_csv_output_neutralises_formulas(crm, hostile_shop, path, tmp_path
     target = tmp_path / "out.csv"
     assert crm(*path, *ARGUMENTS.get(path, []), "--format", "csv", "--output", target).exit_code in (0, 4)
     assert unsafe_cells(target.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("path", FORMAT_COMMANDS, ids=" ".join)
+def test_every_tsv_output_neutralises_formulas_and_keeps_a_row_a_line(crm, hostile_shop, path):
+    result = crm(*path, *ARGUMENTS.get(path, []), "--format", "tsv")
+    assert result.exit_code in (0, 4), (result.exit_code, result.stderr)
+    rows = tsv_rows(result.stdout)
+    assert len({len(row) for row in rows}) == 1, rows  # the stored tabs and line breaks broke no row
+    assert [cell for row in rows for cell in row if spreadsheet_would_run(cell) and not NUMBER.match(cell)] == []
+    if path in SHOWS_STORED_TEXT:
+        assert "'" in result.stdout
+
+
+def test_phone_numbers_negative_amounts_and_dates_pass_unchanged(crm, conn):
+    """What cannot be a formula is written as it is: a phone number, a negative amount, an ISO date."""
+    with db.transaction(conn):
+        first = customers.add(conn, "Maria", phone="+63 917 555 0101", since="2024-01-02")
+        second = customers.add(conn, "Joe", phone="+1 (555) 010-0101", note="-12.50")
+        customers.add(conn, "Eve", phone="+1+1", note="-2+3", company="+A1")
+        interactions.add(conn, first, "refund", at="2024-02-01", amount="5")
+        interactions.add(conn, second, "call", at="2024-02-01", note="-cmd|' /C calc'!A0")
+    for fmt in ("csv", "tsv"):
+        text = crm("customer", "list", "--format", fmt).stdout
+        assert "+63 917 555 0101" in text and "'+63" not in text
+        assert "+1 (555) 010-0101" in text and "2024-01-02" in text and "-5.00" in text
+        assert "'+1+1" in text and "'+A1" in text
+        assert "'-cmd|' /C calc'!A0" in crm("interaction", "list", "--format", fmt).stdout
+    exported = crm("export", "customers").stdout
+    assert "+63 917 555 0101" in exported and "-12.50" in exported and "'-2+3" in exported
 
 
 def test_negative_numbers_stay_numbers(crm, hostile_shop):
@@ -144,8 +182,10 @@ def test_the_rejects_file_neutralises_formulas(crm, conn, tmp_path, kind, header
 
 def test_csv_cell_neutralises_each_trigger_and_leaves_numbers():
     for trigger in TRIGGERS:
-        assert output.csv_cell(f"{trigger}1") == f"'{trigger}1"
+        assert output.csv_cell(f"{trigger}A1") == f"'{trigger}A1"
+        assert output.csv_cell(f"{trigger}1+1") == f"'{trigger}1+1"
     assert output.csv_cell(-5) == -5 and output.csv_cell(-2.5) == -2.5
+    assert output.csv_cell("-5") == "-5" and output.csv_cell("+1 555 010 0101") == "+1 555 010 0101"
     assert output.csv_cell("'=already") == "'=already"  # an apostrophe first is safe as it is
     assert output.csv_cell(["=a", "b"]) == "'=a;b" and output.csv_cell({"=k": 1}) == "'=k=1"
 

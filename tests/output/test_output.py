@@ -27,19 +27,27 @@ def parse_csv(text):
 
 # --- CSV -------------------------------------------------------------------------------------------------
 
-def test_csv_is_rfc_4180_with_crlf_and_quoting():
+def test_csv_quotes_as_rfc_4180_and_ends_lines_with_lf():
     rows = [{"id": 1, "name": 'Lee, "Ann"', "amount": Decimal("1234.50"), "day": date(2024, 5, 1),
              "tags": ["a", "b"], "note": "line one\nline two\r\nthree"}]
     text = csv_text(rows)
     assert text == (
-        'id,name,amount,day,tags,note\r\n'
-        '1,"Lee, ""Ann""",1234.50,2024-05-01,a;b,"line one\nline two\r\nthree"\r\n'
+        'id,name,amount,day,tags,note\n'
+        '1,"Lee, ""Ann""",1234.50,2024-05-01,a;b,"line one\nline two\r\nthree"\n'
     )
     assert parse_csv(text)[1] == ["1", 'Lee, "Ann"', "1234.50", "2024-05-01", "a;b", "line one\nline two\r\nthree"]
 
 
+def test_csv_ends_lines_with_crlf_when_asked(monkeypatch):
+    monkeypatch.setattr("crmcli.transfer.csvcells._line_end", {"value": "\n"})
+    output.set_crlf(True)
+    assert csv_text([{"id": 1, "name": "a\nb"}]) == 'id,name,amount,day,tags,note\r\n1,"a\nb",,,,\r\n'
+    output.set_crlf(False)
+    assert csv_text([]) == "id,name,amount,day,tags,note\n"
+
+
 def test_csv_has_a_header_row_also_for_zero_rows():
-    assert csv_text([]) == "id,name,amount,day,tags,note\r\n"
+    assert csv_text([]) == "id,name,amount,day,tags,note\n"
 
 
 def test_csv_values_are_raw():
@@ -62,7 +70,7 @@ def test_csv_leaves_negative_numbers_alone():
     [_, row] = parse_csv(csv_text(rows))
     assert row[0] == "-5"
     assert row[2] == "-10.00"
-    assert row[1] == "'-5"  # text that looks like a number is still text from a user: neutralised
+    assert row[1] == "-5"  # text that is a plain number cannot be a formula: as it is
 
 
 # --- JSON and JSONL ----------------------------------------------------------------------------------------
@@ -120,7 +128,7 @@ def test_format_choice(fmt, out, tty, chosen):
 
 
 def test_unknown_format_is_an_error():
-    with pytest.raises(InvalidInput, match="format: must be one of table, csv, json, jsonl"):
+    with pytest.raises(InvalidInput, match="format: must be one of table, csv, tsv, json, jsonl"):
         output.choose_format("xml", None)
 
 
@@ -260,7 +268,7 @@ def test_cli_defaults_to_csv_when_not_a_terminal(crm, shop):
     assert result.exit_code == 0, result.stderr
     text = result.stdout_bytes.decode()
     assert text.startswith("id,name,email,phone,company,tags,since,purchases,revenue,last_purchase,open_complaints,"
-                           "purchase_records\r\n")
+                           "purchase_records\n")
     rows = parse_csv(text)
     assert rows[1] == ["1", 'Ann, "the" =Boss', "ann@example.com", "", "", "local;vip",
                        "2024-06-15", "1", "1234.50", "2024-05-01", "0", "1"]
@@ -269,9 +277,11 @@ def test_cli_defaults_to_csv_when_not_a_terminal(crm, shop):
 
 def test_cli_csv_neutralises_formulas_in_stored_text(crm, conn):
     with db.transaction(conn):
-        customers.add(conn, "=SUM(A1:A9)", company="@Acme", phone="+84 90 123")
+        customers.add(conn, "=SUM(A1:A9)", company="@Acme", phone="+84 90")
+        customers.add(conn, "-cmd|' /C calc'!A0", company="-2+3", phone="+84 90 123 4567")
     rows = parse_csv(crm("customer", "list", "--format", "csv").stdout_bytes.decode())
-    assert rows[1][1:5] == ["'=SUM(A1:A9)", "", "'+84 90 123", "'@Acme"]
+    assert rows[1][1:5] == ["'=SUM(A1:A9)", "", "'+84 90", "'@Acme"]  # 4 digits: not a phone number
+    assert rows[2][1:5] == ["'-cmd|' /C calc'!A0", "", "+84 90 123 4567", "'-2+3"]  # a phone number as it is
     assert json.loads(crm("customer", "list", "--format", "json").stdout)[0]["name"] == "=SUM(A1:A9)"  # JSON is raw
 
 
