@@ -6,6 +6,9 @@ simple writes never load them.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
@@ -52,11 +55,35 @@ def _scores(conn, as_of: str | None, model: Model, horizon: int = 365, discount:
     """Load, fit and predict (inside the caller's snapshot); the models' notes go to stderr."""
     from crmcli.analytics import report
 
-    scores = report.score(conn, as_of=values.day(as_of, "as-of"), model=model.value, horizon_days=horizon,
-                          discount=discount)
+    with _working(conn, f"fitting {model.value} and scoring every customer"):
+        scores = report.score(conn, as_of=values.day(as_of, "as-of"), model=model.value, horizon_days=horizon,
+                              discount=discount)
     for message in scores.notes:
         note(f"note: {message}")
     return scores
+
+
+# A spinner on stderr while a large shop's models are fitted (seconds, not milliseconds): for a person
+# watching a terminal only, never in a pipe, a file or a cron job, and never under -q/--quiet.
+WORKING_FROM_CUSTOMERS = 20_000
+
+
+@contextmanager
+def _working(conn, what: str) -> Iterator[None]:
+    from crmcli import customers
+    from crmcli.cli import common
+
+    try:
+        watched = sys.stderr.isatty() and not common.is_quiet()
+    except (AttributeError, ValueError):  # stderr replaced or closed
+        watched = False
+    if not watched or customers.count(conn) < WORKING_FROM_CUSTOMERS:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(what):
+        yield
 
 
 @app.command("best")
