@@ -59,7 +59,9 @@ def add(
 def list_(
     ctx: typer.Context,
     tag: Annotated[str | None, typer.Option(help="Only customers with this tag.")] = None,
-    search: Annotated[str | None, typer.Option(help="Text in name, email, phone or company (any case).")] = None,
+    search: Annotated[str | None, typer.Option(
+        help="Words in the name, email or company, in any order, case and accents ignored (nguyen finds "
+        "Nguyễn); or a phone number in any form.")] = None,
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,

@@ -33,7 +33,9 @@ FeedbackType = StrEnum("FeedbackType", {name: name for name in feedback.FEEDBACK
 @app.command("add")
 def add(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    ref: Annotated[str, typer.Argument(
+        metavar="REF", help="Customer id, email, external id, phone number or name (accents optional).",
+        show_default=False)],
     type_: Annotated[FeedbackType, typer.Option("--type", "-t", help="Kind of feedback.", show_default=False)],
     rating: Annotated[str | None, typer.Option(help="Rating from 1 (worst) to 5 (best).")] = None,
     category: Annotated[str | None, typer.Option(help="e.g. delivery, quality, price, service, staff.")] = None,
@@ -55,7 +57,7 @@ def list_(
     ctx: typer.Context,
     open_: Annotated[bool, typer.Option("--open", help="Only complaints not yet resolved.")] = False,
     type_: Annotated[FeedbackType | None, typer.Option("--type", "-t", help="Only this kind.")] = None,
-    customer: Annotated[str | None, typer.Option(help="Only this customer (id, email or name).")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer (id, email, phone or name).")] = None,
     limit: ListLimitOption = None,
     fmt: FormatOption = None,
     output: OutputOption = None,

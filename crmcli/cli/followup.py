@@ -30,7 +30,9 @@ ByOption = Annotated[str | None, typer.Option("--by", help="Staff member (any ca
 @app.command("add")
 def add(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    ref: Annotated[str, typer.Argument(
+        metavar="REF", help="Customer id, email, external id, phone number or name (accents optional).",
+        show_default=False)],
     due: Annotated[str, typer.Option("--due", help="YYYY-MM-DD, today, tomorrow or +N (days from today).",
                                      show_default=False)],
     note_: Annotated[str | None, typer.Option("--note", help="What to do or talk about.")] = None,
@@ -51,7 +53,7 @@ def list_(
     due: Annotated[str | None, typer.Option(
         "--due", help="Only those due on or before DATE (today: everything to do today, overdue included).")] = None,
     by: ByOption = None,
-    customer: Annotated[str | None, typer.Option(help="Only this customer (id, email or name).")] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer (id, email, phone or name).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include follow-ups already done.")] = False,
     limit: ListLimitOption = None,
     fmt: FormatOption = None,

@@ -32,7 +32,9 @@ InteractionType = StrEnum("InteractionType", {name: name for name in interaction
 @app.command("add")
 def add(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="Customer id, email, or name.", show_default=False)],
+    ref: Annotated[str, typer.Argument(
+        metavar="REF", help="Customer id, email, external id, phone number or name (accents optional).",
+        show_default=False)],
     type_: Annotated[InteractionType, typer.Option("--type", "-t", help="What happened.", show_default=False)],
     at: Annotated[str | None, typer.Option(help="When: YYYY-MM-DD, YYYY-MM-DDTHH:MM, today, yesterday. "
                                                    "Default now. Not in the future.")] = None,
@@ -51,7 +53,7 @@ def add(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    ref: Annotated[str | None, typer.Argument(help="Only this customer (id, email or name).",
+    ref: Annotated[str | None, typer.Argument(help="Only this customer (id, email, phone or name).",
                                                  show_default=False)] = None,
     type_: Annotated[InteractionType | None, typer.Option("--type", "-t", help="Only this type.")] = None,
     since: Annotated[str | None, typer.Option(help="From this date (inclusive).")] = None,
