@@ -262,8 +262,8 @@ def render(rows, cols, fmt: OutputFormat | None, output: Path | None, *, title: 
     from crmcli import output as out
 
     if view is not None:
+        rows = view.arrange(rows, cols, limit)  # any column sorts, shown or not
         cols = view.choose(cols)
-        rows = view.arrange(rows, cols, limit)
     out.render(rows, cols, fmt=fmt.value if fmt else None, output=output, title=title, **(
         {"wide": bool(view and (view.wide or view.columns)), "see_also": see_also, "empty": empty}))
     if limit and isinstance(rows, list) and len(rows) >= limit and out.choose_format(

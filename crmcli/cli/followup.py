@@ -138,6 +138,9 @@ def agenda(
                                        help="At most N best customers gone quiet; 0 means all.")] = 10,
     fmt: FormatOption = None,
     output: OutputOption = None,
+    columns_: ColumnsOption = None,
+    sort: SortOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Today's work: follow-ups due, open complaints, best customers gone quiet. Made for a morning cron mail."""
     from crmcli import output as out
@@ -148,9 +151,12 @@ def agenda(
     with db.snapshot(conn):
         rows = agenda_report.agenda(conn, by=by, quiet_limit=limit or None)
     chosen = out.choose_format(fmt.value if fmt else None, output)
+    view = View(columns_, sort, wide)
+    every = out.columns(*agenda_report.AGENDA_COLUMNS, numeric=("id", "customer_id", "days"))
     if chosen != "table":
-        render(rows, out.columns(*agenda_report.AGENDA_COLUMNS, numeric=("id", "customer_id", "days")), fmt, output)
+        render(rows, every, fmt, output, view=view)
         return
+    picked = {col.key for col in view.choose(every)}  # --columns, checked against the csv names
     who = f" for {by.strip()}" if by else ""
     if not rows:
         note(f"nothing on the agenda{who} today ({values.now().date()})")
@@ -162,9 +168,11 @@ def agenda(
                 continue
             title, keys = _SECTION_TABLES[section]
             cols = [out.Column(key, label, numeric=key in ("id", "customer_id", "days"),
-                               priority=_AGENDA_PRIORITY.get(key, 0), sentence=key == "detail") for key, label in keys]
-            out.write_table(part, cols, stream, title=f"{title}{who} ({len(part)}), {values.now().date()}",
-                            is_terminal=is_terminal,
+                               priority=0 if columns_ else _AGENDA_PRIORITY.get(key, 0), sentence=key == "detail")
+                    for key, label in keys if key in picked]
+            out.write_table(view.arrange(part, every, None), cols, stream,
+                            title=f"{title}{who} ({len(part)}), {values.now().date()}", is_terminal=is_terminal,
+                            wide=bool(wide or columns_),
                             see_also="crm customer show ID shows the customer, --format csv every value")
 
 
