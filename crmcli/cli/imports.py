@@ -69,7 +69,8 @@ DateFormatOption = Annotated[str | None, typer.Option(
 SkipInvalidOption = Annotated[bool, typer.Option(
     "--skip-invalid", help="Import the good rows; write the bad ones, with an error column, to --rejects.")]
 RejectsOption = Annotated[Path | None, typer.Option(
-    "--rejects", help="With --skip-invalid: the CSV file the bad rows go to.", dir_okay=False)]
+    "--rejects", help="With --skip-invalid: the file the bad rows go to (CSV, or JSON Lines for a JSON Lines "
+    "import).", dir_okay=False)]
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Check everything and report what would happen; write nothing.")]
 OnConflictOption = Annotated[OnConflict, typer.Option(

@@ -179,3 +179,28 @@ def test_the_python_api_reports_the_ignored_columns(conn):
     result = imports.import_csv(conn, "interactions", io.BytesIO(text), source="x",
                                 options=imports.Options(ignore_extra=True))
     assert (result.added, result.ignored_columns) == (1, ["Till"])
+
+
+def test_map_and_ignore_extra_hold_on_the_worker_path(conn, monkeypatch):
+    """A big file is cut into blocks for worker processes: they read the mapped names and say the file's."""
+    from crmcli.transfer.imports import blocks, workers
+
+    monkeypatch.setattr(workers, "worker_count", lambda: 2)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 4096)
+    with db.transaction(conn):
+        customers.add(conn, "Ann", external_id="A")
+    rows = [f"A,purchase,2024-01-02,{n % 50 + 1}.25,till {n}" for n in range(3000)]
+    rows[2498] = "A,purchase,2024-01-02,1.255,till x"  # line 2500 of the file
+    text = ("Klant,Soort,Datum,Bedrag,Kassa\n" + "\n".join(rows) + "\n").encode()
+    mapping = imports.parse_map(["Klant=customer_external_id,Soort=type,Datum=at,Bedrag=amount"])
+    options = imports.Options(columns=mapping, ignore_extra=True)
+    with pytest.raises(imports.ImportFailed) as failed:
+        imports.import_csv(conn, "interactions", io.BytesIO(text), source="big.csv", options=options)
+    assert failed.value.errors == ["line 2500, column amount (file column 'Bedrag'): has more than 2 decimal places "
+                                   "('1.255')"]
+    rows[2498] = "A,purchase,2024-01-02,1.25,till x"
+    text = ("Klant,Soort,Datum,Bedrag,Kassa\n" + "\n".join(rows) + "\n").encode()
+    result = imports.import_csv(conn, "interactions", io.BytesIO(text), source="big.csv", options=options)
+    assert (result.added, result.ignored_columns) == (3000, ["Kassa"])
+    assert conn.execute("SELECT sum(amount_cents) FROM interactions").fetchone()[0] == sum(
+        (n % 50 + 1) * 100 + 25 if n != 2498 else 125 for n in range(3000))
