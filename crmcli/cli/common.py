@@ -123,7 +123,10 @@ class CrmGroup(TyperGroup):
                                 standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
         except click_errors.NoArgsIsHelpError as exc:
             # Bare `crm` or `crm report`: the help, on stdout, and success.
-            typer.echo(exc.ctx.get_help())
+            # The error holds the help as get_help() returned it; Typer's rich help has printed itself while
+            # the error was made and returned nothing, so calling get_help() again would print it twice.
+            if exc.format_message().strip():
+                typer.echo(exc.format_message())
             code = 0
         except click_errors.UsageError as exc:
             code = commandline.usage_error(exc, self, given)

@@ -109,6 +109,7 @@ def test_a_bare_command_prints_its_help_and_succeeds(crm, args):
     result = crm(*args)
     assert result.exit_code == 0, result.stderr
     assert "Usage: crm" in result.stdout and "Commands" in result.stdout
+    assert result.stdout.count("Usage: crm") == 1  # once: Typer's rich help prints itself
     assert result.stderr == ""
 
 
