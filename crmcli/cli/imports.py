@@ -117,11 +117,18 @@ def run_import(
         result = imports.import_csv(conn, kind, stream, source=file, options=options, rejects_to=rejects_to,
                                     progress=progress)
     if result.ignored_columns:
-        note(f"note: left out {len(result.ignored_columns)} column{'' if len(result.ignored_columns) == 1 else 's'} "
-             f"crm does not import (--ignore-extra): {', '.join(result.ignored_columns)}")
+        note(_left_out(result.ignored_columns, truncated=result.ignored_truncated))
     note(imports.summary(result))
     if result.rejected:
         note(f"the {result.rejected} rejected rows are in {rejects}; fix them there and import that file again")
+
+
+def _left_out(names: list[str], *, truncated: bool = False, shown: int = 20) -> str:
+    """The --ignore-extra note: the columns left out, the first `shown` of them by name."""
+    more = len(names) - shown if len(names) > shown else 0
+    listed = ", ".join(names[:shown]) + (f" and {'at least ' if truncated else ''}{more} more" if more else "")
+    counted = ("at least " if truncated else "") + _counted(len(names), "column")
+    return f"note: left out {counted} crm does not import (--ignore-extra): {listed}"
 
 
 @contextmanager

@@ -254,3 +254,41 @@ def test_date_format_dry_run_and_create_missing_work_for_jsonl(crm, conn, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert [tuple(r) for r in conn.execute("SELECT c.name, i.at FROM interactions i JOIN customers c "
                                            "ON c.id = i.customer_id")] == [("New Person", "2024-05-02")]
+
+
+# --- hostile lines -------------------------------------------------------------------------------------
+
+def test_json_nested_thousands_deep_is_a_bad_line_not_a_crash(crm, isolated_database, tmp_path):
+    deep = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    rejects = tmp_path / "rejects.jsonl"
+    with unchanged(isolated_database):
+        result = crm("customer", "import", jsonl(tmp_path, {"name": "Ann"}, deep))
+    assert_error(result, 1, "line 2: is not JSON crm reads: it is nested too deeply")
+    skipped = crm("customer", "import", jsonl(tmp_path, {"name": "Ann"}, deep), "--skip-invalid", "--rejects",
+                  rejects)
+    assert skipped.exit_code == 0, skipped.stderr
+    assert json.loads(rejects.read_text(encoding="utf-8"))["line_text"] == deep
+    first = crm("customer", "import", jsonl(tmp_path, deep, name="first.jsonl"))
+    assert_error(first, 1, "line 1: is not JSON crm reads: it is nested too deeply ('")
+
+
+def test_a_lone_surrogate_escape_is_a_bad_line_and_a_pair_is_its_character(crm, conn, isolated_database, tmp_path):
+    with unchanged(isolated_database):
+        result = crm("customer", "import", jsonl(tmp_path, {"name": "Ann"}, r'{"name": "Bob \ud800"}'))
+    assert_error(result, 1, r"line 2: has a \u escape that is half of a UTF-16 pair (\ud800), not a character")
+    result = crm("customer", "import", jsonl(tmp_path, r'{"name": "Bob \ud83d\ude00 \u00e9"}'))
+    assert result.exit_code == 0, result.stderr
+    assert customers.get(conn, 1)["name"] == "Bob \U0001f600 \u00e9"
+
+
+def test_many_unknown_keys_make_one_short_problem_and_one_short_note(crm, conn, isolated_database, tmp_path):
+    wide = {"name": "Bob", **{f"k{n}": n for n in range(5000)}}
+    with unchanged(isolated_database):
+        result = crm("customer", "import", jsonl(tmp_path, {"name": "Ann"}, wide))
+    assert_error(result, 1, "line 2: unknown key 'k0', 'k1', 'k2'", "and 4990 more; the customers keys are: id,")
+    assert len(result.stderr) < 1000
+    ignored = crm("customer", "import", jsonl(tmp_path, {"name": "Ann"}, wide), "--ignore-extra")
+    assert ignored.exit_code == 0, ignored.stderr
+    assert "left out at least 1000 columns crm does not import (--ignore-extra): k0, k1," in ignored.stderr
+    assert "k19 and at least 980 more" in ignored.stderr
+    assert customers.get(conn, 2)["name"] == "Bob"

@@ -47,6 +47,7 @@ class Header:
     raw: list[str]
     names: list[str | None]
     ignored: list[str] = field(default_factory=list)  # the file's columns left out by --ignore-extra
+    ignored_truncated: bool = False  # more were left out than a list keeps (JSON Lines: jsonl.MAX_KEYS_KEPT)
 
 
 def open_reader(source_lines: csvfiles.Lines, kind: str, source: str, options: Options) -> tuple[Any, Header, str]:
@@ -82,7 +83,7 @@ def read_header(reader: Any, kind: str, source: str, options: Options = _DEFAULT
     checked_map(options.columns, kind)  # a bad --map is refused before the file's names are compared
     absent = [given for given, _ in options.columns if given.strip().lower() not in header]
     if absent:
-        raise InvalidInput("map", absent[0], f"is not a column of {source}; its columns are: {_some(spelled)}")
+        raise InvalidInput("map", absent[0], f"is not a column of {source}; its columns are: {listed_names(spelled)}")
     return named_columns(header, kind, source, options, where="line 1 (the header)", spelled=spelled)
 
 
@@ -107,13 +108,13 @@ def named_columns(header: list[str], kind: str, source: str, options: Options, *
     else:
         named = [spelled[n] for n in unknown if header[n]]
         if named:
-            problems.append(f"unknown {noun} " + _some(named))
+            problems.append(f"unknown {noun} " + listed_names(named))
         if "" in names:
             problems.append(f"{noun} {names.index('') + 1} has no name (--ignore-extra leaves it out)")
     counts = collections.Counter(name for name in names if name is not None)
     repeated = sorted(name for name, count in counts.items() if count > 1 and name not in doubled)
     if repeated:
-        problems.append(f"repeated {noun} " + _some(repeated))
+        problems.append(f"repeated {noun} " + listed_names(repeated))
     missing = [name for name in REQUIRED[kind] if name not in names]
     if missing:
         problems.append(f"missing {noun} " + ", ".join(repr(n) for n in missing))
@@ -147,7 +148,7 @@ def checked_map(pairs: tuple[tuple[str, str | None], ...], kind: str) -> dict[st
     return mapping
 
 
-def _some(names: list[str]) -> str:
+def listed_names(names: list[str]) -> str:
     """'a', 'b' ... and N more: a header of thousands of columns gives a message of one line."""
     shown = ", ".join(repr(name[:40] + ("..." if len(name) > 40 else "")) for name in names[:MAX_LISTED_NAMES])
     return shown + (f" and {len(names) - MAX_LISTED_NAMES} more" if len(names) > MAX_LISTED_NAMES else "")

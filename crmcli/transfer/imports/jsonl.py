@@ -33,10 +33,11 @@ from crmcli.transfer import csvfiles
 from crmcli.transfer.csvcells import escape_apostrophe
 from crmcli.transfer.imports import blocks
 from crmcli.transfer.imports.base import Importer, problem
-from crmcli.transfer.imports.header import COLUMNS, ERROR_COLUMN, Header, checked_map
+from crmcli.transfer.imports.header import COLUMNS, ERROR_COLUMN, Header, checked_map, listed_names
 from crmcli.transfer.imports.options import Options
 
 _LIST_COLUMNS = ("tags",)  # the one column whose JSON value may be a list
+MAX_KEYS_KEPT = 1000  # distinct keys remembered (and extra ones listed): a hostile file cannot grow them without end
 
 
 class Record(list):
@@ -86,20 +87,19 @@ class Reader:
             text = text.rstrip("\r\n")
             if not text.strip():
                 continue
-            try:
-                value = _DECODER.decode(text)
-            except ValueError as exc:
-                raise InvalidInput("file", self.source, f"line {line}: is not JSON ({_said(exc)}); a JSON Lines file "
-                                   "has one object a line (for a CSV file, leave out --format jsonl)") from None
-            if type(value) is not _Pairs:
-                raise InvalidInput("file", self.source, f"line {line}: is a JSON {_json_type(value)}, not an "
-                                   "object; a JSON Lines file has one object a line, e.g. {\"name\": \"Ann\"}")
+            value, wrong = _decoded(text)
+            if wrong is not None:
+                if wrong.startswith("is not JSON ("):
+                    wrong += "; a JSON Lines file has one object a line (for a CSV file, leave out --format jsonl)"
+                elif wrong.startswith("is a JSON"):
+                    wrong += '; a JSON Lines file has one object a line, e.g. {"name": "Ann"}'
+                raise InvalidInput("file", self.source, f"line {line}: {wrong}")
             unknown = [key for key, _ in value if self.name_of(key) is not None
                        and self.name_of(key) not in self.position]
             if unknown and not self.options.ignore_extra:
-                raise InvalidInput("file", self.source, f"line {line}: unknown key " + ", ".join(map(repr, unknown))
-                                   + f". The {self.kind} keys are: {', '.join(COLUMNS[self.kind])} (--ignore-extra "
-                                   "leaves unknown ones out, --map renames them)")
+                raise InvalidInput("file", self.source, f"line {line}: unknown key {listed_names(unknown)}. The "
+                                   f"{self.kind} keys are: {', '.join(COLUMNS[self.kind])} (--ignore-extra leaves "
+                                   "unknown ones out, --map renames them)")
             return line, text, value
         return None
 
@@ -117,10 +117,13 @@ class Reader:
             name = self.mapping[cleaned]
         if name is not None and name not in self.position and self.options.ignore_extra:
             if cleaned not in self._unknown:
-                self._unknown.add(cleaned)
-                self.header.ignored.append(key)
+                if len(self._unknown) < MAX_KEYS_KEPT:
+                    self._unknown.add(cleaned)
+                    self.header.ignored.append(key)
+                else:
+                    self.header.ignored_truncated = True
             name = None
-        if len(self._names) < 1000:  # a hostile file of ever new keys does not grow the memo without end
+        if len(self._names) < MAX_KEYS_KEPT:
             self._names[key] = name
         return name
 
@@ -133,15 +136,8 @@ class Reader:
             text = text.rstrip("\r\n")
             if not text.strip():
                 continue
-            try:
-                value = _DECODER.decode(text)
-            except ValueError as exc:
-                yield line, _bad(text, [f"line {line}: is not JSON ({_said(exc)})"])
-                continue
-            if type(value) is not _Pairs:
-                yield line, _bad(text, [f"line {line}: is a JSON {_json_type(value)}, not an object"])
-                continue
-            yield line, self.record(value, text, line)
+            value, wrong = _decoded(text)
+            yield line, (self.record(value, text, line) if wrong is None else _bad(text, [f"line {line}: {wrong}"]))
         never = [given for given, _ in self.options.columns if given.strip().lower() not in self._mapped_seen]
         if never:
             raise InvalidInput("map", never[0], f"is not a key of any object in {self.source}")
@@ -151,6 +147,7 @@ class Reader:
         cells = Record([""] * self.width)
         cells.text = text
         problems: list[str] = []
+        unknown: list[str] = []
         given: dict[int, str] = {}
         for key, value in pairs:
             name = self.name_of(key)
@@ -158,8 +155,7 @@ class Reader:
                 continue
             position = self.position.get(name)
             if position is None:
-                problems.append(f"line {line}: unknown key {key!r}; the {self.kind} keys are: "
-                                + ", ".join(COLUMNS[self.kind]))
+                unknown.append(key)
                 continue
             if position in given:
                 twice = "twice" if given[position] == key else f"and {given[position]!r} both give {name}"
@@ -170,6 +166,9 @@ class Reader:
                 cells[position] = _cell(name, value)
             except InvalidInput as exc:
                 problems.append(problem(line, exc, self.position, self.spelled))
+        if unknown:
+            problems.insert(0, f"line {line}: unknown key {listed_names(unknown)}; the {self.kind} keys are: "
+                            + ", ".join(COLUMNS[self.kind]))
         return _bad(text, problems) if problems else cells
 
 
@@ -196,7 +195,7 @@ class RejectsWriter:
         text = getattr(cells, "text", "")
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if not isinstance(value, dict):
             value = {"line_text": text}
@@ -223,6 +222,25 @@ def _cell(name: str, value: Any) -> str:
         return escape_apostrophe(";".join(value))
     # json gives bool for true and false; every other kind of value is handled above.
     raise InvalidInput(name, _shown(value), "is a JSON true or false; give text, a number or null")
+
+
+def _decoded(text: str) -> tuple[Any, str | None]:
+    """(the line's object as its pairs, None), or (None, what is wrong with the line)."""
+    try:
+        value = _DECODER.decode(text)
+    except ValueError as exc:
+        return None, f"is not JSON ({_said(exc)})"
+    except RecursionError:  # [[[[... thousands deep: json's decoder recurses per level
+        return None, "is not JSON crm reads: it is nested too deeply"
+    if type(value) is not _Pairs:
+        return None, f"is a JSON {_json_type(value)}, not an object"
+    if "\\u" in text:  # only a \u escape can give a lone surrogate: the line itself is UTF-8
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return None, (f"has a \\u escape that is half of a UTF-16 pair (\\u{ord(exc.object[exc.start]):04x}), "
+                          "not a character")
+    return value, None
 
 
 def _bad(text: str, problems: list[str]) -> BadRecord:

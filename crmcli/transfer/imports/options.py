@@ -65,6 +65,7 @@ class Result:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # the first MAX_LISTED_ERRORS
     ignored_columns: list[str] = field(default_factory=list)  # left out by ignore_extra, as the file names them
+    ignored_truncated: bool = False  # and more than those (a JSON Lines file of ever new keys)
 
 
 Progress = Callable[[int, int], None]  # (rows read, bytes read)

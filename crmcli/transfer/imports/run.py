@@ -87,6 +87,7 @@ def import_csv(
                 importer.finish(rebuild=not options.dry_run and not (result.rejected and not options.skip_invalid))
             result.added, result.updated, result.skipped = importer.added, importer.updated, importer.skipped
             result.customers_created = importer.customers_created
+            result.ignored_truncated = file.header.ignored_truncated
             if result.rejected and not options.skip_invalid:
                 raise ImportFailed(source, result.errors, result.rejected, problem_count)
             _record_batch(conn, batch_id, result)
