@@ -418,9 +418,35 @@ M006_SEARCH_KEYS: list[MigrationStep] = [
     END""",
 ]
 
+# Stored model fits (crmcli/analytics/stored.py has the reuse policy): the population parameters of a
+# fit as of a day, what data it saw (as counts, so a later command can tell how much has changed since)
+# and its diagnostics. One row per model and as-of day: a new fit of the same day replaces the old one.
+# params is JSON; "population" rows hold the base's own figures (RFM quintile boundaries, the usual gap).
+M007_MODEL_FITS: list[MigrationStep] = [
+    """CREATE TABLE model_fits (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        params TEXT NOT NULL,
+        customers INTEGER NOT NULL,
+        repeat_customers INTEGER NOT NULL,
+        purchase_days INTEGER NOT NULL,
+        purchases INTEGER NOT NULL,
+        last_purchase TEXT,
+        max_interaction_id INTEGER NOT NULL,
+        log_likelihood REAL,
+        converged INTEGER NOT NULL CHECK (converged IN (0, 1)),
+        message TEXT NOT NULL,
+        iterations INTEGER NOT NULL DEFAULT 0,
+        fitted_at TEXT NOT NULL,
+        crm_version TEXT NOT NULL,
+        UNIQUE (model, as_of)
+    )""",
+]
+
 MIGRATIONS: list[Sequence[MigrationStep]] = [
     M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
-    M006_SEARCH_KEYS,
+    M006_SEARCH_KEYS, M007_MODEL_FITS,
 ]
 
 

@@ -49,7 +49,7 @@ def upgraded(isolated_database, monkeypatch):
 
 
 def test_m006_fills_the_keys_of_every_customer_already_there(upgraded):
-    assert db.schema_version(upgraded) == migrations.latest_version() == 6
+    assert db.schema_version(upgraded) == migrations.latest_version() >= 6  # later migrations follow
     rows = {row["id"]: row for row in upgraded.execute("SELECT id, name_key, phone_key, search_text FROM customers")}
     assert rows[1]["name_key"] == "huong nguyen thi"
     assert rows[1]["phone_key"] == "76543210948"
