@@ -273,8 +273,8 @@ class WriteCounter:
         self.writes = 0
 
     def connect(self, real):
-        def connect(path):
-            conn = real(path)
+        def connect(path, **options):
+            conn = real(path, **options)
             conn.set_trace_callback(self.trace)
             return conn
 

@@ -236,8 +236,8 @@ def disk_full_after(monkeypatch):
     real_connect = db.connect
 
     def install(pages: int):
-        def connect(path):
-            conn = real_connect(path)
+        def connect(path, **options):
+            conn = real_connect(path, **options)
             size = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {size + pages}")
             return conn

@@ -71,6 +71,7 @@ ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("import", "list"): [],
     ("import", "undo"): ["1"],
     ("info",): [],
+    ("init",): [],
     ("interaction", "add"): ["1", "--type", "call", "--at", "2024-06-01"],
     ("interaction", "import"): ["{tmp}/interactions.csv"],
     ("interaction", "list"): [],
@@ -193,7 +194,7 @@ def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(crm, shop
 
 def test_folders_crm_creates_are_private_at_every_level(crm, shop, tmp_path):
     deep = tmp_path / "new" / "deeper" / "crm.db"
-    assert crm("--db", deep, "info").exit_code == 0
+    assert crm("--db", deep, "init").exit_code == 0
     for folder in (tmp_path / "new", tmp_path / "new" / "deeper"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     out = tmp_path / "exports" / "nightly"
