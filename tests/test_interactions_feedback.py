@@ -126,19 +126,20 @@ def test_list_is_newest_first(conn, history):
 
 
 def test_list_until_includes_the_whole_day(conn, history):
+    # A day recorded without a time is listed as its midnight (interactions.full_moment): one form.
     rows = interactions.list_interactions(conn, until="2024-03-10")
-    assert ats(rows) == ["2024-03-10T23:59:59", "2024-03-10T08:00:00", "2024-03-10", "2024-03-09T23:59:59"]
+    assert ats(rows) == ["2024-03-10T23:59:59", "2024-03-10T08:00:00", "2024-03-10T00:00:00", "2024-03-09T23:59:59"]
 
 
 def test_list_since_starts_at_the_beginning_of_the_day(conn, history):
     rows = interactions.list_interactions(conn, since="2024-03-10")
     assert ats(rows) == ["2024-03-12T10:00:00", "2024-03-11T00:00:00", "2024-03-10T23:59:59",
-                         "2024-03-10T08:00:00", "2024-03-10"]
+                         "2024-03-10T08:00:00", "2024-03-10T00:00:00"]
 
 
 def test_list_since_and_until_the_same_day(conn, history):
     rows = interactions.list_interactions(conn, since="2024-03-10", until="2024-03-10")
-    assert ats(rows) == ["2024-03-10T23:59:59", "2024-03-10T08:00:00", "2024-03-10"]
+    assert ats(rows) == ["2024-03-10T23:59:59", "2024-03-10T08:00:00", "2024-03-10T00:00:00"]
 
 
 def test_list_by_type_customer_and_limit(conn, history, ann, bob):
