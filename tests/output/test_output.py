@@ -46,6 +46,19 @@ def test_csv_ends_lines_with_crlf_when_asked(monkeypatch):
     assert csv_text([]) == "id,name,amount,day,tags,note\n"
 
 
+@pytest.mark.parametrize("crlf", [False, True])
+def test_csv_quotes_a_bare_carriage_return_whatever_the_line_end(monkeypatch, crlf):
+    """csv quotes only for its own line terminator's characters: with LF alone a bare CR would go out
+    unquoted and break the row for every reader."""
+    monkeypatch.setattr("crmcli.transfer.csvcells._line_end", {"value": "\n"})
+    output.set_crlf(crlf)
+    rows = [{"id": 1, "name": "cr\rhere", "note": "lf\nhere\r\nand crlf"}, {"id": 2, "name": "\r"}]
+    text = csv_text(rows)
+    assert '"cr\rhere"' in text and text.endswith("\r\n" if crlf else ",\n")
+    assert [row[:2] for row in parse_csv(text)[1:]] == [["1", "cr\rhere"], ["2", "'\r"]]  # a CR first: neutralised
+    assert parse_csv(text)[1][5] == "lf\nhere\r\nand crlf"
+
+
 def test_csv_has_a_header_row_also_for_zero_rows():
     assert csv_text([]) == "id,name,amount,day,tags,note\n"
 
