@@ -125,21 +125,22 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
 
 
-def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+def connect(path: Path, *, create: bool = True, named_by: str | None = None) -> sqlite3.Connection:
     """Open the crmcli database at `path`, migrated to the latest schema.
 
     create=True (commands that write, `crm init`): a missing file is created, in private 0700 folders.
     create=False (commands that only read): a missing file is an error naming the path, and no file or
     folder is made, so a mistyped --db or CRM_DB in a cron job fails loudly instead of reporting on a new,
-    empty database.
+    empty database. named_by: where the path came from (`--db`, `$CRM_DB`), for that error.
     """
     path = Path(path).expanduser()
     if create:
         _create_if_missing(path)
     elif not os.path.lexists(path):
-        raise DatabaseUnusable(f"no database at {path}: this command only reads, so it creates none. Check "
-                               "--db and $CRM_DB for a typo; `crm init` creates an empty database there (so "
-                               "does any command that adds data)")
+        given = f" (given by {named_by})" if named_by else ""
+        raise DatabaseUnusable(f"no database at {path}{given}: this command only reads, so it creates none. "
+                               "Check --db and $CRM_DB for a typo; `crm init` creates an empty database there "
+                               "(so does any command that adds data)")
     _check_header(path)
     _check_leftover_wal(path)
     try:

@@ -198,6 +198,13 @@ class State:
     def path(self) -> Path:
         return Path(self.db_path).expanduser() if self.db_path else db.default_path()
 
+    @property
+    def named_by(self) -> str:
+        """Where the path came from, for a message about it."""
+        if self.db_path:
+            return "--db"
+        return "$CRM_DB" if os.environ.get("CRM_DB") else "the default place"
+
 
 def state(ctx: typer.Context) -> State:
     root = ctx.find_root()
@@ -213,7 +220,7 @@ def connection(ctx: typer.Context, *, create: bool = True) -> sqlite3.Connection
     (exit 3), and no file or folder is made, so a mistyped --db or CRM_DB cannot pass unnoticed."""
     current = state(ctx)
     if current.conn is None:
-        current.conn = db.connect(current.path, create=create)
+        current.conn = db.connect(current.path, create=create, named_by=current.named_by)
         ctx.find_root().call_on_close(current.conn.close)
     return current.conn
 

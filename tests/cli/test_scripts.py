@@ -50,11 +50,12 @@ def test_a_read_command_on_a_mistyped_database_fails_and_creates_nothing(crm, tm
     monkeypatch.setenv("CRM_DB", str(typo))
     before = sorted(os.listdir(tmp_path))
     result = crm(*args)
-    assert_error(result, 3, f"no database at {typo}", "crm init")
+    assert_error(result, 3, f"no database at {typo} (given by $CRM_DB)", "crm init")
     assert not typo.parent.exists()  # no file, and no folder either
     assert sorted(os.listdir(tmp_path)) == before  # nor the --output file or the backup
     # the same through --db, before or after the subcommand
-    assert_error(crm("--db", tmp_path / "other.db", *args), 3, f"no database at {tmp_path / 'other.db'}")
+    other = tmp_path / "other.db"
+    assert_error(crm("--db", other, *args), 3, f"no database at {other} (given by --db)")
     assert_error(crm(*args, "--db", tmp_path / "other.db"), 3, "no database at")
     assert sorted(os.listdir(tmp_path)) == before
 
