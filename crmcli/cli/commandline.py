@@ -73,7 +73,8 @@ def _name_placeholder(param: Any) -> None:
     elif descriptor.is_choice:
         param.metavar = "|".join(str(getattr(c, "value", c)) for c in descriptor.choices or ())
     elif descriptor.is_path:
-        param.metavar = "FILE" if "dir" not in (param.help or "").lower() else "PATH"
+        said = (param.help or "").lower()
+        param.metavar = "PATH" if "folder" in said or "director" in said else "FILE"
     elif _is(descriptor, int):
         param.metavar = "N"
     elif _is(descriptor, float):

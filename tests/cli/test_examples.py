@@ -30,7 +30,7 @@ def test_nightly_reports_write_dated_csv_files(demo_env):
     env, home = demo_env
     out = home / "reports"
     result = run(["bash", str(EXAMPLES / "nightly-reports.sh"), str(out)], {**env, "AS_OF": "2026-01-31"})
-    assert result.returncode == 0, result.stderr
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")  # cron mails nothing
     names = sorted(p.name for p in out.iterdir())
     assert names == ["best-2026-01-31.csv", "churn-2026-01-31.csv", "open-complaints-2026-01-31.csv",
                      "segments-2026-01-31.csv"]
@@ -51,6 +51,10 @@ def test_nightly_reports_fail_loudly(demo_env, tmp_path):
                  {**env, "CRM_DB": str(blocker)})  # not a database
     assert broken.returncode == 3
     assert "not a crmcli database" in broken.stderr
+    typo = tmp_path / "shop" / "crn.db"
+    mistyped = run(["bash", str(EXAMPLES / "nightly-reports.sh"), str(tmp_path / "r2")], {**env, "CRM_DB": str(typo)})
+    assert mistyped.returncode == 3 and f"no database at {typo}" in mistyped.stderr
+    assert not typo.parent.exists() and list((tmp_path / "r2").iterdir()) == []
 
 
 def test_pipeline_top_ids(demo_env):
