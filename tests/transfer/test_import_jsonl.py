@@ -2,11 +2,17 @@
 
 import json
 import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 from helpers import assert_error, freeze, unchanged
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from crmcli import customers, db, feedback, interactions
+from crmcli.cli import app
 
 
 @pytest.fixture(autouse=True)
@@ -292,3 +298,30 @@ def test_many_unknown_keys_make_one_short_problem_and_one_short_note(crm, conn, 
     assert "left out at least 1000 columns crm does not import (--ignore-extra): k0, k1," in ignored.stderr
     assert "k19 and at least 980 more" in ignored.stderr
     assert customers.get(conn, 2)["name"] == "Bob"
+
+
+# --- any text ------------------------------------------------------------------------------------------
+
+_any_char = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_texts = st.text(_any_char, max_size=40) | st.sampled_from(["'=x", "''y", "'", "=1+1", "-5", "+63 917 555 0101",
+                                                             "@home", "a\nb", "\u2028", '"quoted"', "\\u0041"])
+
+
+# The autouse CRM_DB fixture is not reset between examples: each example uses its own databases (--db).
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=_texts.filter(lambda s: s.strip()), note=_texts, tag=st.sampled_from(["vip", "-minus", "'quoted", "a b"]))
+def test_any_text_survives_a_jsonl_export_and_import(name, note, tag):
+    runner = CliRunner()
+    with tempfile.TemporaryDirectory() as folder:
+        source, target, out = Path(folder) / "a.db", Path(folder) / "b.db", Path(folder) / "out"
+
+        def crm(database, *args):
+            result = runner.invoke(app, ["--db", str(database), *map(str, args)])
+            assert result.exit_code == 0, (args, result.stderr, result.exception)
+
+        crm(source, "customer", "add", f"--note={note}", f"--company={note}", f"--tag={tag}", "--", name)
+        crm(source, "interaction", "add", "1", "--type", "call", f"--note={note}", "--by", name, "--at", "2024-01-02")
+        crm(source, "export", "all", "--format", "jsonl", "--output", out)
+        for command, kind in (("customer", "customers"), ("interaction", "interactions")):
+            crm(target, command, "import", out / f"{kind}.jsonl")
+        assert content(target) == content(source)
