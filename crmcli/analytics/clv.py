@@ -28,10 +28,12 @@ def month_ends(horizon_days: float) -> np.ndarray:
     return np.minimum(DAYS_PER_MONTH * np.arange(1, months + 1, dtype=float), float(horizon_days))
 
 
-def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float) -> np.ndarray:
+def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float,
+                      one_time_gap: float | None = None) -> np.ndarray:
     """Expected purchases in each month of the horizon: shape (months, customers).
 
-    model is "bgnbd", "pareto" or "heuristic" (params ignored, may be None).
+    model is "bgnbd", "pareto" or "heuristic" (params ignored, may be None; one_time_gap as in
+    heuristic.usual_gap).
     """
     if model not in _MODELS and model != "heuristic":
         raise ValueError("model must be one of bgnbd, pareto, heuristic")
@@ -42,7 +44,7 @@ def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float) -> np.
     if model == "heuristic":
         # Its one-time buyers get the median gap of the customers passed in,
         # so it must see every customer, duplicates included. It is cheap anyway.
-        cumulative = heuristic.expected_purchases(ends[:, None], x.ravel(), t_x.ravel(), T.ravel())
+        cumulative = heuristic.expected_purchases(ends[:, None], x.ravel(), t_x.ravel(), T.ravel(), one_time_gap)
         return np.diff(cumulative, axis=0, prepend=0.0).reshape((len(ends),) + x.shape)
     module = _MODELS[model]
     alive = module.p_alive(params, x, t_x, T)
@@ -54,7 +56,8 @@ def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float) -> np.
     return per_month[:, where].reshape((len(ends),) + x.shape) * alive
 
 
-def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discount: float = 0.0) -> np.ndarray:
+def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discount: float = 0.0,
+        one_time_gap: float | None = None) -> np.ndarray:
     """Discounted expected value of each customer's purchases over the horizon.
 
     sum over months k of E[purchases in month k] * spend * (1 + annual_discount)^(-k/12)
@@ -64,7 +67,7 @@ def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discou
     """
     if not (np.isfinite(annual_discount) and annual_discount > -1.0):
         raise ValueError("annual_discount must be a rate > -1, such as 0.1 for 10%")
-    per_month = monthly_purchases(model, params, x, t_x, T, horizon_days)
+    per_month = monthly_purchases(model, params, x, t_x, T, horizon_days, one_time_gap)
     k = np.arange(1, per_month.shape[0] + 1, dtype=float)
     factor = (1.0 + annual_discount) ** (-k / 12.0)
     discounted = np.sum(factor.reshape((-1,) + (1,) * (per_month.ndim - 1)) * per_month, axis=0)

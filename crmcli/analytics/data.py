@@ -29,7 +29,9 @@ from crmcli import sql
 # worth 0: sum() skips it, and coalesce makes a day of nothing else 0, not NULL (NaN).
 # Revenue is sql.NET_REVENUE_CENTS's purchases minus refunds, summed here in two parts
 # (purchases over the covering index, refunds apart) and subtracted in load().
-_BASE_SQL = f"""
+# {only} is empty for the whole base, or limits every part to one customer (load_one): then
+# each part is a range of an index that starts with customer_id, whatever the base's size.
+_BASE_TEMPLATE = f"""
 SELECT p.customer_id, p.days,
        julianday(p.first_day) - :julian_ordinal AS first_ordinal,
        julianday(p.last_day) - :julian_ordinal AS last_ordinal,
@@ -46,20 +48,22 @@ SELECT p.customer_id, p.days,
                {sql.day_of("max(at)")} AS last_day,
                coalesce(sum(amount_cents), 0) AS cents
           FROM interactions INDEXED BY interactions_customer_type_at
-         WHERE type = 'purchase' AND at < :end
+         WHERE type = 'purchase' AND at < :end {{only}}
          GROUP BY customer_id) p
   LEFT JOIN (
        SELECT customer_id, sum(amount_cents) AS refund_cents
-         FROM interactions WHERE type = 'refund' AND at < :end GROUP BY customer_id
+         FROM interactions WHERE type = 'refund' AND at < :end {{only}} GROUP BY customer_id
   ) r ON r.customer_id = p.customer_id
   LEFT JOIN (
        SELECT customer_id,
               sum(type = 'complaint' AND (resolved_at IS NULL OR resolved_at >= :end)) AS open_complaints,
               sum(rating <= 2 AND at >= :low_rating_since) AS low_ratings
-         FROM feedback WHERE at < :end GROUP BY customer_id
+         FROM feedback WHERE at < :end {{only}} GROUP BY customer_id
   ) f ON f.customer_id = p.customer_id
  ORDER BY p.customer_id
 """
+_BASE_SQL = _BASE_TEMPLATE.format(only="")
+_ONE_SQL = _BASE_TEMPLATE.format(only="AND customer_id = :customer_id")
 
 # A rating of 1 or 2 within this many days before D counts as a churn signal.
 LOW_RATING_WINDOW_DAYS = 365
@@ -107,13 +111,22 @@ _FETCH_ROWS = 20_000
 
 def load(conn: sqlite3.Connection, as_of: date) -> CustomerBase:
     """One row per customer with a purchase on or before `as_of` (purchases on that day count)."""
+    return _load(conn, as_of, _BASE_SQL, {})
+
+
+def load_one(conn: sqlite3.Connection, customer_id: int, as_of: date) -> CustomerBase:
+    """load() for one customer: the same row, or none if they had not bought by `as_of`, read by index."""
+    return _load(conn, as_of, _ONE_SQL, {"customer_id": customer_id})
+
+
+def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
     from datetime import timedelta
 
     # Every stored moment on day D sorts below 'D~' ('~' sorts after 'T' and digits).
     end = as_of.isoformat() + "~"
     low_since = (as_of - timedelta(days=LOW_RATING_WINDOW_DAYS)).isoformat()
-    cursor = conn.execute(_BASE_SQL, {"end": end, "low_rating_since": low_since,
-                                      "julian_ordinal": _JULIAN_ORDINAL})
+    cursor = conn.execute(query, {"end": end, "low_rating_since": low_since,
+                                  "julian_ordinal": _JULIAN_ORDINAL, **extra})
     # A chunk of rows at a time into one float table: the full list of row tuples
     # would cost more memory than everything else in a report.
     chunks = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -34,12 +35,13 @@ class FitResult:
     """
 
     model: str
-    params: dict[str, float]
+    params: dict[str, Any]  # floats for a model; stored.POPULATION's figures are lists and flags too
     log_likelihood: float
     customers: int
     repeat_customers: int
     converged: bool
     message: str
+    iterations: int = 0  # the optimiser's iterations, over every start and polish
 
 
 def as_array(name: str, values) -> np.ndarray:
@@ -156,7 +158,7 @@ def maximize_likelihood(
         raise ValueError("penalizer must be >= 0")
     scale = max(float(customers), 1.0)
     objective = _mean_objective(names, total_and_gradient, scale, penalizer)
-    best = _best_optimum(objective, names, starts)
+    best, iterations = _best_optimum(objective, names, starts)
     params = {n: float(v) for n, v in zip(names, np.exp(best.x), strict=True)}
     with np.errstate(all="ignore"):
         loglik = float(total_and_gradient(params)[0])
@@ -172,6 +174,7 @@ def maximize_likelihood(
     return FitResult(
         model=model, params=params, log_likelihood=loglik, customers=int(round(customers)),
         repeat_customers=int(round(repeat_customers)), converged=message == "converged", message=str(message),
+        iterations=iterations,
     )
 
 
@@ -201,16 +204,19 @@ def _mean_objective(
 
 def _best_optimum(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], names: Sequence[str],
                   starts: Sequence[dict]):
-    """L-BFGS-B from each start in turn, polished by Nelder-Mead when it fails; the best result (scipy's)."""
+    """L-BFGS-B from each start in turn, polished by Nelder-Mead when it fails: the best result (scipy's)
+    and the iterations spent on all of them."""
 
     def value_only(log_params: np.ndarray) -> float:
         return objective(log_params)[0]
 
     bounds = [_LOG_BOX] * len(names)
     best = None
+    iterations = 0
     for start in starts:
         x0 = np.log([float(start[n]) for n in names])
         result = minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=bounds)
+        iterations += int(getattr(result, "nit", 0))
         at_box_edge = np.any(np.isclose(result.x, _LOG_BOX[0]) | np.isclose(result.x, _LOG_BOX[1]))
         # A run that stopped on the box's edge is following a likelihood that keeps rising
         # towards a limit of the model (e.g. no sign of drop-out: beta -> infinity); polishing
@@ -218,6 +224,7 @@ def _best_optimum(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], n
         if not result.success and not at_box_edge:
             polish = minimize(value_only, result.x, method="Nelder-Mead",
                               options={"xatol": 1e-7, "fatol": 1e-12, "maxiter": 1500, "maxfev": 3000})
+            iterations += int(getattr(polish, "nit", 0))
             if polish.fun <= result.fun:
                 result = polish
         if best is None or result.fun < best.fun:
@@ -225,7 +232,7 @@ def _best_optimum(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], n
         if best.success and best.fun < _BAD_OBJECTIVE:
             break
     assert best is not None, "no starting points"  # every caller passes at least one
-    return best
+    return best, iterations
 
 
 # At a maximum the gradient of the mean log-likelihood per customer vanishes;

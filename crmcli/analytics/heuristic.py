@@ -40,26 +40,36 @@ def can_fit(x) -> bool:
     return repeat >= MIN_REPEAT_CUSTOMERS and repeat >= MIN_REPEAT_SHARE * x.size
 
 
-def usual_gap(x, t_x) -> np.ndarray:
-    """Days between purchase days: t_x / x for repeat buyers; for one-time buyers,
-    the median of the repeat buyers' gaps (DEFAULT_GAP_DAYS if there are none)."""
+def usual_gap(x, t_x, one_time_gap: float | None = None) -> np.ndarray:
+    """Days between purchase days: t_x / x for repeat buyers; for one-time buyers, one_time_gap
+    if given (a base's median_gap, stored with a fit), else the median of the repeat buyers' gaps
+    (DEFAULT_GAP_DAYS if there are none)."""
     x, t_x = np.broadcast_arrays(as_array("x", x), as_array("t_x", t_x))
     repeat = x > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         own = np.maximum(t_x / x, MIN_GAP_DAYS)
-    population = float(np.median(own[repeat])) if repeat.any() else DEFAULT_GAP_DAYS
+    population = one_time_gap if one_time_gap is not None else median_gap(x, t_x)
     return np.where(repeat, own, population)
 
 
-def p_alive(x, t_x, T) -> np.ndarray:
+def median_gap(x, t_x) -> float:
+    """The median usual gap of the repeat buyers (DEFAULT_GAP_DAYS if there are none)."""
+    x, t_x = np.broadcast_arrays(as_array("x", x), as_array("t_x", t_x))
+    repeat = x > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.maximum(t_x / x, MIN_GAP_DAYS)
+    return float(np.median(own[repeat])) if repeat.any() else DEFAULT_GAP_DAYS
+
+
+def p_alive(x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
     """exp(-(T - t_x) / usual gap): the chance of a silence this long if she is still a customer."""
     x, t_x, T = check_history(x, t_x, T)
-    return np.exp(-(T - t_x) / usual_gap(x, t_x))
+    return np.exp(-(T - t_x) / usual_gap(x, t_x, one_time_gap))
 
 
-def expected_purchases(t, x, t_x, T) -> np.ndarray:
+def expected_purchases(t, x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
     """p_alive * t / usual gap: purchases in the next t days at her usual rhythm, if still a customer."""
     x, t_x, T = check_history(x, t_x, T)
     t = check_horizon(t)
-    gap = usual_gap(x, t_x)
+    gap = usual_gap(x, t_x, one_time_gap)
     return np.exp(-(T - t_x) / gap) * t / gap

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from crmcli import values
-from crmcli.analytics import bgnbd, clv, gamma_gamma, heuristic, pareto, rfm
-from crmcli.analytics.data import CustomerBase, load
+from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, rfm
+from crmcli.analytics.data import CustomerBase, load, load_one
 from crmcli.analytics.explain import why_best, why_churn
+from crmcli.analytics.fitset import MODELS, FitSet
+from crmcli.analytics.stored import StoredFit
 from crmcli.errors import InvalidInput
 
-MODELS = {"bgnbd": bgnbd, "pareto": pareto}
 DEFAULT_MODEL = "pareto"  # BG/NBD says every one-time buyer is certainly alive; see README
 DEFAULT_HORIZON_DAYS = 365
 MAX_HORIZON_DAYS = 36500
@@ -41,22 +42,8 @@ BEST_TABLE = ("rank", "customer_id", "name", "segment", "revenue", "p_alive", "p
 CHURN_TABLE = ("rank", "customer_id", "name", "churn_risk", "value_at_risk", "days_since_last_purchase",
                "typical_gap_days", "open_complaints", "why")
 SEGMENT_COLUMNS = ("segment", "customers", "customer_share", "revenue", "revenue_share", "advice")
-MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged")
 
-# What the owner can do about each segment: advice, not a score.
-SEGMENT_ADVICE = {
-    "Champions": "Reward them; ask for reviews and referrals.",
-    "Loyal": "Offer more of what they buy; invite them to a loyalty scheme.",
-    "Potential loyalist": "Keep them engaged; suggest a membership or a regular order.",
-    "New": "Welcome them; make the second purchase easy.",
-    "Promising": "Build the relationship; a personal note goes a long way.",
-    "Need attention": "Reach out with something relevant before they drift.",
-    "About to sleep": "Remind them you exist; share what is new.",
-    "At risk": "Call them: they used to buy often and well.",
-    "Can't lose them": "Win them back personally; find out what went wrong.",
-    "Hibernating": "A low-cost reminder; do not spend much.",
-    "Lost": "Let go, or try one re-activation offer.",
-}
+SEGMENT_ADVICE = rfm.ADVICE
 
 
 @dataclass
@@ -65,7 +52,7 @@ class Scores:
 
     base: CustomerBase
     model: str  # "pareto", "bgnbd" or "heuristic"
-    fits: list[Any]  # FitResult of the purchase model and of Gamma-Gamma, when fitted
+    fits: FitSet  # the purchase model's, Gamma-Gamma's and the population's: stored or fresh
     horizon_days: int
     p_alive: np.ndarray
     expected_purchases: np.ndarray  # in the horizon
@@ -94,7 +81,17 @@ def score(
     model: str = DEFAULT_MODEL,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     discount: float = 0.0,
+    refit: bool = False,
 ) -> Scores:
+    """Every buying customer scored as of `as_of`, with stored fits where the reuse policy allows
+    (stored.py) and fresh ones otherwise: the caller stores Scores.fits.fresh() after its snapshot."""
+    check_options(model, horizon_days, discount)
+    base = load(conn, as_of or values.now().date())
+    fits = fitset.for_base(conn, base, (model,), refit=refit)[0]
+    return predict(base, fits, model, horizon_days, discount)
+
+
+def check_options(model: str, horizon_days: int, discount: float) -> None:
     if model not in MODELS:
         raise InvalidInput("model", model, "must be one of " + ", ".join(MODELS))
     # A century is beyond any business plan, and keeps the monthly CLV sum small and finite.
@@ -102,41 +99,48 @@ def score(
         raise InvalidInput("horizon", horizon_days, f"must be a number of days from 1 to {MAX_HORIZON_DAYS}")
     if not 0 <= discount < 10:  # also refuses nan and inf
         raise InvalidInput("discount", discount, "must be an annual rate such as 0.1 for 10%")
-    as_of = as_of or values.now().date()
-    base = load(conn, as_of)
-    notes: list[str] = []
-    fits: list[Any] = []
-    x, t_x, T = base.x, base.t_x, base.T
 
-    used = model
-    module = MODELS[model]
-    if len(base) and heuristic.can_fit(x):
-        fit = module.fit(x, t_x, T)
-        fits.append(fit)
-        if not fit.converged:
-            used = "heuristic"
-            notes.append(f"the {model} model did not converge ({fit.message}); {_FALLBACK}")
-    else:
+
+def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, discount: float, *,
+            against_population: bool = False) -> Scores:
+    """The scores of the customers in `base` from the fits' population parameters and their own history.
+
+    against_population: `base` is not the whole base (one customer), so RFM scores and a one-time
+    buyer's usual gap come from the fits' stored population figures instead of from `base`.
+    """
+    notes = [note] if (note := fits.note()) else []
+    x, t_x, T = base.x, base.t_x, base.T
+    population = fits.population.params
+    gap = population["median_gap_days"] if against_population else None
+    used, purchase = model, fits.purchase
+    if purchase is None:
+        counts = (fits.population.seen.repeat_customers, fits.population.seen.customers) if against_population \
+            else (int((x > 0).sum()), len(x))
         used = "heuristic"
-        notes.append(f"too little history to fit the {model} model ({_repeat_buyers(x)}); {_FALLBACK}")
+        notes.append(f"too little history to fit the {model} model ({repeat_buyers(*counts)}); {_FALLBACK}")
+    elif not purchase.converged:
+        used = "heuristic"
+        notes.append(f"the {model} model did not converge ({purchase.message}); {_FALLBACK}")
     if used == "heuristic":
-        p_alive = heuristic.p_alive(x, t_x, T)
-        expected = heuristic.expected_purchases(horizon_days, x, t_x, T)
-        rate_if_active = 1.0 / heuristic.usual_gap(x, t_x)
-        purchase_model, params = "heuristic", None
+        p_alive = heuristic.p_alive(x, t_x, T, gap)
+        expected = heuristic.expected_purchases(horizon_days, x, t_x, T, gap)
+        rate_if_active = 1.0 / heuristic.usual_gap(x, t_x, gap)
+        params = None
     else:
-        params = fits[0].params
+        assert purchase is not None
+        params = purchase.params
+        module = MODELS[model]
         p_alive = module.p_alive(params, x, t_x, T)
         expected = module.expected_purchases(params, horizon_days, x, t_x, T)
         # The posterior mean purchase rate of a customer who is still active: (r + x) / (alpha + T)
         # under both models' gamma mixing of the purchase rate.
         rate_if_active = (params["r"] + x) / (params["alpha"] + T)
-        purchase_model = used
 
-    spend = _expected_spend(base, fits, notes)
-    predicted = clv.clv(purchase_model, params, x, t_x, T, spend, horizon_days, discount)
+    spend = expected_spend(base, fits.spend, notes)
+    predicted = clv.clv(used, params, x, t_x, T, spend, horizon_days, discount, gap)
 
-    r_score, f_score, m_score, segments = _rfm(base)
+    r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
+        else _rfm(base)
     return Scores(
         base=base, model=used, fits=fits, horizon_days=horizon_days, p_alive=np.clip(p_alive, 0.0, 1.0),
         expected_purchases=expected, expected_spend=spend, predicted_clv=predicted,
@@ -153,19 +157,23 @@ def _rfm(base: CustomerBase) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[s
     return r_score, f_score, m_score, list(rfm.segment(r_score, f_score, m_score))
 
 
+def _rfm_against(base: CustomerBase, bounds: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """_rfm for customers placed against a base's stored quintile boundaries (fitset.population_figures)."""
+    r_score, f_score, m_score = rfm.scores_against(base.last_ordinal, base.purchases, base.revenue_cents / 100.0,
+                                                   base.customer_id, bounds)
+    return r_score, f_score, m_score, list(rfm.segment(r_score, f_score, m_score))
+
+
 _FALLBACK = "using each customer's usual gap between purchases and recency instead (model: heuristic)"
 
 
-def _repeat_buyers(x: np.ndarray) -> str:
-    return (f"{int((x > 0).sum())} of {len(x)} buyers bought more than once; at least "
+def repeat_buyers(repeat: int, customers: int) -> str:
+    return (f"{repeat} of {customers} buyers bought more than once; at least "
             f"{heuristic.MIN_REPEAT_CUSTOMERS} and {heuristic.MIN_REPEAT_SHARE:.0%} are needed")
 
 
-def _expected_spend(base: CustomerBase, fits: list[Any], notes: list[str]) -> np.ndarray:
-    repeat = (base.x > 0) & (base.m > 0)
-    if heuristic.can_fit(np.where(repeat, base.x, 0)):
-        fit = gamma_gamma.fit(base.x, base.m)
-        fits.append(fit)
+def expected_spend(base: CustomerBase, fit: StoredFit | None, notes: list[str]) -> np.ndarray:
+    if fit is not None:
         if fit.converged:
             spend = gamma_gamma.expected_spend(fit.params, base.x, base.m)
             if np.isfinite(spend).all():
@@ -333,27 +341,6 @@ def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list
     return rows
 
 
-def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Both purchase models and the spend model, fitted on the same customers. Returns rows and notes."""
-    base = load(conn, as_of or values.now().date())
-    fits, notes = [], []
-    if len(base) and heuristic.can_fit(base.x):
-        fits = [MODELS[name].fit(base.x, base.t_x, base.T) for name in ("bgnbd", "pareto")]
-    else:
-        notes.append(f"too little history to fit the purchase models ({_repeat_buyers(base.x)})")
-    _expected_spend(base, fits, notes)
-    rows = [{
-        "model": fit.model,
-        "time_unit": "day",
-        "params": {k: float(v) for k, v in fit.params.items()},
-        "log_likelihood": float(fit.log_likelihood),
-        "customers": int(fit.customers),
-        "repeat_customers": int(fit.repeat_customers),
-        "converged": bool(fit.converged),
-    } for fit in fits]
-    return rows, notes
-
-
 def _segment_name(text: str) -> str:
     for name in rfm.SEGMENT_NAMES:
         if values.fold(name) == values.fold(text.strip()):
@@ -361,16 +348,37 @@ def _segment_name(text: str) -> str:
     raise InvalidInput("segment", text, "must be one of " + ", ".join(rfm.SEGMENT_NAMES))
 
 
-def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date | None = None) -> dict[str, Any] | None:
-    """The scores `customer show` prints; None for a customer who has not bought yet."""
-    s = score(conn, as_of=as_of)
-    where = np.nonzero(s.base.customer_id == customer_id)[0]
-    if len(where) == 0:
+class CustomerScores(dict):
+    """The scores `customer show` prints (its fields), with the fits they used and the notes to print."""
+
+    def __init__(self, fields: dict[str, Any], fits: FitSet, notes: list[str]) -> None:
+        super().__init__(fields)
+        self.fits = fits
+        self.notes = notes
+
+
+def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date | None = None,
+                    model: str = DEFAULT_MODEL) -> CustomerScores | None:
+    """The scores `customer show` prints; None for a customer who has not bought yet.
+
+    From the stored fits (fitset.for_customer) and the customer's own purchases, read by index: as fast
+    for 100,000 customers as for 10. With no usable stored fit, the whole base is scored once as a
+    report would (slow for a large shop, once): the caller stores the fits so the next show is instant.
+    """
+    day = as_of or values.now().date()
+    one = load_one(conn, customer_id, day)
+    if not len(one):
         return None
+    fits = fitset.for_customer(conn, model, day)
+    if fits is not None:
+        s, index = predict(one, fits, model, DEFAULT_HORIZON_DAYS, 0.0, against_population=True), 0
+    else:
+        s = score(conn, as_of=day, model=model)
+        index = int(np.nonzero(s.base.customer_id == customer_id)[0][0])
     # A customer more likely gone than not is explained the churn report's way.
-    row = next(_rows(conn, s, [int(where[0])], lambda r: why_best(r, s.horizon_days)
+    row = next(_rows(conn, s, [index], lambda r: why_best(r, s.horizon_days)
                      if r["churn_risk"] < 0.5 else why_churn(r)))
-    return {
+    return CustomerScores({
         "segment": row["segment"],
         "rfm": f"{row['recency_score']}{row['frequency_score']}{row['monetary_score']}",
         "p_alive": row["p_alive"],
@@ -380,4 +388,4 @@ def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date |
         "typical_gap_days": row["typical_gap_days"],
         "model": row["model"],
         "why": row["why"],
-    }
+    }, s.fits, s.notes)

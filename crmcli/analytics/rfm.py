@@ -44,6 +44,21 @@ SEGMENT_RULES = (
 )
 SEGMENT_NAMES = tuple(name for name, _, _ in SEGMENT_RULES)
 
+# What the owner can do about each segment: advice, not a score.
+ADVICE = {
+    "Champions": "Reward them; ask for reviews and referrals.",
+    "Loyal": "Offer more of what they buy; invite them to a loyalty scheme.",
+    "Potential loyalist": "Keep them engaged; suggest a membership or a regular order.",
+    "New": "Welcome them; make the second purchase easy.",
+    "Promising": "Build the relationship; a personal note goes a long way.",
+    "Need attention": "Reach out with something relevant before they drift.",
+    "About to sleep": "Remind them you exist; share what is new.",
+    "At risk": "Call them: they used to buy often and well.",
+    "Can't lose them": "Win them back personally; find out what went wrong.",
+    "Hibernating": "A low-cost reminder; do not spend much.",
+    "Lost": "Let go, or try one re-activation offer.",
+}
+
 
 def fm_score(f, m) -> np.ndarray:
     """The average of the F and M scores, rounded half up (1..5)."""
@@ -87,6 +102,46 @@ def quintile_scores(values, customer_ids) -> np.ndarray:
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     return 1 + (10 * rank + 5) // (2 * n)
+
+
+def boundaries(values, customer_ids) -> list[list[float] | None]:
+    """Where quintile_scores' scores 2..5 begin: the (value, id) of the first customer in rank order
+    with that score, or None when nobody has it (fewer than 5 customers). With these four pairs
+    score_against gives a customer the same score as quintile_scores over the whole base, without the base.
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    ids = np.asarray(customer_ids).ravel()
+    n = values.size
+    key = np.where(np.isnan(values), -np.inf, values)
+    _, id_rank = np.unique(ids, return_inverse=True)
+    order = np.lexsort((-np.ravel(id_rank), key))
+    found: list[list[float] | None] = []
+    for score in range(2, 6):
+        # The smallest rank with 1 + (10 rank + 5) // (2n) >= score.
+        rank = max(0, -((5 - 2 * n * (score - 1)) // 10))
+        found.append([float(key[order[rank]]), float(ids[order[rank]])] if rank < n else None)
+    return found
+
+
+def score_against(value: float, customer_id: float, bounds: list[list[float] | None]) -> int:
+    """The quintile score of one customer against boundaries() of a base: 1 + the boundaries it is at or
+    past in rank order (value ascending; among equal values the larger id first)."""
+    key = -np.inf if value != value else float(value)
+    passed = sum(1 for bound in bounds if bound is not None
+                 and (key > bound[0] or (key == bound[0] and customer_id <= bound[1])))
+    return 1 + passed
+
+
+def scores_against(last_purchase_day, frequency, monetary, customer_ids, bounds) -> tuple[np.ndarray, ...]:
+    """(R, F, M) scores against the boundaries of a base ({"recency": boundaries(last purchase days, ids),
+    "frequency": ..., "monetary": ...}): as scores() over that base gives its own customers."""
+    ids = np.asarray(customer_ids).ravel().tolist()
+
+    def against(values, name: str) -> np.ndarray:
+        values = np.asarray(values, dtype=float).ravel().tolist()
+        return np.array([score_against(v, i, bounds[name]) for v, i in zip(values, ids, strict=True)], dtype=np.int64)
+
+    return against(last_purchase_day, "recency"), against(frequency, "frequency"), against(monetary, "monetary")
 
 
 def scores(recency_days, frequency, monetary, customer_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -108,6 +108,7 @@ def show(
         record = customers.profile(conn, customer_id)
         record["open_followups"] = followups.open_for_customer(conn, customer_id)
         record["scores"] = views.customer_scores(conn, customer_id)
+    views.keep_scores_fits(conn, record["scores"])
     views.show_profile(record, fmt, output)
 
 

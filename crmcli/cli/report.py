@@ -49,18 +49,28 @@ ModelOption = Annotated[Model, typer.Option(
     "--model", help="pareto (Pareto/NBD, default) or bgnbd (BG/NBD). See README for why Pareto/NBD is the default.")]
 ReportLimitOption = Annotated[int, typer.Option("--limit", "-n", min=0, help="At most N customers; 0 means all.")]
 HorizonOption = Annotated[int, typer.Option("--horizon", min=1, help="Days ahead for expected purchases and CLV.")]
+RefitOption = Annotated[bool, typer.Option(
+    "--refit", help="Fit the models again instead of reusing a stored fit (see README, How the reports work).")]
 
 
-def _scores(conn, as_of: str | None, model: Model, horizon: int = 365, discount: float = 0.0):
-    """Load, fit and predict (inside the caller's snapshot); the models' notes go to stderr."""
+def _scores(conn, as_of: str | None, model: Model, horizon: int = 365, discount: float = 0.0, refit: bool = False):
+    """Load, fit or reuse, and predict (inside the caller's snapshot); the models' notes go to stderr."""
     from crmcli.analytics import report
 
     with _working(conn, f"fitting {model.value} and scoring every customer"):
         scores = report.score(conn, as_of=values.day(as_of, "as-of"), model=model.value, horizon_days=horizon,
-                              discount=discount)
+                              discount=discount, refit=refit)
     for message in scores.notes:
         note(f"note: {message}")
     return scores
+
+
+def keep_fits(conn, fits) -> None:
+    """Store the fits a command made, after its snapshot: never blocks or fails it (stored.save)."""
+    from crmcli.analytics import stored
+
+    if (why_not := stored.save(conn, fits)) is not None:
+        note(f"note: {why_not}")
 
 
 # A spinner on stderr while a large shop's models are fitted (seconds, not milliseconds): for a person
@@ -96,6 +106,7 @@ def best(
     segment: Annotated[str | None, typer.Option("--segment", help="Only this RFM segment, e.g. 'At risk'.")] = None,
     as_of: AsOfOption = None,
     model: ModelOption = Model.pareto,
+    refit: RefitOption = False,
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
@@ -110,12 +121,13 @@ def best(
     conn = connection(ctx, create=False)
     view = View(columns_, sort, wide)
     with db.snapshot(conn):  # scores, names and rows from one consistent state
-        scores = _scores(conn, as_of, model, horizon, discount)
+        scores = _scores(conn, as_of, model, horizon, discount, refit)
         rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=view.fetch_limit(limit) or 0)
         render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE,
                              priority=_REPORT_PRIORITY, sentences=("why",)), fmt, output,
                title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})",
                view=view, limit=limit, see_also=_SEE_CUSTOMER, empty=_NO_PURCHASES)
+    keep_fits(conn, scores.fits.fresh())
 
 
 @app.command("churn")
@@ -125,6 +137,7 @@ def churn(
                                             help="Only customers at least this likely to have left.")] = 0.0,
     as_of: AsOfOption = None,
     model: ModelOption = Model.pareto,
+    refit: RefitOption = False,
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,
     output: OutputOption = None,
@@ -142,7 +155,7 @@ def churn(
     conn = connection(ctx, create=False)
     view = View(columns_, sort, wide)
     with db.snapshot(conn):
-        scores = _scores(conn, as_of, model)
+        scores = _scores(conn, as_of, model, refit=refit)
     cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE, priority=_REPORT_PRIORITY,
                    sentences=("why",))
     title = f"Churn risk as of {scores.base.as_of} ({scores.model})"
@@ -151,6 +164,7 @@ def churn(
             rows = report.churn_rows(conn, scores, min_risk=min_risk, limit=view.fetch_limit(limit) or 0)
             render(rows, cols, fmt, output, title=title, view=view, limit=limit, see_also=_SEE_CUSTOMER,
                    empty=_NO_PURCHASES)
+        keep_fits(conn, scores.fits.fresh())
         return
     # Scheduling follow-ups writes: the follow-ups are created, the report written (and flushed to its
     # file or stdout), and only then committed; the file is renamed into place after the commit. A report
@@ -167,6 +181,8 @@ def churn(
         out.write(chosen, shown, view.choose(cols), stream, title=title, is_terminal=output is None and stream.isatty(),
                   wide=view.wide, see_also=_SEE_CUSTOMER, empty=_NO_PURCHASES)
         out.settle(stream)
+    # The fits are kept apart, after the follow-ups committed: failing to store one undoes nothing.
+    keep_fits(conn, scores.fits.fresh())
     created, skipped = result["created"], result["skipped"]
     ids = f" (ids {', '.join(map(str, created))})" if created else ""
     note(f"scheduled {len(created)} follow-up{'' if len(created) == 1 else 's'} due today{ids}; "
@@ -200,26 +216,30 @@ def segments(
 def model_(
     ctx: typer.Context,
     as_of: AsOfOption = None,
+    refit: RefitOption = False,
     fmt: FormatOption = None,
     output: OutputOption = None,
     columns_: ColumnsOption = None,
     sort: SortOption = None,
     wide: WideOption = False,
 ) -> None:
-    """The fitted models (BG/NBD, Pareto/NBD, Gamma-Gamma): parameters per day, log-likelihood, convergence."""
-    from crmcli.analytics import report
+    """The fitted models (BG/NBD, Pareto/NBD, Gamma-Gamma): parameters per day, log-likelihood, convergence,
+    and which stored fit each is. --refit in a nightly cron job keeps every report's fit fresh."""
+    from crmcli.analytics import fitted
     from crmcli.output import columns
 
     conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of")
-    with db.snapshot(conn):
-        rows, notes = report.fitted_models(conn, as_of=day)
+    with db.snapshot(conn), _working(conn, "fitting the models"):
+        rows, notes, fresh = fitted.fitted_models(conn, as_of=day, refit=refit)
     for message in notes:
         note(f"note: {message}")
+    keep_fits(conn, fresh)
     # The parameters are rounded to 4 significant digits in a table; csv and json carry them in full.
-    render(rows, columns(*report.MODEL_COLUMNS, numeric=_NUMERIC,
+    render(rows, columns(*fitted.MODEL_COLUMNS, numeric=_NUMERIC,
                          priority={"converged": 1, "log_likelihood": 2, "customers": 3, "repeat_customers": 3,
-                                   "time_unit": 4}),
+                                   "time_unit": 4, "as_of": 2, "fitted_at": 5, "reused": 3, "purchase_days": 5,
+                                   "iterations": 6}),
            fmt, output, title=f"Fitted models as of {day or values.now().date()}", view=View(columns_, sort, wide),
            empty=_NO_PURCHASES)
 
@@ -238,7 +258,7 @@ _NUMERIC = (
     "rank", "customer_id", "recency_score", "frequency_score", "monetary_score", "purchases", "revenue",
     "days_since_last_purchase", "p_alive", "expected_purchases", "expected_spend", "predicted_clv", "churn_risk",
     "value_at_risk", "value_if_active", "typical_gap_days", "open_complaints", "low_ratings", "customers",
-    "customer_share", "revenue_share", "log_likelihood", "repeat_customers",
+    "customer_share", "revenue_share", "log_likelihood", "repeat_customers", "purchase_days", "iterations",
 )
 
 

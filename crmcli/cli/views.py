@@ -71,10 +71,30 @@ def _json_ready(value: Any) -> Any:
 
 
 def customer_scores(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any] | None:
-    """The customer's RFM scores, P(alive), predicted value and why (filled in by the analytics)."""
-    from crmcli.analytics import report
+    """The customer's RFM scores, P(alive), predicted value and why (filled in by the analytics), from the
+    stored fits; the first time (no stored fit yet) the whole base is fitted, with a spinner on a terminal.
+    Call inside the command's snapshot, then keep_scores_fits(conn, scores) after it."""
+    from crmcli.analytics import fitset, report
+    from crmcli.cli.report import _working
+    from crmcli.values import now
 
-    return report.customer_scores(conn, customer_id)
+    if fitset.for_customer(conn, report.DEFAULT_MODEL, now().date()) is not None:
+        return report.customer_scores(conn, customer_id)
+    with _working(conn, "fitting the models once (`crm report model --refit` in a nightly cron keeps them ready)"):
+        return report.customer_scores(conn, customer_id)
+
+
+def keep_scores_fits(conn: sqlite3.Connection, scores: dict[str, Any] | None) -> None:
+    """After the snapshot: the notes of customer_scores and the fits it made, stored for the next show."""
+    from crmcli.cli.common import note
+    from crmcli.cli.report import keep_fits
+
+    fits = getattr(scores, "fits", None)
+    if fits is None:
+        return
+    for message in getattr(scores, "notes", []):
+        note(f"note: {message}")
+    keep_fits(conn, fits.fresh())
 
 
 def show_profile(record: dict[str, Any], fmt: OutputFormat | None, output: Path | None) -> None:

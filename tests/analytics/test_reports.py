@@ -146,6 +146,7 @@ def test_too_little_history_falls_back_and_says_so(conn, crm, monkeypatch):
 
 
 def test_report_on_an_empty_database(crm):
+    assert crm("init").exit_code == 0  # a read command creates no database
     result = crm("report", "best", "--format", "csv")
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [",".join(report.BEST_COLUMNS)]

@@ -1,0 +1,49 @@
+"""`crm report model`: the fitted models (both purchase models and the spend model) on one base, stored
+or fresh by the reuse policy (stored.py), with the data each was fitted on and when."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from typing import Any
+
+from crmcli import values
+from crmcli.analytics import heuristic
+from crmcli.analytics.data import load
+from crmcli.analytics.fitset import SPEND, for_base
+from crmcli.analytics.report import expected_spend, repeat_buyers
+from crmcli.analytics.stored import StoredFit
+
+MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged",
+                 "as_of", "purchase_days", "iterations", "fitted_at", "reused")
+PURCHASE_MODELS = ("bgnbd", "pareto")
+
+
+def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
+                  refit: bool = False) -> tuple[list[dict[str, Any]], list[str], list[StoredFit]]:
+    """Rows, notes, and the fits made now (to store after the snapshot), for the base as of `as_of`."""
+    base = load(conn, as_of or values.now().date())
+    notes: list[str] = []
+    fit_set, fits = for_base(conn, base, PURCHASE_MODELS, refit=refit)
+    if not (len(base) and heuristic.can_fit(base.x)):
+        notes.append("too little history to fit the purchase models "
+                     f"({repeat_buyers(int((base.x > 0).sum()), len(base))})")
+    expected_spend(base, fit_set.spend, notes)  # for its notes only
+    shown = [fits[name] for name in (*PURCHASE_MODELS, SPEND) if name in fits]
+    if any(fit.reused for fit in shown):
+        notes.append("stored fits were reused (see the reused column); --refit fits again")
+    rows = [{
+        "model": fit.model,
+        "time_unit": "day",
+        "params": {k: float(v) for k, v in fit.params.items()},
+        "log_likelihood": float("nan") if fit.log_likelihood is None else float(fit.log_likelihood),
+        "customers": int(fit.seen.customers),
+        "repeat_customers": int(fit.seen.repeat_customers),
+        "converged": bool(fit.converged),
+        "as_of": fit.as_of.isoformat(),
+        "purchase_days": fit.seen.purchase_days,
+        "iterations": fit.iterations,
+        "fitted_at": fit.fitted_at,
+        "reused": fit.reused,
+    } for fit in shown]
+    return rows, notes, [fit for fit in fits.values() if not fit.reused]

@@ -1,0 +1,191 @@
+"""Stored fits (crmcli/analytics/stored.py, fitset.py): the reuse policy, storing outside the read
+snapshot without ever failing a read, and scores from a stored fit equal to scores from a fresh one."""
+
+import sqlite3
+import time
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+from helpers import freeze
+
+from crmcli import db, demo, interactions
+from crmcli.analytics import fitset, report, stored
+from crmcli.analytics.data import load
+
+NOW = datetime(2026, 11, 22, 12, 0, 0)
+DAY = NOW.date()
+
+
+@pytest.fixture
+def shop(conn, monkeypatch):
+    freeze(monkeypatch, NOW)
+    with db.transaction(conn):
+        demo.fill(conn, count=200, seed=3)
+    return conn
+
+
+def fit_and_store(conn, day=DAY, model="pareto"):
+    with db.snapshot(conn):
+        s = report.score(conn, as_of=day, model=model)
+    assert stored.save(conn, s.fits.fresh()) is None
+    return s
+
+
+def test_a_stored_fit_comes_back_exactly_and_is_reused(shop):
+    first = fit_and_store(shop)
+    assert first.fits.purchase is not None and not first.fits.purchase.reused
+    with db.snapshot(shop):
+        again = report.score(shop, as_of=DAY)
+    assert again.fits.purchase.reused and again.fits.spend.reused and again.fits.population.reused
+    assert again.fits.fresh() == []
+    assert again.fits.purchase.params == first.fits.purchase.params  # JSON keeps every float exactly
+    assert again.fits.spend.params == first.fits.spend.params
+    for name in ("p_alive", "expected_purchases", "predicted_clv", "value_if_active"):
+        assert np.array_equal(getattr(again, name), getattr(first, name)), name
+    assert "using the pareto fit of 2026-11-22 on" in again.notes[0] and "--refit" in again.notes[0]
+    assert first.notes[0].startswith("fitted the pareto model as of 2026-11-22 on")
+
+
+def test_refit_fits_again_and_replaces_the_day_s_fit(shop, monkeypatch):
+    fit_and_store(shop)
+    freeze(monkeypatch, NOW + timedelta(hours=1))
+    with db.snapshot(shop):
+        s = report.score(shop, as_of=DAY, refit=True)
+    assert not s.fits.purchase.reused
+    assert stored.save(shop, s.fits.fresh()) is None
+    rows = shop.execute("SELECT model, fitted_at FROM model_fits WHERE model = 'pareto'").fetchall()
+    assert [tuple(r) for r in rows] == [("pareto", "2026-11-22T13:00:00")]  # one per model and day
+
+
+@pytest.mark.parametrize("days_later, reused", [(0, True), (stored.REUSE_DAYS, True), (stored.REUSE_DAYS + 1, False)])
+def test_a_fit_is_reused_for_up_to_reuse_days_after_its_as_of_day(shop, days_later, reused):
+    fit_and_store(shop, DAY)  # the demo's last purchases are on DAY: nothing changes after it
+    found = stored.find(shop, "pareto", DAY + timedelta(days=days_later))
+    assert (found is not None) == reused
+
+
+def test_a_fit_of_a_later_day_is_never_used_for_an_earlier_one(shop):
+    fit_and_store(shop, DAY)
+    assert stored.find(shop, "pareto", DAY) is not None
+    assert stored.find(shop, "pareto", DAY - timedelta(days=1)) is None
+
+
+def test_purchases_added_since_count_against_the_fit(shop):
+    fit = fit_and_store(shop).fits.purchase
+    allowed = stored.most_changed(fit.seen.purchases) + 1  # the fewest that are 2% of its purchases or more
+    assert allowed - 1 < stored.REUSE_CHANGE * fit.seen.purchases <= allowed
+    customer = 1
+    with db.transaction(shop):
+        for _ in range(allowed - 1):
+            interactions.add(shop, customer, "purchase", at="2026-11-22T10:00:00", amount="5")
+    assert stored.changed_since(shop, fit, DAY) == allowed - 1
+    assert stored.find(shop, "pareto", DAY) is not None
+    with db.transaction(shop):
+        # A late import of old history counts too, though dated before the fit's day.
+        interactions.add(shop, customer, "purchase", at="2020-01-01", amount="5")
+    assert stored.changed_since(shop, fit, DAY) == allowed
+    assert stored.find(shop, "pareto", DAY) is None
+
+
+def test_purchases_dated_after_the_fit_s_day_count_for_a_later_day(shop):
+    fit = fit_and_store(shop, DAY - timedelta(days=3)).fits.purchase
+    later = shop.execute("SELECT count(*) FROM interactions WHERE type = 'purchase' AND at >= ? AND at < ?",
+                         ((DAY - timedelta(days=2)).isoformat(), DAY.isoformat() + "~")).fetchone()[0]
+    assert stored.changed_since(shop, fit, DAY, cap=10**9) == later
+
+
+def test_another_crm_version_s_fit_is_not_reused(shop, monkeypatch):
+    fit_and_store(shop)
+    monkeypatch.setattr(stored, "crm_version", lambda: "99.0")
+    assert stored.find(shop, "pareto", DAY) is None
+
+
+def test_save_refuses_to_run_inside_a_snapshot(shop):
+    with db.snapshot(shop):
+        s = report.score(shop, as_of=DAY)
+        with pytest.raises(RuntimeError, match="outside"):
+            stored.save(shop, s.fits.fresh())
+
+
+def test_a_locked_database_is_a_note_at_once_not_a_wait_or_an_error(shop, isolated_database):
+    with db.snapshot(shop):
+        s = report.score(shop, as_of=DAY)
+    writer = sqlite3.connect(isolated_database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.perf_counter()
+        why = stored.save(shop, s.fits.fresh())
+        assert time.perf_counter() - started < 2.0  # not the 10 s busy timeout of a write command
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert why == "the fit was not stored (another command was writing to the database); the next report fits again"
+    assert shop.execute("SELECT count(*) FROM model_fits").fetchone()[0] == 0
+    assert shop.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_SECONDS * 1000  # put back
+    assert not shop.in_transaction
+
+
+def test_a_read_only_connection_scores_and_cannot_store(shop, isolated_database):
+    reader = sqlite3.connect(f"{isolated_database.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    try:
+        with db.snapshot(reader):
+            s = report.score(reader, as_of=DAY)
+        why = stored.save(reader, s.fits.fresh())
+    finally:
+        reader.close()
+    assert why is not None and "read-only" in why
+    assert s.model == "pareto" and len(s.p_alive) > 0
+
+
+def test_one_customer_from_stored_fits_equals_the_whole_base(shop, monkeypatch):
+    """customer_scores' one-customer path (stored fits, the customer's own purchases by index) gives
+    every customer exactly the row of the whole-base scores, RFM and why included."""
+    whole = fit_and_store(shop)
+    fits = fitset.for_customer(shop, "pareto", DAY)
+    assert fits is not None and all(fit.reused for fit in fits.all())
+    monkeypatch.setattr(report, "score", lambda *a, **k: pytest.fail("the whole base was scored"))
+    by_id = {int(c): i for i, c in enumerate(whole.base.customer_id)}
+    for customer_id, i in by_id.items():
+        one = report.customer_scores(shop, customer_id, as_of=DAY)
+        assert one is not None
+        expected = next(report._rows(shop, whole, [i], lambda r: report.why_best(r, 365)
+                                     if r["churn_risk"] < 0.5 else report.why_churn(r)))
+        assert one["why"] == expected["why"], customer_id
+        assert one["rfm"] == f"{expected['recency_score']}{expected['frequency_score']}{expected['monetary_score']}"
+        assert (one["p_alive"], one["predicted_clv"], one["segment"]) == (
+            expected["p_alive"], expected["predicted_clv"], expected["segment"])
+
+
+def test_one_customer_without_a_stored_fit_scores_the_whole_base_once(shop):
+    assert fitset.for_customer(shop, "pareto", DAY) is None
+    with db.snapshot(shop):
+        first = report.customer_scores(shop, 1, as_of=DAY)
+    assert first is not None and {fit.model for fit in first.fits.fresh()} == {"pareto", "gamma_gamma", "population"}
+    assert stored.save(shop, first.fits.fresh()) is None
+    again = report.customer_scores(shop, 1, as_of=DAY)
+    assert again == first and again.fits.fresh() == []
+
+
+def test_the_heuristic_for_one_customer_uses_the_base_s_stored_usual_gap(conn, monkeypatch):
+    """Too little history for a model: one customer's one-time-buyer gap is the whole base's median."""
+    freeze(monkeypatch, NOW)
+    with db.transaction(conn):
+        demo.fill(conn, count=12, seed=5)
+    whole = fit_and_store(conn)
+    assert whole.model == "heuristic" and whole.fits.purchase is None
+    base = load(conn, DAY)
+    for i, customer_id in enumerate(base.customer_id.tolist()):
+        one = report.customer_scores(conn, customer_id, as_of=DAY)
+        assert one is not None and one.fits.fresh() == []
+        assert one["p_alive"] == round(float(whole.p_alive[i]), 4)
+        assert one["model"] == "heuristic"
+
+
+def test_population_figures_survive_json(shop):
+    fit_and_store(shop)
+    population = stored.find(shop, stored.POPULATION, DAY)
+    assert population is not None
+    assert set(population.params) == {"can_fit", "spend_can_fit", "median_gap_days", "rfm"}
+    assert all(len(population.params["rfm"][name]) == 4 for name in ("recency", "frequency", "monetary"))
+    assert population.as_of == date(2026, 11, 22)
