@@ -21,6 +21,12 @@ there); a disagreement, like a command that could not run, exits non-zero.
     .venv/bin/python tests/benchmarks/bench_reports.py [--customers 100000] [--seed 1] [--skip-peer]
 
 `crm report best` is timed too, for the record; it has no peer.
+
+Fits are stored in the database and reused (crmcli/analytics/stored.py), so each crm command is
+timed twice: cold, on a fresh copy of the database with no stored fit (the figures judged against
+the peer, which never stores one), and warm, on a copy where one untimed run of the same command
+stored its fits. `crm customer show 5000` cold and warm and `crm info` are timed beside them
+(medians of --repeat runs), on the same copies. The cached database itself is never written to.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -298,15 +305,28 @@ def measure(label: str, argv: list[str], stdout_path: Path) -> Run:
     return Run(label, float(wall), int(peak_kib), proc.returncode, body)
 
 
-def best_of(label: str, argv: list[str], stdout_path: Path, repeat: int) -> Run:
-    """The fastest of `repeat` runs (the one least disturbed by the machine); peak RSS of that run."""
+def best_of(label: str, argv: list[str], stdout_path: Path, repeat: int, before=None, median: bool = False) -> Run:
+    """The fastest of `repeat` runs (the one least disturbed by the machine), or the median run; peak RSS
+    of that run. before(), if given, runs untimed before each run (a fresh copy of the database)."""
     runs = []
     for _ in range(repeat):
+        if before is not None:
+            before()
         run = measure(label, argv, stdout_path)
         if not run.ok:
             return run
         runs.append(run)
+    if median:
+        return sorted(runs, key=lambda r: r.wall_seconds)[(len(runs) - 1) // 2]
     return min(runs, key=lambda r: r.wall_seconds)
+
+
+def fresh_copy(source: Path, target: Path) -> Path:
+    """A copy of the database with no stored fit (and no -wal/-shm left from an earlier run)."""
+    for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    return target
 
 
 CRM_COMMANDS = {
@@ -357,6 +377,23 @@ def csv_rows(path: Path) -> int:
         return max(sum(1 for _ in f) - 1, 0)
 
 
+def everyday_runs(crm: str, db_path: Path, key: str, repeat: int, errors: list[str], customer: int) -> list[Run]:
+    """`customer show 5000` (or the last customer of a smaller base) cold (a fresh copy: it fits the base
+    once) and warm (a fit stored), and `info`; medians of `repeat`. The show is as of today, so it fits
+    at today's date, not the dataset's."""
+    show_db = WORK / f"{key}.show.db"
+    out = WORK / f"{key}.everyday.out"
+    show = [crm, "--db", str(show_db), "customer", "show", str(customer)]
+    runs = [best_of(f"crm customer show {customer} (cold)", show, out, repeat, median=True,
+                    before=lambda: fresh_copy(db_path, show_db))]
+    runs.append(best_of(f"crm customer show {customer} (warm)", show, out, repeat, median=True))
+    runs.append(best_of("crm info", [crm, "--db", str(show_db), "info"], out, repeat, median=True))
+    for run in runs:
+        if not run.ok:
+            errors.append(f"{run.label} exited {run.returncode}:\n{_tail(run.stderr)}")
+    return runs
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -382,20 +419,30 @@ def main(argv: list[str] | None = None) -> int:
     # Other work on the machine slows both sides: the load average is printed with the figures.
     load_before = os.getloadavg()
     crm_runs: dict[str, Run] = {}
+    warm_runs: dict[str, Run] = {}
+    everyday: list[Run] = []
+    cold_db, warm_db = WORK / f"{key}.cold.db", WORK / f"{key}.warm.db"
     if not args.skip_crm:
         crm = str(crm_command())
         for label, words in CRM_COMMANDS.items():
-            print(f"running {label} ...", file=sys.stderr, flush=True)
+            print(f"running {label} cold and warm ...", file=sys.stderr, flush=True)
             out = crm_output(key, label)
-            run = best_of(
-                label,
-                [crm, "--db", str(db_path), *words, "--limit", "0", "--format", "csv", "--as-of", as_of],
-                out,
-                args.repeat,
-            )
+            tail = [*words, "--limit", "0", "--format", "csv", "--as-of", as_of]
+            run = best_of(label, [crm, "--db", str(cold_db), *tail], out, args.repeat,
+                          before=lambda: fresh_copy(db_path, cold_db))
             crm_runs[label] = run
             if not run.ok:
                 errors.append(f"{label} exited {run.returncode}:\n{_tail(run.stderr)}")
+                continue
+            fresh_copy(db_path, warm_db)
+            measure(label, [crm, "--db", str(warm_db), *tail], out.with_suffix(".first.csv"))  # stores the fits
+            warm_out = out.with_suffix(".warm.csv")
+            warm = best_of(f"{label} (warm)", [crm, "--db", str(warm_db), *tail], warm_out, args.repeat)
+            warm_runs[label] = warm
+            # The same data, as-of day and parameters: the same bytes, from a stored fit or a fresh one.
+            if warm.ok and warm_out.read_bytes() != out.read_bytes():
+                errors.append(f"{label}: the warm report differs from the cold one")
+        everyday = everyday_runs(crm, db_path, key, args.repeat, errors, min(5000, meta["customers"]))
 
     peers: dict[str, Run] = {}
     peer_versions = ""
@@ -439,10 +486,25 @@ def main(argv: list[str] | None = None) -> int:
             rows = f"FAILED (exit {run.returncode})"
         print(f"{run.label:<34} {run.wall_seconds:>8.2f} {run.peak_mib:>9.1f}  {rows}")
     print()
+    if warm_runs:
+        print("stored fits: each report cold (a fresh copy, no stored fit; the rows above) and warm (a fit stored "
+              "by an earlier run)")
+        for label, warm in warm_runs.items():
+            cold = crm_runs[label]
+            if warm.ok and cold.ok:
+                print(f"  {label:<34} cold {cold.wall_seconds:6.2f} s  warm {warm.wall_seconds:6.2f} s  "
+                      f"cold/warm {cold.wall_seconds / warm.wall_seconds:5.2f}x  peak warm {warm.peak_mib:.1f} MiB")
+    if everyday:
+        info = everyday[-1]
+        print(f"everyday (medians of {args.repeat}), against `crm info` on the same file")
+        for run in everyday:
+            ratio = f"{run.wall_seconds / info.wall_seconds:5.2f}x crm info" if info.ok and run.ok else "failed"
+            print(f"  {run.label:<34} {run.wall_seconds:6.2f} s  {ratio}")
+    print()
 
     if peers:
         print("targets (issue 3), each crm model against the lifetimes fitter of the same model")
-        crm_params = crm_fitted_params(db_path, as_of)
+        crm_params = crm_fitted_params(fresh_copy(db_path, cold_db), as_of)
         for model in MODELS:
             run, peer = crm_runs.get(f"crm report churn --model {model}"), peers[model]
             label = f"churn --model {model} vs {PEER_FITTER[model]}"
