@@ -11,7 +11,14 @@ from crmcli.analytics import bgnbd, fitting, gamma_gamma, pareto
 
 def test_fit_result_fields():
     names = [f.name for f in dataclasses.fields(fitting.FitResult)]
-    assert names == ["model", "params", "log_likelihood", "customers", "repeat_customers", "converged", "message"]
+    assert names == ["model", "params", "log_likelihood", "customers", "repeat_customers", "converged", "message",
+                     "iterations"]
+
+
+def test_a_fit_counts_its_iterations():
+    x, t_x, T = np.array([0, 2, 5, 1] * 10), np.array([0, 30, 80, 10] * 10), np.array([100, 90, 120, 60] * 10)
+    fit = bgnbd.fit(x, t_x, T)
+    assert fit.iterations > 0
 
 
 def test_compress_sums_weights_per_distinct_row():
