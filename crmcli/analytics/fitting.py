@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 # A parameter outside this range means the optimiser ran off towards a limit of
 # the model (for example s and beta growing together without end when every
@@ -209,6 +208,9 @@ def _best_optimum(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], n
 
     def value_only(log_params: np.ndarray) -> float:
         return objective(log_params)[0]
+
+    # Here, not at the top: scoring from a stored fit (customer show) never loads scipy.optimize (0.3 s).
+    from scipy.optimize import minimize
 
     bounds = [_LOG_BOX] * len(names)
     best = None

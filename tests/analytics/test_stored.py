@@ -189,3 +189,20 @@ def test_population_figures_survive_json(shop):
     assert set(population.params) == {"can_fit", "spend_can_fit", "median_gap_days", "rfm"}
     assert all(len(population.params["rfm"][name]) == 4 for name in ("recency", "frequency", "monetary"))
     assert population.as_of == date(2026, 11, 22)
+
+
+def test_the_change_check_reads_index_ranges_not_every_purchase(shop):
+    """changed_since must cost milliseconds at 100,000 customers: each of its queries is a range."""
+    fit = fit_and_store(shop).fits.purchase
+    plans = []
+    original = shop.execute
+
+    class Spy:
+        def execute(self, query, params=()):
+            plans.append(" ".join(row[3] for row in original("EXPLAIN QUERY PLAN " + query, params)))
+            return original(query, params)
+
+    stored.changed_since(Spy(), fit, DAY)
+    assert len(plans) == 2
+    assert "interactions_type_at (type=? AND at>? AND at<?)" in plans[0]
+    assert "INTEGER PRIMARY KEY (rowid>?)" in plans[1]
