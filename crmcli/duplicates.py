@@ -24,7 +24,7 @@ import difflib
 import sqlite3
 from typing import Any
 
-from crmcli import customers, history, refs, values
+from crmcli import customers, history, interactions, refs, values
 from crmcli.errors import InvalidInput
 
 SAME_EMAIL, SAME_PHONE, SAME_NAME, SIMILAR_NAME = 1, 2, 3, 4
@@ -133,6 +133,10 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
         raise InvalidInput("merge", duplicate_id, "is the same customer as KEEP; give two different customers")
     keep = customers.get(conn, keep_id)
     duplicate = customers.get(conn, duplicate_id)
+    # customer_summary's per-row triggers would recompute both customers once per row moved (a
+    # customer with thousands of receipts: seconds); set aside, the two are recomputed once.
+    aside = interactions.SummaryAside(conn)
+    aside.touch_ids((keep_id, duplicate_id))
     moved = {
         "interactions": conn.execute("UPDATE interactions SET customer_id = ? WHERE customer_id = ?",
                                      (keep_id, duplicate_id)).rowcount,
@@ -141,6 +145,7 @@ def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str
         "followups": conn.execute("UPDATE followups SET customer_id = ? WHERE customer_id = ?",
                                   (keep_id, duplicate_id)).rowcount,
     }
+    aside.restore()
     new_tags = [tag for tag in duplicate["tags"] if tag not in keep["tags"]]
     filled: dict[str, Any] = {}
     differing: list[str] = []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from crmcli import values
+from crmcli import sql, values
 from crmcli.errors import Conflict, InvalidInput
-from crmcli.migrations import INTERACTION_TYPES  # the types M001's CHECK allows
+from crmcli.migrations import INTERACTION_TYPES, SUMMARY_INTERACTION_TRIGGERS  # the types M001 allows; M008
 
 MONEY_TYPES = ("purchase", "refund")
 LIST_COLUMNS = ("id", "customer_id", "customer_name", "type", "at", "amount", "by", "note")
@@ -122,9 +123,25 @@ def list_interactions(
         # 'YYYY-MM-DD~' sorts after every time on that day ('~' > 'T').
         where.append("i.at <= ?")
         params.append(end.isoformat() + "~")
+    chosen = "interactions"
+    if limit and customer_id is None:
+        # The newest `limit` of each type through interactions_type_at (type, at), then the newest of
+        # those: a page of the latest reads a few index entries per type, never the table. (For one
+        # customer, their own rows by interactions_customer_type_at are few; the plain query is best.)
+        kinds = [params[where.index("i.type = ?")]] if type else list(INTERACTION_TYPES)
+        others = [w for w in where if w != "i.type = ?"]
+        other_params = [v for w, v in zip(where, params, strict=True) if w != "i.type = ?"]
+        chosen = "(" + " UNION ALL ".join(
+            f"""SELECT * FROM (SELECT * FROM interactions i WHERE i.type = '{kind}'
+                {"AND " + " AND ".join(others) if others else ""}
+                AND EXISTS (SELECT 1 FROM customers WHERE id = i.customer_id)
+                ORDER BY i.at DESC, i.id DESC LIMIT ?)"""
+            for kind in kinds) + ")"
+        params = [value for _ in kinds for value in (*other_params, limit)]
+        where = []
     sql = f"""SELECT i.id, i.customer_id, c.name AS customer_name, i.type, i.at, i.amount_cents,
                      i.staff AS by, i.note
-                FROM interactions i JOIN customers c ON c.id = i.customer_id
+                FROM {chosen} i JOIN customers c ON c.id = i.customer_id
                {"WHERE " + " AND ".join(where) if where else ""}
                ORDER BY i.at DESC, i.id DESC {"LIMIT ?" if limit else ""}"""
     if limit:
@@ -144,3 +161,44 @@ def full_moment(at: str | None) -> str | None:
     if at is None:
         return None
     return at + "T00:00:00" if len(at) == 10 else at[:19]
+
+
+class SummaryAside:
+    """customer_summary's triggers (migrations.M008) set aside for a bulk change, inside the caller's
+    transaction: a trigger that recomputes a customer per row costs a bulk import more than the insert
+    itself, and, once the import has dropped the indexes, reads the whole table per row. Say which
+    customers the change touches (touch, touch_ids: before rows are deleted, after they are added),
+    then restore(): their rows are recomputed with one aggregate and the triggers made again exactly as
+    the file had them. A rollback brings the triggers back too, so the file is never left without them."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        marks = ", ".join("?" * len(SUMMARY_INTERACTION_TRIGGERS))
+        self.triggers = [row[1] for row in conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks}) ORDER BY name",
+            SUMMARY_INTERACTION_TRIGGERS)]
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS summary_touched (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.summary_touched")
+        for name in SUMMARY_INTERACTION_TRIGGERS:
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+    def touch(self, condition: str, params: Sequence[Any] = ()) -> None:
+        """The customers of the interactions for which the SQL condition holds."""
+        self.conn.execute("INSERT OR IGNORE INTO temp.summary_touched (id) "
+                          f"SELECT DISTINCT customer_id FROM interactions WHERE {condition}", params)
+
+    def touch_ids(self, customer_ids: Iterable[int]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO temp.summary_touched (id) VALUES (?)",
+                              ((customer_id,) for customer_id in customer_ids))
+
+    def restore(self) -> int:
+        """Recompute the touched customers and make the triggers again; returns how many were touched.
+        (A customer deleted meanwhile lost its row to the trigger on customers, which stays in place.)"""
+        touched = self.conn.execute("SELECT count(*) FROM temp.summary_touched").fetchone()[0]
+        for statement in sql.refresh_summary(
+                "customer_id IN (SELECT t.id FROM temp.summary_touched t JOIN customers c ON c.id = t.id)"):
+            self.conn.execute(statement)
+        self.conn.execute("DELETE FROM temp.summary_touched")
+        for trigger in self.triggers:
+            self.conn.execute(trigger)
+        return touched

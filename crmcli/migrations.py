@@ -444,9 +444,79 @@ M007_MODEL_FITS: list[MigrationStep] = [
     )""",
 ]
 
+# Per-customer purchase figures kept on write (issue 14): what customer list, customer show, agenda and
+# info read instead of aggregating every purchase. One row per customer with purchases or refunds,
+# computed by sql.summary_of (the business definitions, written once) and kept right by triggers in the
+# same transaction as every change to interactions, so edits by other programs (the sqlite3 shell) count
+# too; the triggers call no function of crm's. Each recomputes the customer's row from the covering
+# index (a customer's own rows, never the table). A customer's row goes with the customer; interactions
+# deleted with their customer (ON DELETE CASCADE) recompute nothing. No REFERENCES: the delete trigger
+# does that job whether or not the deleting program enforces foreign keys. Bulk imports, a big import's
+# undo and merges set these triggers aside in their transaction and recompute the customers they touched
+# with one aggregate (interactions.SummaryAside). The index orders the best buyers for the agenda.
+SUMMARY_INTERACTION_TRIGGERS = ("customer_summary_insert", "customer_summary_delete", "customer_summary_update")
+_MONEY = "IN ('purchase', 'refund')"
+
+
+def _refresh(customer: str, also: str | None = None) -> str:
+    """The trigger statements that recompute one customer's row (none if the customer is gone, or
+    when the condition `also` is false)."""
+    condition = " AND ".join([f"customer_id = {customer}", _exists(customer), *([also] if also else [])])
+    return " ".join(f"{statement};" for statement in sql.refresh_summary(condition))
+
+
+def _exists(customer: str) -> str:
+    return f"EXISTS (SELECT 1 FROM customers WHERE id = {customer})"
+
+
+M008_CUSTOMER_SUMMARY: list[MigrationStep] = [
+    """CREATE TABLE customer_summary (
+        customer_id        INTEGER PRIMARY KEY,
+        purchase_days      INTEGER NOT NULL,  -- calendar days with a purchase (README, "Definitions")
+        purchase_records   INTEGER NOT NULL,  -- purchase rows
+        net_revenue_cents  INTEGER NOT NULL,  -- purchases minus refunds
+        purchase_cents     INTEGER NOT NULL,  -- purchases alone
+        first_purchase_day TEXT,              -- YYYY-MM-DD; NULL with refunds only
+        last_purchase_day  TEXT
+    )""",
+    f"INSERT INTO customer_summary ({', '.join(sql.SUMMARY_COLUMNS)}) "
+    f"{sql.summary_of('customer_id IN (SELECT id FROM customers)')}",
+    "CREATE INDEX customer_summary_best ON customer_summary (net_revenue_cents DESC, customer_id)",
+    f"""CREATE TRIGGER customer_summary_insert AFTER INSERT ON interactions
+        WHEN new.type {_MONEY} BEGIN {_refresh("new.customer_id")} END""",
+    f"""CREATE TRIGGER customer_summary_delete AFTER DELETE ON interactions
+        WHEN old.type {_MONEY} AND {_exists("old.customer_id")} BEGIN {_refresh("old.customer_id")} END""",
+    # Both customers when a row moves (a merge, or another program): the one it left and the one it joined.
+    f"""CREATE TRIGGER customer_summary_update AFTER UPDATE OF customer_id, type, at, amount_cents ON interactions
+        WHEN old.type {_MONEY} OR new.type {_MONEY} BEGIN
+        {_refresh("old.customer_id")}
+        {_refresh("new.customer_id", also="new.customer_id IS NOT old.customer_id")}
+    END""",
+    """CREATE TRIGGER customer_summary_customer_delete AFTER DELETE ON customers BEGIN
+        DELETE FROM customer_summary WHERE customer_id = old.id;
+    END""",
+    f"""CREATE TRIGGER customer_summary_customer_id AFTER UPDATE OF id ON customers WHEN old.id <> new.id BEGIN
+        DELETE FROM customer_summary WHERE customer_id = old.id; {_refresh("new.id")}
+    END""",
+    "DROP VIEW customer_stats",
+    """CREATE VIEW customer_stats AS
+    SELECT c.id AS customer_id,
+           c.name,
+           c.email,
+           coalesce(s.purchase_days, 0) AS purchases,
+           coalesce(s.purchase_days, 0) AS purchase_days,
+           round(coalesce(s.net_revenue_cents, 0) / 100.0, 2) AS revenue,
+           s.first_purchase_day AS first_purchase,
+           s.last_purchase_day AS last_purchase,
+           (SELECT count(*) FROM feedback f
+             WHERE f.customer_id = c.id AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
+           coalesce(s.purchase_records, 0) AS purchase_records
+      FROM customers c LEFT JOIN customer_summary s ON s.customer_id = c.id""",
+]
+
 MIGRATIONS: list[Sequence[MigrationStep]] = [
     M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
-    M006_SEARCH_KEYS, M007_MODEL_FITS,
+    M006_SEARCH_KEYS, M007_MODEL_FITS, M008_CUSTOMER_SUMMARY,
 ]
 
 

@@ -29,3 +29,25 @@ NET_REVENUE_CENTS = f"coalesce(sum({REVENUE_CENTS_OF_ROW}), 0)"
 
 # Purchases alone (the spend the models and averages use), in cents.
 PURCHASE_CENTS = "coalesce(sum(CASE WHEN type = 'purchase' THEN amount_cents END), 0)"
+
+# The customer_summary table (migrations.M008): per customer with purchases or refunds, the figures
+# above, kept by triggers in the same transaction as every change to interactions. Its columns, in
+# order, and the one query that computes them; triggers, the migration's backfill, the importer's
+# recompute and the tests' check all use this text, so the summary and the aggregate cannot differ.
+SUMMARY_COLUMNS = ("customer_id", "purchase_days", "purchase_records", "net_revenue_cents", "purchase_cents",
+                   "first_purchase_day", "last_purchase_day")
+
+
+def summary_of(customers: str) -> str:
+    """SELECT the customer_summary rows, from interactions, of the customers for whom the SQL condition
+    `customers` on customer_id holds (e.g. 'customer_id = new.customer_id'); none for a customer with no
+    purchase or refund. Index-only through interactions_customer_type_at."""
+    return (f"SELECT customer_id, {PURCHASE_DAYS}, sum(type = 'purchase'), {NET_REVENUE_CENTS}, {PURCHASE_CENTS}, "
+            f"{FIRST_PURCHASE_DAY}, {LAST_PURCHASE_DAY} FROM interactions "
+            f"WHERE type IN ('purchase', 'refund') AND {customers} GROUP BY customer_id")
+
+
+def refresh_summary(customers: str) -> list[str]:
+    """The statements that make customer_summary right for the customers of the condition `customers`."""
+    return [f"DELETE FROM customer_summary WHERE {customers}",
+            f"INSERT INTO customer_summary ({', '.join(SUMMARY_COLUMNS)}) {summary_of(customers)}"]

@@ -28,33 +28,47 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     Quiet: bought on at least two days, and silent for more than twice their own usual gap
     between purchase days and at least 14 days. Left out: customers with an open follow-up,
     or one made since their last purchase (someone is already on it).
+
+    Read from customer_summary (kept on write, migrations.M008) through its index by revenue: the
+    best fifth, never every purchase. When purchases or refunds are dated after today (another
+    program's, or a clock set back), the summary counts what today's agenda must not, so then the
+    figures are totalled from the purchases up to today instead.
     """
     today = today or values.now().date()
-    buyers = conn.execute(
-        f"""SELECT c.id, c.name, c.phone, c.email, s.days, s.first_day, s.last_day, s.net_cents
-             FROM customers c JOIN (
-                  SELECT customer_id,
-                         {sql.PURCHASE_DAYS} AS days,
-                         {sql.FIRST_PURCHASE_DAY} AS first_day,
-                         {sql.LAST_PURCHASE_DAY} AS last_day,
-                         {sql.NET_REVENUE_CENTS} AS net_cents
-                    FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
-                   GROUP BY customer_id) s ON s.customer_id = c.id
-            WHERE s.days > 0
-            ORDER BY s.net_cents DESC, c.id""", {"stop": today.isoformat() + "~"}).fetchall()
-    best = buyers[: (len(buyers) + 4) // 5]
+    stop = today.isoformat() + "~"  # after every moment of today
+    latest = conn.execute("SELECT max((SELECT max(at) FROM interactions WHERE type = 'purchase'), "
+                          "(SELECT max(at) FROM interactions WHERE type = 'refund'))").fetchone()[0]  # 2 index seeks
+    if latest is None or latest < stop:
+        best_of = """SELECT customer_id, purchase_days AS days, first_purchase_day AS first_day,
+                            last_purchase_day AS last_day, net_revenue_cents AS net_cents
+                       FROM customer_summary WHERE purchase_days > 0"""
+    else:
+        best_of = f"""SELECT * FROM (
+                        SELECT customer_id, {sql.PURCHASE_DAYS} AS days, {sql.FIRST_PURCHASE_DAY} AS first_day,
+                               {sql.LAST_PURCHASE_DAY} AS last_day, {sql.NET_REVENUE_CENTS} AS net_cents
+                          FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
+                           AND customer_id IN (SELECT id FROM customers) GROUP BY customer_id)
+                       WHERE days > 0"""
+    # julianday differences of two dates are whole numbers, so `silent > 2 * gap` is computed as
+    # Python computes it (gap = days apart / (purchase days - 1), correctly rounded).
+    rows = conn.execute(
+        f"""WITH buyers AS ({best_of}),
+                 best AS (SELECT * FROM buyers ORDER BY net_cents DESC, customer_id
+                           LIMIT ((SELECT count(*) FROM buyers) + 4) / 5)
+            SELECT c.id, c.name, c.phone, c.email, b.days, b.first_day, b.last_day, b.net_cents
+              FROM best b JOIN customers c ON c.id = b.customer_id
+             WHERE b.days >= 2 AND b.last_day <= date(:today, '-{QUIET_MIN_DAYS} days')
+               AND julianday(:today) - julianday(b.last_day)
+                   > {QUIET_GAP_MULTIPLE} * ((julianday(b.last_day) - julianday(b.first_day)) / (b.days - 1))
+               AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.customer_id = b.customer_id
+                                  AND (f.done_at IS NULL OR f.created_at >= b.last_day))
+             ORDER BY b.net_cents DESC, b.customer_id {"LIMIT :limit" if limit else ""}""",
+        {"stop": stop, "today": today.isoformat(), "limit": limit}).fetchall()
     quiet = []
-    for row in best:
-        if row["days"] < 2:
-            continue
+    for row in rows:
         first, last = date.fromisoformat(row["first_day"]), date.fromisoformat(row["last_day"])
         gap = (last - first).days / (row["days"] - 1)
         silent = (today - last).days
-        if silent < QUIET_MIN_DAYS or silent <= QUIET_GAP_MULTIPLE * gap:
-            continue
-        if conn.execute("SELECT 1 FROM followups WHERE customer_id = ? AND (done_at IS NULL OR created_at >= ?)",
-                        (row["id"], row["last_day"])).fetchone():
-            continue
         revenue = values.cents_to_amount(row["net_cents"])
         quiet.append({
             "customer_id": row["id"], "name": row["name"], "phone": row["phone"], "email": row["email"],
@@ -66,7 +80,7 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     staff = main_staff(conn, [q["customer_id"] for q in quiet])
     for q in quiet:
         q["by"] = staff.get(q["customer_id"])
-    return quiet[:limit] if limit else quiet
+    return quiet
 
 
 def agenda(conn: sqlite3.Connection, *, by: str | None = None,
@@ -102,7 +116,8 @@ def agenda(conn: sqlite3.Connection, *, by: str | None = None,
             rows.append({"section": "complaint", "id": c["id"], "customer_id": c["customer_id"], "name": c["name"],
                          "phone": c["phone"], "email": c["email"], "by": c["staff"], "date": made.isoformat(),
                          "days": (today - made).days, "detail": detail or None})
-    quiet = quiet_customers(conn, today=today, limit=None)
+    # Everyone quiet only when they are then chosen by staff; else the first quiet_limit, in SQL.
+    quiet = quiet_customers(conn, today=today, limit=quiet_limit if wanted is None else None)
     quiet = [q for q in quiet if mine(q["by"])]
     for q in quiet[:quiet_limit] if quiet_limit else quiet:
         rows.append({"section": "quiet", "id": None, "customer_id": q["customer_id"], "name": q["name"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from crmcli import customers, values
+from crmcli import customers, interactions, values
 from crmcli.errors import Conflict, NotFound
 from crmcli.transfer.imports import indexes
 from crmcli.transfer.imports.header import MAX_LISTED_NAMES
@@ -89,6 +89,10 @@ def undo(conn: sqlite3.Connection, batch_id: int, *, force: bool = False) -> dic
                        "delete them as well")
     b = {"b": batch_id}
     removed = {"interactions": 0, "feedback": 0, "customers": 0, "followups": 0, "tags": 0}
+    # customer_summary's per-row triggers set aside (see InteractionImporter): the customers whose
+    # purchases go are recomputed once at the end; those deleted lose their row with them.
+    summary = interactions.SummaryAside(conn)
+    summary.touch("batch_id = ?", (batch_id,))
     # First what others added to the batch's customers (none without force), while the indexes are there.
     for table in ("interactions", "feedback"):
         removed[table] = conn.execute(f"DELETE FROM {table} WHERE batch_id IS NOT :b "
@@ -107,6 +111,7 @@ def undo(conn: sqlite3.Connection, batch_id: int, *, force: bool = False) -> dic
         conn.execute(sql)
     removed["feedback"] += conn.execute("DELETE FROM feedback WHERE batch_id = ?", (batch_id,)).rowcount
     removed["customers"] = conn.execute("DELETE FROM customers WHERE batch_id = ?", (batch_id,)).rowcount
+    summary.restore()
     removed["updated_not_undone"] = batch["updated"]
     conn.execute("UPDATE import_batches SET undone_at = ? WHERE id = ?", (values.now().isoformat(), batch_id))
     return removed

@@ -45,6 +45,10 @@ class InteractionImporter(Importer):
         # The customer cells' text -> customer id: most rows name a customer seen before.
         self._by_cells: dict[str, int] = {}
         self._single_key = self._key_positions[0][1] if len(self._key_positions) == 1 else None
+        # customer_summary's per-row triggers set aside for the import (a recompute per row would cost
+        # more than the insert, and read the table once the indexes are dropped); finish() recomputes
+        # the customers the batch touched with one aggregate and makes them again, in this transaction.
+        self._summary = interactions.SummaryAside(self.conn)
 
     def _insert_sql(self, rows: int) -> str:
         placeholders = "(" + ", ".join("?" * len(self.INSERT_COLUMNS)) + ")"
@@ -207,6 +211,8 @@ class InteractionImporter(Importer):
             return
         for sql in self._indexes_aside:
             self.conn.execute(sql)
+        self._summary.touch("batch_id = ?", (self.batch_id,))
+        self._summary.restore()
         # The foreign key check SQLite skipped row by row, once for the whole table (through the
         # index on customer_id this is a fraction of a second for millions of rows).
         orphan = self.conn.execute(
