@@ -262,3 +262,23 @@ def test_history_brought_in_with_resolved_at(conn, ann):
     [row] = feedback.list_feedback(conn, type="complaint")
     assert (row["id"], row["resolved_at"], row["resolution_days"]) == (fid, "2024-01-03T12:00:00", 2.5)
     assert feedback.list_feedback(conn, open_only=True) == []
+
+
+def test_a_page_of_the_newest_is_the_head_of_the_whole_list(conn):
+    """interaction list --limit N reads the newest N of each type by index; the page must be exactly
+    the first N rows of the unlimited list, with the filters, ties on `at` broken by id, and
+    interactions of a customer that no longer exists (another program's) left out as in the whole list."""
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+        bob = customers.add(conn, "Bob")
+        for n in range(12):
+            for who, kind in ((ann, "purchase"), (bob, "call"), (ann, "refund"), (bob, "email")):
+                interactions.add(conn, who, kind, at=f"2024-05-{n % 9 + 1:02d}T10:00",
+                                 amount="1.00" if kind in ("purchase", "refund") else None)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("INSERT INTO interactions (customer_id, type, at, created_at) VALUES (99, 'call', '2024-06-01', 'x')")
+    for filters in ({}, {"type": "call"}, {"since": "2024-05-03", "until": "2024-05-06"}, {"customer_id": bob}):
+        whole = interactions.list_interactions(conn, **filters)
+        for limit in (1, 5, 20, 100):
+            assert interactions.list_interactions(conn, limit=limit, **filters) == whole[:limit], (filters, limit)
+    assert 99 not in {row["customer_id"] for row in interactions.list_interactions(conn, limit=3)}

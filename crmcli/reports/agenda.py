@@ -36,8 +36,9 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     """
     today = today or values.now().date()
     stop = today.isoformat() + "~"  # after every moment of today
-    latest = conn.execute("SELECT max((SELECT max(at) FROM interactions WHERE type = 'purchase'), "
-                          "(SELECT max(at) FROM interactions WHERE type = 'refund'))").fetchone()[0]  # 2 index seeks
+    latest = conn.execute(  # two index seeks (an aggregate max ignores a type with no rows)
+        "SELECT max(at) FROM (SELECT max(at) AS at FROM interactions WHERE type = 'purchase' "
+        "UNION ALL SELECT max(at) FROM interactions WHERE type = 'refund')").fetchone()[0]
     if latest is None or latest < stop:
         best_of = """SELECT customer_id, purchase_days AS days, first_purchase_day AS first_day,
                             last_purchase_day AS last_day, net_revenue_cents AS net_cents

@@ -143,3 +143,22 @@ def test_agenda_on_the_demo_has_every_section(conn, crm, monkeypatch):
     rows = rows_of(crm("agenda", "--format", "csv"))
     assert {r["section"] for r in rows} == {"followup", "complaint", "quiet"}
     assert len([r for r in rows if r["section"] == "quiet"]) == 10  # the default limit
+
+
+def test_purchases_dated_after_today_do_not_count_and_the_summary_path_agrees(shop, conn):
+    """The agenda reads customer_summary, which counts every purchase; with purchases dated after
+    today (another program's, or a clock set back) it totals those up to today instead."""
+    by_summary = agenda.quiet_customers(conn, limit=None)
+    assert [q["name"] for q in by_summary] == ["Customer P", "Customer O"]
+    # Another program records a purchase for P after today: P is not quiet as of tomorrow's data,
+    # but today's agenda must not know of it.
+    conn.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
+                 "VALUES (?, 'purchase', '2024-07-01T10:00:00', 100, '2024-07-01')", (shop["P"],))
+    assert agenda.quiet_customers(conn, limit=None) == by_summary
+    # Dated today, it counts: P bought today, so P is not quiet.
+    conn.execute("UPDATE interactions SET at = '2024-06-15T09:00:00' WHERE at = '2024-07-01T10:00:00'")
+    assert [q["name"] for q in agenda.quiet_customers(conn, limit=None)] == ["Customer O"]
+
+
+def test_limit_is_taken_in_sql_the_same_rows(shop, conn):
+    assert agenda.quiet_customers(conn, limit=1) == agenda.quiet_customers(conn, limit=None)[:1]
