@@ -40,44 +40,44 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
         "SELECT max(at) FROM (SELECT max(at) AS at FROM interactions WHERE type = 'purchase' "
         "UNION ALL SELECT max(at) FROM interactions WHERE type = 'refund')").fetchone()[0]
     if latest is None or latest < stop:
-        best_of = """SELECT customer_id, purchase_days AS days, first_purchase_day AS first_day,
-                            last_purchase_day AS last_day, net_revenue_cents AS net_cents
-                       FROM customer_summary WHERE purchase_days > 0"""
+        buyers = """SELECT customer_id, purchase_days AS days, first_purchase_day AS first_day,
+                           last_purchase_day AS last_day, net_revenue_cents AS net_cents
+                      FROM customer_summary WHERE purchase_days > 0"""
     else:
-        best_of = f"""SELECT * FROM (
-                        SELECT customer_id, {sql.PURCHASE_DAYS} AS days, {sql.FIRST_PURCHASE_DAY} AS first_day,
-                               {sql.LAST_PURCHASE_DAY} AS last_day, {sql.NET_REVENUE_CENTS} AS net_cents
-                          FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
-                           AND customer_id IN (SELECT id FROM customers) GROUP BY customer_id)
-                       WHERE days > 0"""
-    # julianday differences of two dates are whole numbers, so `silent > 2 * gap` is computed as
-    # Python computes it (gap = days apart / (purchase days - 1), correctly rounded).
-    rows = conn.execute(
-        f"""WITH buyers AS ({best_of}),
-                 best AS (SELECT * FROM buyers ORDER BY net_cents DESC, customer_id
-                           LIMIT ((SELECT count(*) FROM buyers) + 4) / 5)
-            SELECT c.id, c.name, c.phone, c.email, b.days, b.first_day, b.last_day, b.net_cents
-              FROM best b JOIN customers c ON c.id = b.customer_id
-             WHERE b.days >= 2 AND b.last_day <= date(:today, '-{QUIET_MIN_DAYS} days')
-               AND julianday(:today) - julianday(b.last_day)
-                   > {QUIET_GAP_MULTIPLE} * ((julianday(b.last_day) - julianday(b.first_day)) / (b.days - 1))
-               AND NOT EXISTS (SELECT 1 FROM followups f WHERE f.customer_id = b.customer_id
-                                  AND (f.done_at IS NULL OR f.created_at >= b.last_day))
-             ORDER BY b.net_cents DESC, b.customer_id {"LIMIT :limit" if limit else ""}""",
-        {"stop": stop, "today": today.isoformat(), "limit": limit}).fetchall()
+        buyers = f"""SELECT * FROM (
+                       SELECT customer_id, {sql.PURCHASE_DAYS} AS days, {sql.FIRST_PURCHASE_DAY} AS first_day,
+                              {sql.LAST_PURCHASE_DAY} AS last_day, {sql.NET_REVENUE_CENTS} AS net_cents
+                         FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
+                          AND customer_id IN (SELECT id FROM customers) GROUP BY customer_id)
+                      WHERE days > 0"""
+    # The best fifth in revenue order, read lazily (from the summary, straight down its index): with a
+    # limit, reading stops at the limit-th quiet one.
+    best = conn.execute(f"""SELECT * FROM ({buyers}) ORDER BY net_cents DESC, customer_id
+                             LIMIT ((SELECT count(*) FROM ({buyers})) + 4) / 5""", {"stop": stop})
     quiet = []
-    for row in rows:
+    for row in best:
+        if row["days"] < 2:
+            continue
         first, last = date.fromisoformat(row["first_day"]), date.fromisoformat(row["last_day"])
         gap = (last - first).days / (row["days"] - 1)
         silent = (today - last).days
+        if silent < QUIET_MIN_DAYS or silent <= QUIET_GAP_MULTIPLE * gap:
+            continue
+        if conn.execute("SELECT 1 FROM followups WHERE customer_id = ? AND (done_at IS NULL OR created_at >= ?)",
+                        (row["customer_id"], row["last_day"])).fetchone():
+            continue
+        person = conn.execute("SELECT name, phone, email FROM customers WHERE id = ?",
+                              (row["customer_id"],)).fetchone()
         revenue = values.cents_to_amount(row["net_cents"])
         quiet.append({
-            "customer_id": row["id"], "name": row["name"], "phone": row["phone"], "email": row["email"],
-            "last_purchase": row["last_day"], "days_silent": silent, "usual_gap_days": round(gap, 1),
-            "revenue": revenue,
+            "customer_id": row["customer_id"], "name": person["name"], "phone": person["phone"],
+            "email": person["email"], "last_purchase": row["last_day"], "days_silent": silent,
+            "usual_gap_days": round(gap, 1), "revenue": revenue,
             "why": (f"usually buys every {gap:.0f} days ({row['days']} purchase days); silent for {silent} days "
                     f"({silent / gap:.1f}x the usual gap); spent {revenue:.2f} in all"),
         })
+        if limit and len(quiet) >= limit:
+            break
     staff = main_staff(conn, [q["customer_id"] for q in quiet])
     for q in quiet:
         q["by"] = staff.get(q["customer_id"])
