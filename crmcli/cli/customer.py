@@ -108,8 +108,9 @@ def show(
         record = customers.profile(conn, customer_id)
         record["open_followups"] = followups.open_for_customer(conn, customer_id)
         record["scores"] = views.customer_scores(conn, customer_id)
-    views.keep_scores_fits(conn, record["scores"])
     views.show_profile(record, fmt, output)
+    # Only once the profile is written: a show that fails (its --output unwritable) leaves the database as it was.
+    views.keep_scores_fits(conn, record["scores"])
 
 
 @app.command("edit")

@@ -234,7 +234,6 @@ def model_(
         rows, notes, fresh = fitted.fitted_models(conn, as_of=day, refit=refit)
     for message in notes:
         note(f"note: {message}")
-    keep_fits(conn, fresh)
     # The parameters are rounded to 4 significant digits in a table; csv and json carry them in full.
     render(rows, columns(*fitted.MODEL_COLUMNS, numeric=_NUMERIC,
                          priority={"converged": 1, "log_likelihood": 2, "customers": 3, "repeat_customers": 3,
@@ -242,6 +241,7 @@ def model_(
                                    "iterations": 6}),
            fmt, output, title=f"Fitted models as of {day or values.now().date()}", view=View(columns_, sort, wide),
            empty=_NO_PURCHASES)
+    keep_fits(conn, fresh)  # only once the rows are written: a failed command leaves the database as it was
 
 
 # On a narrow terminal the columns of best and churn are left out from the highest number down; rank, id

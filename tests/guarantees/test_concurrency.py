@@ -101,7 +101,9 @@ def test_four_writers_and_a_reader_at_once(isolated_database, tmp_path):
 
     reads = json.loads(reader_results.read_text())
     runs = reads["runs"]
-    failed_reads = [r for r in runs if r["exit_code"] != 0 or r["stderr"]]
+    # A report says which fit it used, and that it could not store one while the writers wrote: notes only.
+    failed_reads = [r for r in runs if r["exit_code"] != 0
+                    or any(not line.startswith("note: ") for line in r["stderr"].splitlines())]
     assert not failed_reads, failed_reads[:3]
     for command in ("report", "export"):
         overlapping = [r for r in runs if r["args"][0] == command and r["finished_before_stop"]]
