@@ -227,7 +227,7 @@ def test_a_key_mapped_onto_one_the_object_also_has_is_an_error(crm, isolated_dat
     path = jsonl(tmp_path, {"name": "Ann", "Naam": "Ann Lee"})
     with unchanged(isolated_database):
         result = crm("customer", "import", path, "--map", "Naam=name")
-    assert_error(result, 1, "line 1: key 'Naam' and 'name' both give name")
+    assert_error(result, 1, "line 1: keys 'name' and 'Naam' both give name")
 
 
 def test_what_is_not_json_lines_is_refused_at_once(crm, isolated_database, tmp_path):

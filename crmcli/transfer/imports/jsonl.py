@@ -158,8 +158,8 @@ class Reader:
                 unknown.append(key)
                 continue
             if position in given:
-                twice = "twice" if given[position] == key else f"and {given[position]!r} both give {name}"
-                problems.append(f"line {line}: key {key!r} {twice}")
+                problems.append(f"line {line}: key {key!r} twice" if given[position] == key else
+                                f"line {line}: keys {given[position]!r} and {key!r} both give {name}")
                 continue
             given[position] = key
             try:
