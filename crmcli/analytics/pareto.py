@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from crmcli.analytics import pareto_limit, ridge
 from crmcli.analytics.fitting import (
     FitResult,
     check_history,
@@ -147,6 +148,8 @@ def _log_bracket(r, alpha, s, beta, x, t_x, T):
 
 def log_likelihood(params: dict, x, t_x, T) -> np.ndarray:
     """Per-customer log-likelihood, in log space throughout."""
+    if is_limit(params):
+        return pareto_limit.log_likelihood(params, x, t_x, T)
     r, alpha, s, beta = check_params(params, PARAM_NAMES)
     x, t_x, T = check_history(x, t_x, T)
     return _log_likelihood(r, alpha, s, beta, x, t_x, T)
@@ -159,6 +162,10 @@ def _log_likelihood(r, alpha, s, beta, x, t_x, T):
 
 def fit(x, t_x, T, weights=None, *, penalizer: float = 0.0) -> FitResult:
     """Maximum-likelihood fit. weights (optional) count each customer's row.
+
+    Where the likelihood rises along s, beta -> infinity (one drop-out rate for everyone), the
+    result is the limit model's fit instead: params (r, alpha, mu), see ridge.py and is_limit. Every
+    function of this module takes either kind of parameters.
 
     Customers are compressed to their distinct (x, t_x, T) rows; the two
     integrals are then computed once per distinct (x, t_x) and (x, T) pair,
@@ -197,19 +204,44 @@ def fit(x, t_x, T, weights=None, *, penalizer: float = 0.0) -> FitResult:
     repeat = uw[ux > 0].sum()
     if repeat == 0:
         return no_fit("pareto", PARAM_NAMES, uw.sum(), 0, "no repeat purchases: nothing to fit")
-    days = weighted_sum(uw, uT)
-    rate = max(weighted_sum(uw, ux) / days if days > 0 else 0.0, 1.0 / (1.0 + float(np.max(uT, initial=0.0))))
-    mean_T = max(days / uw.sum(), 1.0)
-    starts = [
+    watch = ridge.RidgeWatch(lambda: pareto_limit.fit(ux, utx, uT, uw, penalizer=penalizer))
+    try:
+        result = maximize_likelihood("pareto", PARAM_NAMES, watch.watch(total_and_gradient), _starts(ux, uT, uw),
+                                     customers=uw.sum(), repeat_customers=repeat, penalizer=penalizer)
+    except ridge.OnRidge:
+        return watch.as_limit("pareto", "s and beta ran off together without beating it")
+    except ridge.OutOfBudget:
+        result = watch.out_of_budget("pareto", PARAM_NAMES, uw.sum(), repeat)
+    if not result.converged and watch.limit_is_as_good(result.log_likelihood):
+        return watch.as_limit("pareto", f"the four-parameter fit did not converge ({result.message})",
+                              result.iterations)
+    return result
+
+
+def _starts(x, T, w) -> list[dict]:
+    days = weighted_sum(w, T)
+    rate = max(weighted_sum(w, x) / days if days > 0 else 0.0, 1.0 / (1.0 + float(np.max(T, initial=0.0))))
+    mean_T = max(days / w.sum(), 1.0)
+    return [
         {"r": 1.0, "alpha": 1.0 / rate, "s": 1.0, "beta": mean_T},
         {"r": 0.3, "alpha": 0.3 / rate, "s": 0.5, "beta": 0.25 * mean_T},
     ]
-    return maximize_likelihood("pareto", PARAM_NAMES, total_and_gradient, starts, customers=uw.sum(),
-                               repeat_customers=repeat, penalizer=penalizer)
+
+
+def is_limit(params: dict) -> bool:
+    """Whether `params` are the homogeneous drop-out limit's (r, alpha, mu) rather than (r, alpha, s, beta)."""
+    return "mu" in params and "s" not in params
+
+
+def model_name(params: dict) -> str:
+    """"pareto" or "pareto_limit" (the homogeneous drop-out limit), for a fit's parameters."""
+    return pareto_limit.MODEL if is_limit(params) else "pareto"
 
 
 def p_alive(params: dict, x, t_x, T) -> np.ndarray:
     """Probability that the customer is still alive at T."""
+    if is_limit(params):
+        return pareto_limit.p_alive(params, x, t_x, T)
     r, alpha, s, beta = check_params(params, PARAM_NAMES)
     x, t_x, T = check_history(x, t_x, T)
     return _p_alive(r, alpha, s, beta, x, t_x, T)
@@ -228,6 +260,8 @@ def expected_purchases(params: dict, t, x, t_x, T) -> np.ndarray:
     with the limit (r+x)(beta+T)/(alpha+T) * log((beta+T+t)/(beta+T)) at s = 1.
     t broadcasts against the customers (e.g. shape (k, 1) for k horizons).
     """
+    if is_limit(params):
+        return pareto_limit.expected_purchases(params, t, x, t_x, T)
     r, alpha, s, beta = check_params(params, PARAM_NAMES)
     x, t_x, T = check_history(x, t_x, T)
     # P(alive) costs a series per customer: computed once, not once per horizon.
@@ -241,6 +275,8 @@ def expected_purchases_if_alive(params: dict, t, x, T) -> np.ndarray:
     expected_purchases is this times p_alive; it depends on the history only
     through x and T.
     """
+    if is_limit(params):
+        return pareto_limit.expected_purchases_if_alive(params, t, x, T)
     r, alpha, s, beta = check_params(params, PARAM_NAMES)
     x, _, T = check_history(x, 0.0, T)
     return _conditional_expectation(r, alpha, s, beta, check_horizon(t), x, T)
@@ -255,5 +291,7 @@ def _conditional_expectation(r, alpha, s, beta, t, x, T):
 def expected_purchases_new(params: dict, t) -> np.ndarray:
     """E[X(t)] = r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]: repeat purchases in (0, t]
     of a customer who just made a first purchase."""
+    if is_limit(params):
+        return pareto_limit.expected_purchases_new(params, t)
     r, alpha, s, beta = check_params(params, PARAM_NAMES)
     return _conditional_expectation(r, alpha, s, beta, check_horizon(t), 0.0, 0.0)

@@ -55,3 +55,25 @@ def gamma_gamma(rng, x, p, q, gamma):
     # The mean of x Gamma(p, nu) values is Gamma(p x, x nu).
     m = rng.gamma(np.maximum(p * x, 1e-12), 1.0 / (x * np.where(x > 0, nu, 1.0)))
     return np.where(x > 0, m, np.nan)
+
+
+def pareto_limit(rng, n, r, alpha, mu, T):
+    """(x, t_x): Poisson purchases during an exponential lifetime of the same rate mu for everyone
+    (Pareto/NBD's homogeneous drop-out limit, pareto_limit.py)."""
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    alive_for = np.minimum(rng.exponential(1.0 / mu, n), T)
+    x = rng.poisson(lam * alive_for)
+    t_x = _time_of_kth_arrival(rng, x, x, alive_for)
+    return x.astype(float), t_x
+
+
+def mbgnbd(rng, n, r, alpha, a, b, T):
+    """(x, t_x): as bgnbd, but the customer may also leave right after her first purchase (MBG/NBD):
+    she leaves with probability p after each purchase, the first one included."""
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    repeats_before_leaving = rng.geometric(p) - 1  # >= 0: she leaves right after the last of them
+    arrivals = rng.poisson(lam * T)
+    x = np.minimum(arrivals, repeats_before_leaving)
+    t_x = _time_of_kth_arrival(rng, x, arrivals, T)
+    return x.astype(float), t_x
