@@ -55,12 +55,13 @@ def spend_can_fit(base: CustomerBase) -> bool:
 
 
 def for_base(conn: sqlite3.Connection, base: CustomerBase, models: tuple[str, ...], *,
-             refit: bool = False) -> tuple[FitSet, dict[str, StoredFit]]:
+             refit: bool = False, spend: bool = True) -> tuple[FitSet, dict[str, StoredFit]]:
     """The fits for a report on the whole `base` (inside its snapshot): the FitSet of models[0], and
-    every purchase model asked for by name. Stored fits are reused by the policy unless `refit`."""
+    every purchase model asked for by name. Stored fits are reused by the policy unless `refit`.
+    spend=False: no Gamma-Gamma (report summary needs P(alive) only)."""
     as_of = base.as_of
     can_fit = bool(len(base)) and bool(heuristic.can_fit(base.x))
-    wanted = ([*models] if can_fit else []) + ([SPEND] if spend_can_fit(base) else [])
+    wanted = ([*models] if can_fit else []) + ([SPEND] if spend and spend_can_fit(base) else [])
     found = {name: None if refit else stored.find(conn, name, as_of) for name in (*wanted, POPULATION)}
     missing = [name for name, fit in found.items() if fit is None]
     if missing:

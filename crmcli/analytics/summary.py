@@ -8,8 +8,11 @@ as lost *in* a period when they are lost at its last day and were not at the las
 of the period before.
 
 This repeats report.score()'s choice of model without the spend model and CLV, which
-the summary does not need (a fit per period end is the cost); a test holds the two to
-the same answer.
+the summary does not need; a test holds the two to the same answer. Like the report it
+uses a stored fit where the reuse policy allows (analytics/stored.py), so a period end the
+churn report was run for, or that a nightly `crm report model --refit --as-of D` fitted,
+costs no fit; it fits the others and does not store them (it runs inside the summary's
+snapshot).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import date
 
 import numpy as np
 
-from crmcli.analytics import heuristic
+from crmcli.analytics import fitset, heuristic
 from crmcli.analytics.data import load
 from crmcli.analytics.report import DEFAULT_MODEL, MODELS
 
@@ -31,11 +34,9 @@ def p_alive_as_of(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODE
     base = load(conn, day)
     if not len(base):
         return base.customer_id, np.zeros(0)
-    module = MODELS[model]
-    if heuristic.can_fit(base.x):
-        fit = module.fit(base.x, base.t_x, base.T)
-        if fit.converged:
-            return base.customer_id, np.clip(module.p_alive(fit.params, base.x, base.t_x, base.T), 0.0, 1.0)
+    fit = fitset.for_base(conn, base, (model,), spend=False)[0].purchase
+    if fit is not None and fit.converged:
+        return base.customer_id, np.clip(MODELS[model].p_alive(fit.params, base.x, base.t_x, base.T), 0.0, 1.0)
     return base.customer_id, np.clip(heuristic.p_alive(base.x, base.t_x, base.T), 0.0, 1.0)
 
 

@@ -206,3 +206,12 @@ def test_the_change_check_reads_index_ranges_not_every_purchase(shop):
     assert len(plans) == 2
     assert "interactions_type_at (type=? AND at>? AND at<?)" in plans[0]
     assert "INTEGER PRIMARY KEY (rowid>?)" in plans[1]
+
+
+def test_report_summary_s_lost_customers_reuse_the_stored_fit_like_the_churn_report(shop, monkeypatch):
+    from crmcli.analytics import pareto, summary
+
+    whole = fit_and_store(shop)
+    monkeypatch.setattr(pareto, "fit", lambda *a, **k: pytest.fail("fitted again"))
+    ids, p_alive = summary.p_alive_as_of(shop, DAY)
+    assert ids.tolist() == whole.base.customer_id.tolist() and p_alive.tolist() == whole.p_alive.tolist()
