@@ -13,7 +13,7 @@ from crmcli.analytics import pareto, pareto_limit
 from crmcli.analytics.fitting import compress
 
 PARAMS = {"r": 0.55, "alpha": 10.5, "mu": 0.004}
-CASES = [(0, 0, 40), (2, 30, 40), (5, 12.5, 100), (1, 3, 3), (0, 0, 0), (12, 300, 365), (3, 100, 700)]
+CASES = [(0, 0, 40), (2, 30, 40), (2.5, 30, 40), (5, 12.5, 100), (1, 3, 3), (0, 0, 0), (12, 300, 365), (3, 100, 700)]
 
 
 def gamma_density(lam, r, alpha):
