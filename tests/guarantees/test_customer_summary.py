@@ -169,3 +169,18 @@ def test_a_failed_import_leaves_the_summary_and_its_triggers_as_they_were(conn):
         imports.import_csv(conn, "interactions", io.BytesIO(bad.encode()), source="bad.csv")
     assert summary(conn) == before
     assert triggers(conn) == kept and len(kept) == 5
+
+
+def test_a_dry_run_leaves_the_summary_and_its_triggers_as_they_were(conn):
+    from crmcli.transfer.imports.options import Options
+
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+    before, kept = summary(conn), triggers(conn)
+    good = f"customer_id,type,at,amount\n{ann},purchase,2026-01-02,1.00\n"
+    result = imports.import_csv(conn, "interactions", io.BytesIO(good.encode()), source="ok.csv",
+                                options=Options(dry_run=True))
+    assert result.added == 1 and result.batch_id is None
+    assert summary(conn) == before == [] and triggers(conn) == kept
+    imports.import_csv(conn, "interactions", io.BytesIO(good.encode()), source="ok.csv")
+    assert summary(conn) == [(ann, 1, 1, 100, 100, "2026-01-02", "2026-01-02")] and triggers(conn) == kept
