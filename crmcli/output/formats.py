@@ -23,7 +23,7 @@ from crmcli.output.files import destination
 from crmcli.output.tables import write_table
 from crmcli.output.terminal import pairs
 from crmcli.transfer import csvcells
-from crmcli.transfer.csvcells import FORMULA_TRIGGERS, line_end, neutralise
+from crmcli.transfer.csvcells import APOSTROPHE, FORMULA_TRIGGERS, escape_apostrophe, line_end, neutralise
 
 FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 MACHINE_FORMATS = FORMATS[1:]
@@ -107,7 +107,11 @@ def csv_cell(value: Any) -> Any:
     if kind is str:
         # transfer/csvcells.neutralise, its first test inlined: this runs on every text cell of every
         # CSV, and only the few cells that start with a trigger pay for the rest of the rule.
-        return neutralise(value) if value.startswith(FORMULA_TRIGGERS) else value
+        if value.startswith(FORMULA_TRIGGERS):
+            return neutralise(value)
+        # Text that itself starts like a neutralised cell ('=x) gets one more apostrophe, so that every
+        # csv crm writes imports back unchanged (imports take one off): transfer/csvcells.py's rule.
+        return escape_apostrophe(value) if value.startswith(APOSTROPHE) else value
     if value is None:
         return ""
     if isinstance(value, dict):

@@ -15,7 +15,6 @@ from typing import Any
 
 from crmcli import db, values
 from crmcli.errors import CrmError, InvalidInput
-from crmcli.transfer.csvcells import escape_apostrophe
 
 KINDS = ("customers", "interactions", "feedback")
 FORMATS = ("csv", "tsv", "jsonl")
@@ -62,10 +61,8 @@ def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[d
 def _csv_text(value: Any) -> Any:
     if isinstance(value, list):
         value = ";".join(value)
-    if isinstance(value, str):
-        # output.csv_cell neutralises formulas and import takes that apostrophe off again; text that
-        # itself starts like an escaped cell gets one more (transfer/csvcells.py has the rule).
-        return escape_apostrophe(value)
+    # output.csv_cell neutralises formulas, and gives text that itself starts like a neutralised cell one
+    # more apostrophe; import takes one off again (transfer/csvcells.py has the rule).
     return value
 
 

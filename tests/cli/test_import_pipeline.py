@@ -96,3 +96,19 @@ def test_the_copy_customers_recipe(shop, tmp_path):
     totals = ("purchases", "revenue", "last_purchase", "open_complaints", "purchase_records")  # not copied
     assert without(listing(env, copy, "customer"), *totals) == without(listing(env, home / "shop.db", "customer"),
                                                                       *totals)
+
+
+def test_text_that_starts_like_a_neutralised_cell_comes_back_unchanged(tmp_path):
+    """customer list's csv escapes as export does: '=x (stored, with its apostrophe) and ''y import back as
+    they were, beside a formula and a plain apostrophe."""
+    env = {**os.environ, "HOME": str(tmp_path),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    names = ["'=x", "''y", "'plain", "=1+1", "+63 917 555 0101"]
+    for name in names:
+        subprocess.run(["crm", "--db", str(tmp_path / "a.db"), "customer", "add", name], env=env, check=True,
+                       capture_output=True)
+    done = sh(env, f"crm --db {tmp_path / 'a.db'} customer list | crm --db {tmp_path / 'b.db'} customer import - "
+                   "--ignore-extra -q")
+    assert done.returncode == 0, done.stderr
+    copied = sqlite3.connect(tmp_path / "b.db").execute("SELECT name FROM customers ORDER BY id").fetchall()
+    assert [name for (name,) in copied] == names
