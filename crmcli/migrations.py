@@ -514,9 +514,40 @@ M008_CUSTOMER_SUMMARY: list[MigrationStep] = [
       FROM customers c LEFT JOIN customer_summary s ON s.customer_id = c.id""",
 ]
 
+# The insert trigger adds the new row's share to its customer's row instead of recomputing the customer
+# (M008's did: about 0.5 ms a row at 100,000 customers, and a cost growing with the customer's own
+# history, for every program that inserts rows one by one). The share is sql.summary_of of the new row
+# alone, so the rules stay written once: sums add, first and last day are the least and greatest, and
+# the purchase day counts when no other purchase of that customer is on that day (an index range on
+# interactions_customer_type_at, checked by the day rule itself).
+def _same_day_purchase() -> str:
+    return (f"EXISTS (SELECT 1 FROM interactions o WHERE o.customer_id = new.customer_id AND o.type = 'purchase' "
+            f"AND o.id <> new.id AND o.at >= r.first_purchase_day AND o.at < r.first_purchase_day || char(1114111) "
+            f"AND {sql.day_of('o.at')} = r.first_purchase_day)")
+
+
+def _extreme(function: str, column: str) -> str:
+    return f"{column} = coalesce({function}({column}, excluded.{column}), {column}, excluded.{column})"
+
+
+M009_SUMMARY_INSERT_ADDS: list[MigrationStep] = [
+    "DROP TRIGGER customer_summary_insert",
+    f"""CREATE TRIGGER customer_summary_insert AFTER INSERT ON interactions
+        WHEN new.type {_MONEY} AND {_exists("new.customer_id")} BEGIN
+        INSERT INTO customer_summary ({', '.join(sql.SUMMARY_COLUMNS)})
+        SELECT r.customer_id, r.purchase_days AND NOT {_same_day_purchase()}, r.purchase_records,
+               r.net_revenue_cents, r.purchase_cents, r.first_purchase_day, r.last_purchase_day
+          FROM ({sql.summary_of("id = new.id", named=True)}) r WHERE 1
+        ON CONFLICT (customer_id) DO UPDATE SET
+           {", ".join(f"{c} = {c} + excluded.{c}" for c in sql.SUMMARY_COLUMNS[1:5])},
+           {_extreme("min", "first_purchase_day")}, {_extreme("max", "last_purchase_day")};
+    END""",
+]
+
 MIGRATIONS: list[Sequence[MigrationStep]] = [
     M001_INITIAL, M002_IMPORT_BATCHES, M003_TARGETS_FOLLOWUPS, M004_HISTORY, M005_EMAIL_KEYS_TAGS_AMOUNTS,
     M006_SEARCH_KEYS, M007_MODEL_FITS, M008_CUSTOMER_SUMMARY,
+    M009_SUMMARY_INSERT_ADDS,
 ]
 
 

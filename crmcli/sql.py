@@ -38,12 +38,16 @@ SUMMARY_COLUMNS = ("customer_id", "purchase_days", "purchase_records", "net_reve
                    "first_purchase_day", "last_purchase_day")
 
 
-def summary_of(customers: str) -> str:
+def summary_of(customers: str, *, named: bool = False) -> str:
     """SELECT the customer_summary rows, from interactions, of the customers for whom the SQL condition
     `customers` on customer_id holds (e.g. 'customer_id = new.customer_id'); none for a customer with no
-    purchase or refund. Index-only through interactions_customer_type_at."""
-    return (f"SELECT customer_id, {PURCHASE_DAYS}, sum(type = 'purchase'), {NET_REVENUE_CENTS}, {PURCHASE_CENTS}, "
-            f"{FIRST_PURCHASE_DAY}, {LAST_PURCHASE_DAY} FROM interactions "
+    purchase or refund. Index-only through interactions_customer_type_at. named: each column AS its
+    SUMMARY_COLUMNS name (M008's text, which has shipped, is the unnamed form)."""
+    figures = ["customer_id", PURCHASE_DAYS, "sum(type = 'purchase')", NET_REVENUE_CENTS, PURCHASE_CENTS,
+               FIRST_PURCHASE_DAY, LAST_PURCHASE_DAY]
+    if named:
+        figures = [f"{figure} AS {name}" for figure, name in zip(figures, SUMMARY_COLUMNS, strict=True)]
+    return (f"SELECT {', '.join(figures)} FROM interactions "
             f"WHERE type IN ('purchase', 'refund') AND {customers} GROUP BY customer_id")
 
 

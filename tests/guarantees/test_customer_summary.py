@@ -18,8 +18,10 @@ from crmcli.migrations import SUMMARY_INTERACTION_TRIGGERS
 from crmcli.transfer import imports
 from crmcli.transfer.imports import batches
 
-DAYS = ["2026-01-01", "2026-01-01T09:30:00", "2026-01-02", "2026-02-10T18:00:00", "2026-03-05"]
+DAYS = ["2026-01-01", "2026-01-01T09:30:00", "2026-01-02", "2026-01-02T18:00:00", "2026-03-05"]
 TYPES = ["purchase", "refund", "call", "purchase"]
+# What another program may store: a date with a space and time, a month, text after the day.
+RAW_DAYS = [*DAYS, "2026-01-01 12:00", "2026-01", "2026-01-02zz", "2026-01-0"]
 
 
 def summary(conn: sqlite3.Connection) -> list[tuple]:
@@ -53,12 +55,12 @@ def step(conn: sqlite3.Connection, raw: sqlite3.Connection, data: st.DataObject,
                              amount=str(pick(st.integers(0, 500))) if kind in ("purchase", "refund") else None)
     elif action == "raw insert" and people:
         raw.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (pick(st.sampled_from(people)), pick(st.sampled_from(TYPES)), pick(st.sampled_from(DAYS)),
+                    (pick(st.sampled_from(people)), pick(st.sampled_from(TYPES)), pick(st.sampled_from(RAW_DAYS)),
                      pick(st.one_of(st.none(), st.integers(0, 90000))), "2026-01-01"))
     elif action == "raw update" and rows:
         column, value = pick(st.sampled_from([
             ("amount_cents", st.one_of(st.none(), st.integers(0, 90000))), ("type", st.sampled_from(TYPES)),
-            ("at", st.sampled_from(DAYS)), ("note", st.just("x"))]))
+            ("at", st.sampled_from(RAW_DAYS)), ("note", st.just("x"))]))
         raw.execute(f"UPDATE interactions SET {column} = ? WHERE id = ?", (pick(value), pick(st.sampled_from(rows))))
     elif action == "raw move" and rows and people:
         raw.execute("UPDATE interactions SET customer_id = ? WHERE id = ?",
