@@ -41,8 +41,10 @@ SELECT p.customer_id, p.days,
            AND i.at >= p.first_day AND i.at < p.first_day || '~') AS first_day_cents,
        coalesce(r.refund_cents, 0) AS refund_cents,
        coalesce(f.open_complaints, 0) AS open_complaints,
-       coalesce(f.low_ratings, 0) AS low_ratings
+       coalesce(f.low_ratings, 0) AS low_ratings,
+       p.records
   FROM (SELECT customer_id,
+               count(*) AS records,
                count(DISTINCT {sql.DAY}) AS days,
                {sql.day_of("min(at)")} AS first_day,
                {sql.day_of("max(at)")} AS last_day,
@@ -83,6 +85,7 @@ class CustomerBase:
     last_ordinal: np.ndarray  # date.toordinal() of the last purchase day
     open_complaints: np.ndarray
     low_ratings: np.ndarray
+    purchase_records: np.ndarray  # purchase rows (a day with two receipts has two)
 
     def __len__(self) -> int:
         return len(self.customer_id)
@@ -132,9 +135,9 @@ def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> Cus
     chunks = []
     while batch := cursor.fetchmany(_FETCH_ROWS):
         chunks.append(np.array(batch, dtype=np.float64))
-    table = np.concatenate(chunks) if chunks else np.empty((0, 9))
+    table = np.concatenate(chunks) if chunks else np.empty((0, 10))
     (customer_id, days, first_ordinal, last_ordinal, cents, first_cents, refunds,
-     open_complaints, low_ratings) = table.T
+     open_complaints, low_ratings, records) = table.T
     x = days - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.where(x > 0, (cents - first_cents) / np.maximum(x, 1) / 100.0, 0.0)
@@ -149,4 +152,5 @@ def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> Cus
         last_ordinal=last_ordinal.astype(np.int64),
         open_complaints=open_complaints.astype(np.int64),
         low_ratings=low_ratings.astype(np.int64),
+        purchase_records=records.astype(np.int64),
     )

@@ -65,7 +65,8 @@ def for_base(conn: sqlite3.Connection, base: CustomerBase, models: tuple[str, ..
     found = {name: None if refit else stored.find(conn, name, as_of) for name in (*wanted, POPULATION)}
     missing = [name for name, fit in found.items() if fit is None]
     if missing:
-        data = stored.seen(conn, as_of, len(base), int(np.count_nonzero(base.x > 0)), int(base.purchases.sum()))
+        data = stored.seen(conn, as_of, len(base), int(np.count_nonzero(base.x > 0)), int(base.purchases.sum()),
+                           int(base.purchase_records.sum()))
         for name in missing:
             found[name] = stored.from_fit(_fit(name, base), as_of, data)
         # Fresh fits come with fresh population figures of the same base.

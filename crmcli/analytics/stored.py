@@ -84,14 +84,15 @@ def _end(day: date) -> str:
     return day.isoformat() + "~"  # every stored moment of that day sorts below it
 
 
-def seen(conn: sqlite3.Connection, as_of: date, customers: int, repeat_customers: int,
-         purchase_days: int) -> Seen:
-    """The data marks of a fit made now on the base as of `as_of` (inside the fit's snapshot)."""
-    count, last = conn.execute(
-        "SELECT count(*), max(at) FROM interactions WHERE type = 'purchase' AND at < ?", (_end(as_of),)).fetchone()
+def seen(conn: sqlite3.Connection, as_of: date, customers: int, repeat_customers: int, purchase_days: int,
+         purchases: int) -> Seen:
+    """The data marks of a fit made now on the base as of `as_of` (inside the fit's snapshot); `purchases`
+    is the base's count of purchase records up to `as_of` (data.CustomerBase.purchase_records summed)."""
+    last = conn.execute("SELECT max(at) FROM interactions WHERE type = 'purchase' AND at < ?",
+                        (_end(as_of),)).fetchone()[0]
     newest = conn.execute("SELECT coalesce(max(id), 0) FROM interactions").fetchone()[0]
     return Seen(customers=int(customers), repeat_customers=int(repeat_customers), purchase_days=int(purchase_days),
-                purchases=int(count), last_purchase=last, max_interaction_id=int(newest))
+                purchases=int(purchases), last_purchase=last, max_interaction_id=int(newest))
 
 
 def from_fit(fit: FitResult, as_of: date, data: Seen) -> StoredFit:

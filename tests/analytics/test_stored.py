@@ -35,6 +35,8 @@ def fit_and_store(conn, day=DAY, model="pareto"):
 def test_a_stored_fit_comes_back_exactly_and_is_reused(shop):
     first = fit_and_store(shop)
     assert first.fits.purchase is not None and not first.fits.purchase.reused
+    records, last = shop.execute("SELECT count(*), max(at) FROM interactions WHERE type = 'purchase'").fetchone()
+    assert (first.fits.purchase.seen.purchases, first.fits.purchase.seen.last_purchase) == (records, last)
     with db.snapshot(shop):
         again = report.score(shop, as_of=DAY)
     assert again.fits.purchase.reused and again.fits.spend.reused and again.fits.population.reused
