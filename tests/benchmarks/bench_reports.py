@@ -569,6 +569,10 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(f"{model}: crm's parameters {ours} do not agree with lifetimes' {theirs} to "
                               f"{digits} significant digits, and lifetimes' are as likely or more")
 
+    # The copies are the size of the database; the cached original and the outputs stay.
+    for copy in (cold_db, warm_db, WORK / f"{key}.show.db"):
+        for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+            path.unlink(missing_ok=True)
     for message in errors:
         print(f"\nerror: {message}", file=sys.stderr)
     return 1 if errors else 0
