@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -50,8 +51,14 @@ class View:
             raise InvalidInput("columns", unknown[0], "is not a column here; choose from " + ", ".join(by_key))
         return [replace(by_key[name], in_table=True, priority=0) for name in dict.fromkeys(names)]
 
-    def arrange(self, rows: Iterable[dict[str, Any]], cols: Sequence[Column], limit: int | None) -> list[dict]:
-        """Rows sorted by --sort (stable: ties keep the command's own order), then cut to `limit`."""
+    def arrange(self, rows: Iterable[dict[str, Any]], cols: Sequence[Column],
+                limit: int | None) -> Iterable[dict[str, Any]]:
+        """Rows sorted by --sort (stable: ties keep the command's own order), then cut to `limit`.
+        Without a sort the rows stream through as they come: a 100,000-row report is never held whole."""
+        if not self.sort:
+            if isinstance(rows, list):
+                return rows[:limit] if limit else rows
+            return itertools.islice(rows, limit) if limit else rows
         rows = list(rows)
         if self.sort:
             key, descending = _sort_key(self.sort, [col.key for col in cols])
