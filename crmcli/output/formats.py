@@ -24,7 +24,7 @@ from crmcli.output.files import destination
 from crmcli.output.tables import write_table
 from crmcli.output.terminal import pairs
 from crmcli.transfer import csvcells
-from crmcli.transfer.csvcells import APOSTROPHE, FORMULA_TRIGGERS, escape_apostrophe, line_end, neutralise
+from crmcli.transfer.csvcells import NEEDS_A_LOOK, cell, line_end
 
 FORMATS = ("table", "csv", "tsv", "json", "jsonl")
 MACHINE_FORMATS = FORMATS[1:]
@@ -108,11 +108,10 @@ def csv_cell(value: Any) -> Any:
     if kind is str:
         # transfer/csvcells.neutralise, its first test inlined: this runs on every text cell of every
         # CSV, and only the few cells that start with a trigger pay for the rest of the rule.
-        if value.startswith(FORMULA_TRIGGERS):
-            return neutralise(value)
-        # Text that itself starts like a neutralised cell ('=x) gets one more apostrophe, so that every
-        # csv crm writes imports back unchanged (imports take one off): transfer/csvcells.py's rule.
-        return escape_apostrophe(value) if value.startswith(APOSTROPHE) else value
+        # transfer/csvcells.cell, the one rule (formulas neutralised; text that starts like a neutralised
+        # cell, '=x, one more apostrophe, so every csv crm writes imports back unchanged). Its first test
+        # is inlined: only the few cells that start with a trigger or an apostrophe pay for the rest.
+        return cell(value) if value.startswith(NEEDS_A_LOOK) else value
     if value is None:
         return ""
     if isinstance(value, dict):

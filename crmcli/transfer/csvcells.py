@@ -92,6 +92,17 @@ def escape_apostrophe(text: str) -> str:
     return APOSTROPHE + text if text.startswith(_NEEDS_EXTRA_APOSTROPHE) else text
 
 
+def cell(text: str) -> str:
+    """Text as crm writes it in every CSV and TSV (reports, listings, exports, rejects aside): neutralised
+    when a spreadsheet would run it, else one more apostrophe when it starts like a neutralised cell,
+    so that unescape() gives back exactly the stored text."""
+    return APOSTROPHE + text if is_formula(text) else escape_apostrophe(text)
+
+
+# Text that starts with none of these is written as it is (the renderer's quick test).
+NEEDS_A_LOOK = (*FORMULA_TRIGGERS, APOSTROPHE)
+
+
 def unescape(cell: str) -> str:
     """A cell of crm's CSV as the text it stands for: the apostrophe before a trigger or an apostrophe taken off."""
     # Not cell.startswith(_NEEDS_EXTRA_APOSTROPHE): this runs on every cell of an import, and the
