@@ -6,7 +6,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -175,11 +175,14 @@ class CrmGroup(TyperGroup):
             raise  # a bug in crmcli, not the user's doing: let it show
         except sqlite3.DatabaseError as exc:
             conn = state(ctx).conn
-            if str(exc) == "integer overflow" and conn is not None:
-                # A total of amounts beyond 64 bits: the core names the rows and the repair.
+            if str(exc) == "integer overflow":
+                # A total of amounts beyond 64 bits: the core names the rows and the repair. When it came
+                # from the upgrade (customer_summary's totals), no connection is open: read the file as it is.
                 from crmcli import interactions
 
-                fail(interactions.overflow_problem(conn, state(ctx).path), DatabaseUnusable.exit_code)
+                with closing(sqlite3.connect(f"file:{state(ctx).path}?mode=ro", uri=True)) as raw:
+                    problem = interactions.overflow_problem(conn or raw, state(ctx).path)
+                fail(problem, DatabaseUnusable.exit_code)
             # OperationalError: locked past the busy timeout, read-only file or folder, disk full,
             # I/O error; DatabaseError: a damaged file. Each in words, naming the file.
             message, damaged = db.database_problem(exc, state(ctx).path)

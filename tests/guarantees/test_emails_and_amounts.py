@@ -231,17 +231,13 @@ def test_amounts_beyond_the_bound_in_an_old_file_name_their_ids_and_the_repair(c
     raw.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
                 "VALUES (1, 'purchase', '2024-01-04', 500, 'x')")
     raw.close()
-    ok(crm("info"))  # the upgrade itself goes through
-    crashed = []
-    for command in REPORTS:
-        result = crm(*command)
-        assert "Traceback" not in result.stderr and result.exit_code in (0, 3), (command, result.stderr)
-        if result.exit_code == 3:
-            crashed.append(command)
-            assert_error(result, 3, "interactions 1, 2", "1000000000.00",
-                         f'sqlite3 {isolated_database} "DELETE FROM interactions WHERE id IN (1, 2)"',
-                         "UPDATE interactions SET amount_cents =")
-    assert ("customer", "list") in crashed  # the totals cannot be added up until repaired
+    # The upgrade totals every customer's purchases (customer_summary, M008), so it is the first to meet
+    # the overflow: it stops with exit 3, names the rows and the repair, and leaves the file as it was.
+    before = db_dump(isolated_database)
+    assert_error(crm("info"), 3, "interactions 1, 2", "1000000000.00",
+                 f'sqlite3 {isolated_database} "DELETE FROM interactions WHERE id IN (1, 2)"',
+                 "UPDATE interactions SET amount_cents =")
+    assert db_dump(isolated_database) == before
     # The repair the message gives works, and everything runs again.
     repair = sqlite3.connect(isolated_database)
     with repair:
