@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -55,6 +56,8 @@ class View:
                 limit: int | None) -> Iterable[dict[str, Any]]:
         """Rows sorted by --sort (stable: ties keep the command's own order), then cut to `limit`.
         Without a sort the rows stream through as they come: a 100,000-row report is never held whole."""
+        if limit is not None and not 0 < limit <= sys.maxsize:
+            limit = None  # 0, or more rows than any list can hold: no limit
         if not self.sort:
             if isinstance(rows, list):
                 return rows[:limit] if limit else rows
