@@ -8,6 +8,7 @@ from typing import Any
 
 from crmcli import values
 from crmcli.errors import Conflict, InvalidInput, NotFound
+from crmcli.interactions import full_moment
 from crmcli.migrations import FEEDBACK_TYPES  # the types M001's CHECK allows
 
 LIST_COLUMNS = (
@@ -121,5 +122,7 @@ def list_feedback(
     for row in conn.execute(sql, params):
         item = dict(row)
         item["resolution_days"] = _days_between(item["at"], item["resolved_at"])
+        # One form per column, as interaction list: a day typed without a time is its midnight.
+        item["at"], item["resolved_at"] = full_moment(item["at"]), full_moment(item["resolved_at"])
         rows.append({key: item[key] for key in LIST_COLUMNS})
     return rows

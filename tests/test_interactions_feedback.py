@@ -282,3 +282,15 @@ def test_a_page_of_the_newest_is_the_head_of_the_whole_list(conn):
         for limit in (1, 5, 20, 100):
             assert interactions.list_interactions(conn, limit=limit, **filters) == whole[:limit], (filters, limit)
     assert 99 not in {row["customer_id"] for row in interactions.list_interactions(conn, limit=3)}
+
+
+def test_feedback_list_dates_are_in_one_form(conn):
+    """feedback list's at and resolved_at, like interaction list's at: a day typed without a time is its midnight."""
+    with db.transaction(conn):
+        ann = customers.add(conn, "Ann")
+        typed_day = feedback.add(conn, ann, "complaint", at="2024-03-10")
+        feedback.add(conn, ann, "compliment", at="2024-03-11T09:30")
+        feedback.resolve(conn, typed_day, note="sorted")
+    rows = feedback.list_feedback(conn)
+    assert [row["at"] for row in rows] == ["2024-03-11T09:30:00", "2024-03-10T00:00:00"]
+    assert all(len(row["resolved_at"] or "x" * 19) == 19 for row in rows)
