@@ -41,6 +41,39 @@ CRM = [sys.executable, "-m", "crmcli"]
 
 # --- running crm, and killing it ------------------------------------------------------------
 
+def on_a_pty(args: list[str], env: dict[str, str], *, stream: str = "stdout", width: int | None = None,
+             command: list[str] | None = None) -> tuple[int, str, str]:
+    """Run crm with `stream` (stdout or stderr) on a real pseudo-terminal, `width` columns wide if given,
+    and the other stream on a pipe. Returns the exit code, what the terminal got and what the pipe got."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    if width is not None:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
+    on_terminal = {stream: follower}
+    proc = subprocess.Popen([*(command or CRM), *args], stdin=subprocess.DEVNULL, env=env, close_fds=True,
+                            stdout=on_terminal.get("stdout", subprocess.PIPE),
+                            stderr=on_terminal.get("stderr", subprocess.PIPE))
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    out, err = proc.communicate(timeout=120)
+    piped = (err if stream == "stdout" else out) or b""
+    return (proc.returncode, b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n"),
+            piped.decode("utf-8", "replace"))
+
+
 def start_crm(args: list[str], *, log_dir: Path, name: str) -> subprocess.Popen:
     """Start `crm ARGS` in its own session (so its worker processes can be killed with it).
 

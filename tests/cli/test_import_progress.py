@@ -3,12 +3,12 @@ module is not even loaded), and updated once per chunk of rows, not per row."""
 
 import io
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _processes import on_a_pty
 
 from crmcli import customers, db
 from crmcli.cli import imports as import_cli
@@ -34,22 +34,8 @@ def sales(tmp_path, isolated_database):
 
 def stderr_on_a_terminal(args, env):
     """What crm writes to stderr when stderr is a terminal (stdout a pipe); and its exit code."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([*CRM, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower,
-                            env=env, close_fds=True)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the other end closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    proc.communicate(timeout=120)
-    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")
+    code, said, _ = on_a_pty(args, env, stream="stderr", command=CRM)
+    return code, said
 
 
 def test_a_terminal_sees_the_bar_and_then_the_summary(sales):

@@ -11,18 +11,15 @@ note that is one 90-character word, emoji, empty fields), the table must
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
-import struct
 import subprocess
 import sys
-import termios
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from _processes import on_a_pty
 from rich.cells import cell_len
 
 CRM = [sys.executable, "-m", "crmcli"]
@@ -38,24 +35,9 @@ COMMANDS = [
 
 def on_a_terminal(args: tuple[str, ...], width: int, env: dict[str, str]) -> str:
     """crm's stdout when it is a terminal `width` columns wide (stderr kept apart)."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
-    proc = subprocess.Popen([*CRM, *args], stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
-                            env=env, close_fds=True)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the other end closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    proc.communicate(timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return ANSI.sub("", b"".join(chunks).decode("utf-8").replace("\r\n", "\n"))
+    code, screen, stderr = on_a_pty(list(args), env, width=width, command=CRM)
+    assert code == 0, stderr
+    return ANSI.sub("", screen)
 
 
 def off_a_terminal(args: tuple[str, ...], env: dict[str, str]) -> str:
