@@ -4,6 +4,7 @@ workers that never outlive the import's main process."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import io
 import marshal
@@ -113,11 +114,36 @@ def chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: Imp
             return
         while pending:
             yield from _finished(pending.popleft(), delimiter, source, counter.header)
+    except BaseException:
+        # Stopped part-way (an error in a row, Ctrl-C, SIGTERM to the whole group): the workers may be gone
+        # already, and a block may sit half-written in the pipe to them, with the pool's feeder thread
+        # blocked on it; shutdown(wait=True) would then wait for ever (seen under SIGTERM to the group). So
+        # end the workers and do not wait. ProcessPoolExecutor has no public way to kill its processes:
+        # _processes and _call_queue are read here for that alone.
+        _abandon(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         for future, _, _ in pending:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
         _WORK = None
+
+
+def _abandon(pool: Any) -> None:
+    """End a pool's workers now and let it go without waiting for them or its threads."""
+    processes = dict(getattr(pool, "_processes", None) or {})
+    for process in processes.values():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    call_queue = getattr(pool, "_call_queue", None)
+    if call_queue is not None:
+        with contextlib.suppress(Exception):
+            call_queue.cancel_join_thread()  # at exit, do not wait for the feeder's blocked write
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
+        with contextlib.suppress(Exception):
+            process.join(timeout=5)
 
 
 def _worker_started(parent: int) -> None:
