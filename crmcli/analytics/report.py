@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from crmcli import values
-from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, rfm
+from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, rfm, rows
 from crmcli.analytics.data import CustomerBase, load, load_one
 from crmcli.analytics.explain import why_best, why_churn
 from crmcli.analytics.fitset import MODELS, FitSet
@@ -196,94 +196,9 @@ def _own_average(base: CustomerBase) -> np.ndarray:
     return np.maximum(base.revenue_cents / 100.0, 0.0) / base.purchases
 
 
-def _names(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[str, str | None]]:
-    names: dict[int, tuple[str, str | None]] = {}
-    # In chunks: SQLite limits the number of bound parameters.
-    for start in range(0, len(ids), 900):
-        chunk = ids[start:start + 900]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT id, name, email FROM customers WHERE id IN ({marks})", chunk):
-            names[row[0]] = (row[1], row[2])
-    return names
-
-
 def _order(keys: list[np.ndarray], customer_id: np.ndarray) -> np.ndarray:
     """Indices sorted by the keys, largest first; ties broken by the smaller customer id."""
     return np.lexsort([customer_id] + [-k for k in reversed(keys)])
-
-
-def _money_list(amounts: np.ndarray) -> list[Any]:
-    """Amounts as exact Decimals with two places (None where not finite)."""
-    cents = np.round(amounts * 100)
-    finite = np.isfinite(cents)
-    return [values.cents_to_amount(int(c)) if ok else None
-            for c, ok in zip(cents.tolist(), finite.tolist(), strict=True)]
-
-
-def _rounded_list(numbers: np.ndarray, digits: int) -> list[Any]:
-    return [None if v != v else v for v in np.round(numbers, digits).tolist()]  # NaN -> None
-
-
-def _row_columns(s: Scores, chosen: np.ndarray) -> dict[str, list[Any]]:
-    """The per-customer values of the rows for the customers at indices `chosen`, as plain lists.
-
-    Built a column at a time for a chunk of customers: numpy does the arithmetic
-    and converts in bulk, which is many times faster than reading numpy scalars
-    one customer at a time, and a chunk keeps memory flat.
-    """
-    b = s.base
-    pick = chosen.tolist()
-    return {
-        "customer_id": b.customer_id[chosen].tolist(),
-        "segment": [s.segment[i] for i in pick],
-        "recency_score": s.recency_score[chosen].tolist(),
-        "frequency_score": s.frequency_score[chosen].tolist(),
-        "monetary_score": s.monetary_score[chosen].tolist(),
-        "purchases": b.purchases[chosen].astype(np.int64).tolist(),
-        "revenue": [values.cents_to_amount(c) for c in b.revenue_cents[chosen].tolist()],
-        "last_purchase": [date.fromordinal(day).isoformat() for day in b.last_ordinal[chosen].tolist()],
-        "days_since_last_purchase": b.days_since_last_purchase[chosen].astype(np.int64).tolist(),
-        "typical_gap_days": _rounded_list(b.typical_gap_days[chosen], 1),
-        "p_alive": _rounded_list(s.p_alive[chosen], 4),
-        "churn_risk": _rounded_list(s.churn_risk[chosen], 4),
-        "expected_purchases": _rounded_list(s.expected_purchases[chosen], 2),
-        "expected_spend": _money_list(s.expected_spend[chosen]),
-        "predicted_clv": _money_list(s.predicted_clv[chosen]),
-        "value_if_active": _money_list(s.value_if_active[chosen]),
-        "value_at_risk": _money_list(s.value_at_risk[chosen]),
-        "open_complaints": b.open_complaints[chosen].tolist(),
-        "low_ratings": b.low_ratings[chosen].tolist(),
-    }
-
-
-_CHUNK = 5000
-
-
-def _rows(conn: sqlite3.Connection, s: Scores, order: list[int], explain) -> Iterator[dict[str, Any]]:
-    """The rows for the customers in `order`, ranked from 1, each with its `why`.
-
-    Rows are built a chunk at a time as they are written, so a report of every
-    customer never sits in memory. Names are read per chunk: consume the rows
-    inside the same read transaction (db.snapshot) as the scores.
-    """
-    order_array = np.asarray(order, dtype=np.int64)
-
-    def generate() -> Iterator[dict[str, Any]]:
-        rank = 0
-        for start in range(0, len(order_array), _CHUNK):
-            columns = _row_columns(s, order_array[start:start + _CHUNK])
-            names = _names(conn, columns["customer_id"])
-            keys = list(columns)
-            for values_of_row in zip(*columns.values(), strict=True):
-                rank += 1
-                row = dict(zip(keys, values_of_row, strict=True))
-                row["rank"] = rank
-                row["name"], row["email"] = names.get(row["customer_id"], ("", None))
-                row["model"] = s.model
-                row["why"] = explain(row)
-                yield row
-
-    return generate()
 
 
 def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
@@ -302,7 +217,7 @@ def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: 
     if segment is not None:
         wanted = _segment_name(segment)
         order = [i for i in order if s.segment[i] == wanted]
-    return _rows(conn, s, order[: limit or None], lambda row: why_best(row, s.horizon_days))
+    return rows.rows(conn, s, order[: limit or None], lambda row: why_best(row, s.horizon_days))
 
 
 def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
@@ -312,7 +227,7 @@ def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
     order = _order([s.value_at_risk, s.churn_risk], s.base.customer_id).tolist()
     risk = s.churn_risk
     order = [i for i in order if risk[i] >= min_risk]
-    return _rows(conn, s, order[: limit or None], why_churn)
+    return rows.rows(conn, s, order[: limit or None], why_churn)
 
 
 def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
@@ -327,10 +242,10 @@ def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list
     # A share of revenue means something only when no segment's refunds exceed its purchases and there
     # is revenue to share; otherwise shares such as 2.11 and -1.11 would be printed. Then it is left empty.
     shares_mean_something = total_cents > 0 and min(cents_of.values()) >= 0
-    rows = []
+    segment_table = []
     for name, members in members_of.items():
         count = int(members.sum()) if total_customers else 0
-        rows.append({
+        segment_table.append({
             "segment": name,
             "customers": count,
             "customer_share": round(count / total_customers, 4) if total_customers else 0.0,
@@ -338,7 +253,7 @@ def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list
             "revenue_share": round(cents_of[name] / total_cents, 4) if shares_mean_something else None,
             "advice": SEGMENT_ADVICE[name],
         })
-    return rows
+    return segment_table
 
 
 def _segment_name(text: str) -> str:
@@ -376,7 +291,7 @@ def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date |
         s = score(conn, as_of=day, model=model)
         index = int(np.nonzero(s.base.customer_id == customer_id)[0][0])
     # A customer more likely gone than not is explained the churn report's way.
-    row = next(_rows(conn, s, [index], lambda r: why_best(r, s.horizon_days)
+    row = next(rows.rows(conn, s, [index], lambda r: why_best(r, s.horizon_days)
                      if r["churn_risk"] < 0.5 else why_churn(r)))
     return CustomerScores({
         "segment": row["segment"],

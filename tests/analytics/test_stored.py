@@ -10,7 +10,7 @@ import pytest
 from helpers import freeze
 
 from crmcli import db, demo, interactions
-from crmcli.analytics import fitset, report, stored
+from crmcli.analytics import fitset, report, rows, stored
 from crmcli.analytics.data import load
 
 NOW = datetime(2026, 11, 22, 12, 0, 0)
@@ -151,7 +151,7 @@ def test_one_customer_from_stored_fits_equals_the_whole_base(shop, monkeypatch):
     for customer_id, i in by_id.items():
         one = report.customer_scores(shop, customer_id, as_of=DAY)
         assert one is not None
-        expected = next(report._rows(shop, whole, [i], lambda r: report.why_best(r, 365)
+        expected = next(rows.rows(shop, whole, [i], lambda r: report.why_best(r, 365)
                                      if r["churn_risk"] < 0.5 else report.why_churn(r)))
         assert one["why"] == expected["why"], customer_id
         assert one["rfm"] == f"{expected['recency_score']}{expected['frequency_score']}{expected['monetary_score']}"
