@@ -139,3 +139,48 @@ def test_a_flat_ridge_is_not_converged_despite_rounding_noise_in_the_gradient():
 
     curvature = (total(log_params + ridge) - 2 * total(log_params) + total(log_params - ridge)) / 0.03 ** 2
     assert abs(curvature) < 1e-2   # a standard error of at least 10 on the log scale
+
+
+def rough(calls):
+    """A fake log-likelihood with noise, and a gradient that is noise: L-BFGS-B's line search fails on it,
+    and Nelder-Mead, never seeing the same value twice, would spend its 3,000 evaluations."""
+    rng = np.random.default_rng(0)
+
+    def total_and_gradient(params):
+        calls.append(1)
+        at = np.log(list(params.values()))
+        return float(-0.5 * np.sum(at ** 2) + 1e-3 * rng.standard_normal()), 1e3 * rng.standard_normal(len(at))
+
+    return total_and_gradient
+
+
+@pytest.mark.parametrize("budget", [30, fitting.EVALUATION_BUDGET])
+def test_a_fit_stops_within_its_budget_of_evaluations(budget):
+    calls: list[int] = []
+    fit = fitting.maximize_likelihood("test", ["u", "v", "w"], rough(calls), [{"u": 3.0, "v": 0.5, "w": 2.0}] * 2,
+                                      100, 50, budget=budget)
+    assert not fit.converged
+    assert fit.message == f"the optimiser did not converge: no maximum within {budget} likelihood evaluations"
+    # The budget, then the final look at the point (its value, and 2 gradients per parameter for the curvature).
+    assert len(calls) <= budget + 1
+    assert np.isfinite(fit.log_likelihood)
+
+
+def test_the_budget_keeps_the_best_point_seen():
+    calls: list[int] = []
+    start = {"u": 3.0, "v": 0.5, "w": 2.0}
+    fit = fitting.maximize_likelihood("test", ["u", "v", "w"], rough(calls), [start], 100, 50, budget=40)
+    # The start's log-likelihood is -0.5 (log 3^2 + log 2^2 + log 0.5^2) = -1.03, give or take the noise.
+    assert fit.log_likelihood > -0.9
+
+
+def test_a_real_fit_out_of_budget_says_so(monkeypatch):
+    rng = np.random.default_rng(3)
+    T = sim.observation_lengths(rng, 2000)
+    x, t_x = sim.bgnbd(rng, 2000, 0.25, 4.0, 0.8, 2.5, T)
+    real = fitting.maximize_likelihood
+    monkeypatch.setattr(bgnbd, "maximize_likelihood", lambda *a, **k: real(*a, **k, budget=5))
+    fit = bgnbd.fit(x, t_x, T)
+    assert not fit.converged and "no maximum within 5 likelihood evaluations" in fit.message
+    monkeypatch.undo()
+    assert bgnbd.fit(x, t_x, T).converged  # the default budget is plenty for the same data
