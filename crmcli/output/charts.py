@@ -1,0 +1,159 @@
+"""The backtest's two charts (Fader, Hardie & Lee 2005, figures 3 and 4) from its machine rows (backtest.rows).
+
+- tracking: cumulative repeat purchase days week by week, actual against each model, the cut-off marked;
+- by frequency: holdout repeat purchase days per customer by calibration repeat purchase days 0 ... 7+,
+  actual against each model's conditional expectation (means per customer, as FHL plot them).
+
+On a terminal they are drawn with plotext; `--plot FILE` writes a file with matplotlib (png, svg, or an html
+page with the svg inline), atomically through files.destination. Both libraries are imported only here,
+inside the functions that draw, so no other command pays for them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crmcli.errors import InvalidInput
+from crmcli.output.files import destination, refuse_database_files
+
+PLOT_FORMATS = ("png", "svg", "html")
+_ACTUAL = "actual"
+
+
+def plot_format(path: Path, field: str = "plot") -> str:
+    """png, svg or html by the file's extension; InvalidInput naming the option otherwise, or for the database."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix == "htm":
+        suffix = "html"
+    if suffix not in PLOT_FORMATS:
+        raise InvalidInput(field, str(path), "must be a file ending in .png, .svg or .html")
+    refuse_database_files(Path(path).expanduser(), field)
+    return suffix
+
+
+def _series(rows: Sequence[dict[str, Any]], kind: str, key: str) -> dict[str, tuple[list, list]]:
+    """{"actual": (xs, ys), model: (xs, ys), ...} for one kind of row, in row order."""
+    out: dict[str, tuple[list, list]] = {}
+    for row in rows:
+        if row["kind"] != kind:
+            continue
+        x = row[key]
+        if kind == "by_frequency":
+            customers = row["customers"] or 0
+            actual = row["actual"] / customers if customers else float("nan")
+            predicted = row["predicted"] / customers if customers else float("nan")
+        else:
+            actual, predicted = row["actual"], row["predicted"]
+        if row["model"] == _first_model(rows):
+            out.setdefault(_ACTUAL, ([], []))
+            out[_ACTUAL][0].append(x)
+            out[_ACTUAL][1].append(actual)
+        out.setdefault(row["model"], ([], []))
+        out[row["model"]][0].append(x)
+        out[row["model"]][1].append(predicted)
+    return out
+
+
+def _first_model(rows: Sequence[dict[str, Any]]) -> str:
+    return next(row["model"] for row in rows)
+
+
+def _titles(rows: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    summary = next(row for row in rows if row["kind"] == "summary")
+    return (f"Cumulative repeat purchase days (cut-off {summary['cutoff']}: week 0)",
+            f"Holdout purchase days per customer ({summary['holdout_days']} days)")
+
+
+def terminal_charts(rows: Sequence[dict[str, Any]], width: int, *, colour: bool) -> str:
+    """The two charts side by side (one above the other under 100 columns), as text for a terminal."""
+    import plotext
+
+    figure = plotext.figure
+    figure.clear()
+    side_by_side = width >= 100
+    figure.subplots(1, 2) if side_by_side else figure.subplots(2, 1)
+    figure.plot_size(width, 22 if side_by_side else 40)
+    tracking_title, frequency_title = _titles(rows)
+    tracking = figure.subplot(1, 1)
+    frequency = figure.subplot(1, 2) if side_by_side else figure.subplot(2, 1)
+    for plot in (tracking, frequency):
+        plot.theme("simple" if colour else "colorless")
+    tracking.title(tracking_title)
+    tracking.label("week", axis="x")
+    for name, (xs, ys) in _series(rows, "tracking", "week").items():
+        tracking.draw(tracking.signal(xs, ys).lines().label(name))
+    frequency.title(frequency_title)
+    frequency.label("repeat purchase days before the cut-off", axis="x")
+    by_frequency = _series(rows, "by_frequency", "bucket")
+    for name, (labels, ys) in by_frequency.items():
+        frequency.draw(frequency.signal(list(range(len(labels))), ys).lines().label(name))
+    labels = next(iter(by_frequency.values()))[0]
+    frequency.ruler("x").ticks(list(range(len(labels))), labels)
+    text = figure.build().string(colorless=not colour)
+    figure.clear()
+    return text
+
+
+def figure_file(rows: Sequence[dict[str, Any]], kind: str, title: str) -> bytes:
+    """The two charts as a png, an svg or an html page with the svg inline (matplotlib, Agg for png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # never a window, whatever the machine's default backend
+    from matplotlib.figure import Figure
+
+    # A Figure made directly, not through pyplot: no global state, nothing left open between calls.
+    fig = Figure(figsize=(13, 5), layout="constrained")
+    fig.suptitle(title)
+    tracking, frequency = fig.subplots(1, 2)
+    tracking_title, frequency_title = _titles(rows)
+    for name, (xs, ys) in _series(rows, "tracking", "week").items():
+        tracking.plot(xs, ys, label=name, color="black" if name == _ACTUAL else None,
+                      linestyle="-" if name == _ACTUAL else "--")
+    tracking.axvline(0, color="grey", linewidth=0.8)
+    tracking.set(title=tracking_title, xlabel="week (0 = cut-off)", ylabel="repeat purchase days")
+    tracking.legend()
+    by_frequency = _series(rows, "by_frequency", "bucket")
+    for name, (labels, ys) in by_frequency.items():
+        frequency.plot(labels, ys, marker="o", label=name, color="black" if name == _ACTUAL else None,
+                       linestyle="-" if name == _ACTUAL else "--")
+    frequency.set(title=frequency_title, xlabel="repeat purchase days before the cut-off",
+                  ylabel="repeat purchase days in the holdout, per customer")
+    frequency.legend()
+    buffer = io.BytesIO()
+    # No date in the metadata and a fixed id salt: the same data make the same file.
+    matplotlib.rcParams["svg.hashsalt"] = "crmcli"
+    if kind == "png":
+        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+        return buffer.getvalue()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue().decode("utf-8")
+    if kind == "svg":
+        return svg.encode("utf-8")
+    return _html_page(title, svg[svg.index("<svg"):]).encode("utf-8")
+
+
+def _html_page(title: str, svg: str) -> str:
+    from html import escape
+
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
+            '<style>body { font-family: sans-serif; margin: 2em; } svg { max-width: 100%; height: auto; }</style>\n'
+            f"</head>\n<body>\n<h1>{escape(title)}</h1>\n{svg}\n</body>\n</html>\n")
+
+
+def write_plot(rows: Sequence[dict[str, Any]], path: Path, title: str, *, field: str = "plot") -> None:
+    """The chart file at `path` (its format by extension), written to a temporary file and renamed into place."""
+    kind = plot_format(path, field)
+    data = figure_file(rows, kind, title)
+    with destination(Path(path), field=field) as handle:
+        # destination gives a text stream; the chart's bytes go to the binary file beneath it.
+        handle.flush()
+        handle.buffer.write(data)
+
+
+def colour_wanted(stream: Any) -> bool:
+    """Colour on a terminal unless NO_COLOR is set (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty", lambda: False)())
