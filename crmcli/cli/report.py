@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -222,14 +223,31 @@ def model_(
     columns_: ColumnsOption = None,
     sort: SortOption = None,
     wide: WideOption = False,
+    backtest: Annotated[bool, typer.Option(
+        "--backtest", help="Fit on the history before a cut-off, predict the holdout after it and compare, as "
+        "Fader, Hardie & Lee (2005) do: the two charts (cumulative purchases week by week; holdout purchases by "
+        "purchases before the cut-off) and each model's total error, correlation and the complaint signal. "
+        "--format csv gives every number.")] = False,
+    holdout: Annotated[int | None, typer.Option(
+        "--holdout", metavar="DAYS", help="With --backtest: days after the cut-off to predict. Default: a third "
+        "of the days since the first purchase, in whole weeks, at least 28.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE", help="With --backtest: also write the two charts to FILE (.png, .svg or .html), "
+        "atomically.")] = None,
 ) -> None:
     """The fitted models (BG/NBD, Pareto/NBD, Gamma-Gamma): parameters per day, log-likelihood, convergence,
-    and which stored fit each is. --refit in a nightly cron job keeps every report's fit fresh."""
+    and which stored fit each is. --refit in a nightly cron job keeps every report's fit fresh. --backtest
+    checks the purchase models against what the customers did next."""
     from crmcli.analytics import fitted
     from crmcli.output import columns
 
     conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of")
+    if backtest or holdout is not None or plot is not None:  # --holdout and --plot mean a backtest
+        from crmcli.cli import backtest as backtest_view
+
+        backtest_view.show(conn, day, holdout, plot, fmt, output, _working(conn, "backtesting the models"))
+        return
     with db.snapshot(conn), _working(conn, "fitting the models"):
         rows, notes, fresh = fitted.fitted_models(conn, as_of=day, refit=refit)
     for message in notes:

@@ -77,16 +77,20 @@ def terminal_charts(rows: Sequence[dict[str, Any]], width: int, *, colour: bool)
     side_by_side = width >= 100
     figure.subplots(1, 2) if side_by_side else figure.subplots(2, 1)
     figure.plot_size(width, 22 if side_by_side else 40)
-    tracking_title, frequency_title = _titles(rows)
     tracking = figure.subplot(1, 1)
     frequency = figure.subplot(1, 2) if side_by_side else figure.subplot(2, 1)
     for plot in (tracking, frequency):
         plot.theme("simple" if colour else "colorless")
-    tracking.title(tracking_title)
-    tracking.label("week", axis="x")
-    for name, (xs, ys) in _series(rows, "tracking", "week").items():
-        tracking.draw(tracking.signal(xs, ys).lines().label(name))
-    frequency.title(frequency_title)
+    tracking.title("Cumulative repeat purchase days")
+    tracking.label("week (0 = cut-off)", axis="x")
+    weeks: list[int] = []
+    for name, (weeks, ys) in _series(rows, "tracking", "week").items():
+        tracking.draw(tracking.signal(weeks, ys).lines().label(name))
+    tracking.ruler("x").ticks(_week_ticks(weeks))
+    # The curves rise to the upper right: the legend goes to the lower right, out of their way.
+    if weeks:
+        tracking.legend(x=weeks[-1], y=0, ha="right", va="bottom", relative=True)
+    frequency.title("Holdout purchase days per customer")
     frequency.label("repeat purchase days before the cut-off", axis="x")
     by_frequency = _series(rows, "by_frequency", "bucket")
     for name, (labels, ys) in by_frequency.items():
@@ -96,6 +100,14 @@ def terminal_charts(rows: Sequence[dict[str, Any]], width: int, *, colour: bool)
     text = figure.build().string(colorless=not colour)
     figure.clear()
     return text
+
+
+def _week_ticks(weeks: list[int]) -> list[int]:
+    """Whole weeks, 0 (the cut-off) among them, about six across."""
+    if not weeks:
+        return [0]
+    step = max(1, round((weeks[-1] - weeks[0]) / 6))
+    return [w for w in range(weeks[0] - weeks[0] % step, weeks[-1] + 1, step) if w >= weeks[0]]
 
 
 def figure_file(rows: Sequence[dict[str, Any]], kind: str, title: str) -> bytes:
