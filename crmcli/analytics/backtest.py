@@ -147,14 +147,14 @@ def split(conn: sqlite3.Connection, as_of: date, holdout_days: int | None = None
     # Both bases are in customer order, and every calibration customer is in the later one.
     at = np.searchsorted(later.customer_id, calibration.customer_id)
     first = cutoff - calibration.T
-    points = _points(int(first.min()) if len(first) else cutoff, cutoff, end)
+    points = tracking_points(int(first.min()) if len(first) else cutoff, cutoff, end)
     return Split(cutoff=cutoff, end=end, x=calibration.x, t_x=calibration.t_x, T=calibration.T,
                  holdout=later.x[at] - calibration.x, points=points,
                  actual_cumulative=_repeat_days_by(conn, cut_day, as_of, points),
                  flagged=(calibration.open_complaints > 0) | (calibration.low_ratings > 0))
 
 
-def _points(first_day: int, cutoff: int, end: int) -> np.ndarray:
+def tracking_points(first_day: int, cutoff: int, end: int) -> np.ndarray:
     """Weekly days counted back from the cut-off to the first purchase and on to as-of (as-of itself
     the last point even when the holdout is not whole weeks)."""
     before = np.arange(cutoff, first_day - 1, -WEEK)[::-1]
