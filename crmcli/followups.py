@@ -186,6 +186,8 @@ def schedule_for_churn(conn: sqlite3.Connection, rows: list[dict[str, Any]], *, 
                         (customer_id,)).fetchone():
             skipped.append(customer_id)
             continue
-        note = f"churn report {as_of}: value at risk {row['value_at_risk']:.2f}; {row['why']}"
+        # With too little history for a model there is no value at risk (analytics/history.py): the why alone.
+        risk = "" if row["value_at_risk"] is None else f"value at risk {row['value_at_risk']:.2f}; "
+        note = f"churn report {as_of}: {risk}{row['why']}"
         created.append(add(conn, customer_id, due, by=staff.get(customer_id), note=note))
     return {"created": created, "skipped": skipped}

@@ -146,13 +146,14 @@ def test_customer_show_lists_open_follow_ups(scheduled, crm):
 
 @pytest.fixture
 def drifting(conn, monkeypatch):
-    """Four repeat buyers, too few for a fitted model, so P(alive) = exp(-silence / usual gap) (heuristic).
+    """Four repeat buyers, too few for a fitted model, so the churn report ranks by days silent over the
+    usual gap and counts lapsed those silent for over 3 usual gaps (analytics/history.py).
 
-    customer  purchase days (all 100.00)     gap  silent on 06-15  P(alive)
-    W         01-01, 01-11, 01-21             10   146              ~0
-    X         03-01, 03-31                    30   76               0.08
-    Y         05-01, 05-11                    10   35               0.03
-    Z         06-01, 06-13                    12   2                0.85
+    customer  purchase days (all 100.00)     gap  silent on 06-15  overdue  lapsed
+    W         01-01, 01-11, 01-21             10   146              14.6     yes
+    X         03-01, 03-31                    30   76               2.5      no
+    Y         05-01, 05-11                    10   35               3.5      yes
+    Z         06-01, 06-13                    12   2                0.2      no
     W was served by Joy twice and Sam once; X by Sam; Y by nobody.
     """
     freeze(monkeypatch, NOW)
@@ -179,7 +180,8 @@ def test_churn_follow_up_schedules_the_top_n_once(drifting, crm, conn):
     staff = {row["customer_id"]: row["staff"] for row in made}
     assert staff == {drifting["W"]: "Joy", drifting["X"]: "Sam", drifting["Y"]: None}  # who served them most
     w_note = next(row["note"] for row in made if row["customer_id"] == drifting["W"])
-    assert w_note.startswith("churn report 2024-06-15: value at risk ") and "silent for 146 days" in w_note
+    # No value at risk without a model: the note is the report's why.
+    assert w_note.startswith("churn report 2024-06-15: buys about every 10 days") and "146 days ago" in w_note
     again = ok(crm("report", "churn", "--follow-up", "4", "--format", "csv"))
     assert "scheduled 1 follow-up due today (ids 4); 3 of the top 4 already had an open one" in again.stderr
     assert stored(conn)[-1]["customer_id"] == drifting["Z"] and stored(conn)[-1]["staff"] == "Marco"
@@ -188,8 +190,9 @@ def test_churn_follow_up_schedules_the_top_n_once(drifting, crm, conn):
 def test_churn_follow_up_respects_min_risk_and_skips_open_ones(drifting, crm, conn):
     with db.transaction(conn):
         followups.add(conn, drifting["X"], "2024-06-20", note="already planned")
+    # With no model, any --min-risk keeps the lapsed customers: W and Y; X (open follow-up) is not lapsed.
     result = ok(crm("report", "churn", "--follow-up", "10", "--min-risk", "0.5", "--format", "csv"))
-    assert "scheduled 2 follow-ups" in result.stderr and "1 of the top 3 already had an open one" in result.stderr
+    assert "scheduled 2 follow-ups" in result.stderr and "0 of the top 2 already had an open one" in result.stderr
     assert sorted(row["customer_id"] for row in stored(conn)[1:]) == sorted([drifting["W"], drifting["Y"]])
 
 

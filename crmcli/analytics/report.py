@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from crmcli import values
-from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, rfm, rows
+from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, history, rfm, rows
 from crmcli.analytics.data import CustomerBase, load, load_one
 from crmcli.analytics.explain import why_best, why_churn
 from crmcli.analytics.fitset import MODELS, FitSet
@@ -51,7 +51,7 @@ class Scores:
     """Everything the reports need, one array entry per buying customer."""
 
     base: CustomerBase
-    model: str  # "pareto", "bgnbd" or "heuristic"
+    model: str  # "pareto", "bgnbd" or "history"
     fits: FitSet  # the purchase model's, Gamma-Gamma's and the population's: stored or fresh
     horizon_days: int
     p_alive: np.ndarray
@@ -64,6 +64,7 @@ class Scores:
     monetary_score: np.ndarray
     segment: list[str]
     notes: list[str] = field(default_factory=list)
+    one_time_gap: float = heuristic.DEFAULT_GAP_DAYS  # the usual gap a one-time buyer is given (history.py)
 
     @property
     def churn_risk(self) -> np.ndarray:
@@ -111,21 +112,27 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
     notes = [note] if (note := fits.note()) else []
     x, t_x, T = base.x, base.t_x, base.T
     population = fits.population.params
-    gap = population["median_gap_days"] if against_population else None
+    # A one-time buyer's usual gap: the base's median (stored with the fits for one customer).
+    gap = population["median_gap_days"] if against_population else heuristic.median_gap(x, t_x)
     used, purchase = model, fits.purchase
     if purchase is None:
         counts = (fits.population.seen.repeat_customers, fits.population.seen.customers) if against_population \
             else (int((x > 0).sum()), len(x))
-        used = "heuristic"
-        notes.append(f"too little history to fit the {model} model ({repeat_buyers(*counts)}); {_FALLBACK}")
+        used = history.MODEL
+        notes.append(f"too little history to fit a model ({history.shortfall(*counts)}); {_HISTORY}")
     elif not purchase.converged:
-        used = "heuristic"
-        notes.append(f"the {model} model did not converge ({purchase.message}); {_FALLBACK}")
-    if used == "heuristic":
-        p_alive = heuristic.p_alive(x, t_x, T, gap)
-        expected = heuristic.expected_purchases(horizon_days, x, t_x, T, gap)
-        rate_if_active = 1.0 / heuristic.usual_gap(x, t_x, gap)
-        params = None
+        used = history.MODEL
+        notes.append(f"the {model} model did not converge ({purchase.message}); {_HISTORY}")
+    if used == history.MODEL:
+        # No forecast without a model (history.py says why): the figures a model would give stay empty.
+        nothing = np.full(len(x), np.nan)
+        spend = expected_spend(base, fits.spend, notes)
+        r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
+            else _rfm(base)
+        return Scores(
+            base=base, model=used, fits=fits, horizon_days=horizon_days, p_alive=nothing, expected_purchases=nothing,
+            expected_spend=spend, predicted_clv=nothing, value_if_active=nothing, recency_score=r_score,
+            frequency_score=f_score, monetary_score=m_score, segment=segments, notes=notes, one_time_gap=gap)
     else:
         assert purchase is not None
         params = purchase.params
@@ -146,7 +153,7 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
         expected_purchases=expected, expected_spend=spend, predicted_clv=predicted,
         value_if_active=rate_if_active * 365.0 * spend,
         recency_score=r_score, frequency_score=f_score, monetary_score=m_score,
-        segment=segments, notes=notes,
+        segment=segments, notes=notes, one_time_gap=gap,
     )
 
 
@@ -164,7 +171,7 @@ def _rfm_against(base: CustomerBase, bounds: dict[str, Any]) -> tuple[np.ndarray
     return r_score, f_score, m_score, list(rfm.segment(r_score, f_score, m_score))
 
 
-_FALLBACK = "using each customer's usual gap between purchases and recency instead (model: heuristic)"
+_HISTORY = "showing each customer's history (RFM, last purchase, usual gap) and no forecast (model: history)"
 
 
 def repeat_buyers(repeat: int, customers: int) -> str:
@@ -204,7 +211,9 @@ def _order(keys: list[np.ndarray], customer_id: np.ndarray) -> np.ndarray:
 def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
               limit: int | None = 20) -> Iterator[dict[str, Any]]:
     b = s.base
-    if by == "clv":
+    if by == "clv" and s.model == history.MODEL:
+        keys = [b.revenue_cents, b.last_ordinal]  # no CLV without a model: revenue so far, then recency
+    elif by == "clv":
         keys = [s.predicted_clv, b.revenue_cents]
     elif by == "rfm":
         keys = [s.recency_score + s.frequency_score + s.monetary_score, s.recency_score, s.frequency_score,
@@ -217,14 +226,24 @@ def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: 
     if segment is not None:
         wanted = _segment_name(segment)
         order = [i for i in order if s.segment[i] == wanted]
-    return rows.rows(conn, s, order[: limit or None], lambda row: why_best(row, s.horizon_days))
+    explain = history.why_best if s.model == history.MODEL else lambda row: why_best(row, s.horizon_days)
+    return rows.rows(conn, s, order[: limit or None], explain)
 
 
 def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
                limit: int | None = 20) -> Iterator[dict[str, Any]]:
     if not 0.0 <= min_risk <= 1.0:
         raise InvalidInput("min-risk", min_risk, "must be a probability from 0 to 1")
-    order = _order([s.value_at_risk, s.churn_risk], s.base.customer_id).tolist()
+    b = s.base
+    if s.model == history.MODEL:
+        # No risk without a model: the most overdue against their own rhythm first (history.py). With no
+        # probability to compare --min-risk with, any --min-risk above 0 keeps the customers counted lapsed.
+        overdue = history.overdue(b.x, b.t_x, b.T, s.one_time_gap)
+        order = _order([overdue, b.revenue_cents], b.customer_id).tolist()
+        if min_risk > 0:
+            order = [i for i in order if overdue[i] > history.HIATUS_GAPS]
+        return rows.rows(conn, s, order[: limit or None], lambda row: history.why_churn(row, s.one_time_gap))
+    order = _order([s.value_at_risk, s.churn_risk], b.customer_id).tolist()
     risk = s.churn_risk
     order = [i for i in order if risk[i] >= min_risk]
     return rows.rows(conn, s, order[: limit or None], why_churn)
@@ -263,6 +282,15 @@ def _segment_name(text: str) -> str:
     raise InvalidInput("segment", text, "must be one of " + ", ".join(rfm.SEGMENT_NAMES))
 
 
+def _one_customer_why(s: Scores):
+    """`customer show`'s why: the churn report's for a customer more likely gone than not (or lapsed, with
+    no model), else the best report's."""
+    if s.model == history.MODEL:
+        return lambda r: history.why_churn(r, s.one_time_gap) if r["days_since_last_purchase"] > \
+            history.hiatus_days(r, s.one_time_gap) else history.why_best(r)
+    return lambda r: why_best(r, s.horizon_days) if r["churn_risk"] < 0.5 else why_churn(r)
+
+
 class CustomerScores(dict):
     """The scores `customer show` prints (its fields), with the fits they used and the notes to print."""
 
@@ -291,8 +319,7 @@ def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date |
         s = score(conn, as_of=day, model=model)
         index = int(np.nonzero(s.base.customer_id == customer_id)[0][0])
     # A customer more likely gone than not is explained the churn report's way.
-    row = next(rows.rows(conn, s, [index], lambda r: why_best(r, s.horizon_days)
-                     if r["churn_risk"] < 0.5 else why_churn(r)))
+    row = next(rows.rows(conn, s, [index], _one_customer_why(s)))
     return CustomerScores({
         "segment": row["segment"],
         "rfm": f"{row['recency_score']}{row['frequency_score']}{row['monetary_score']}",

@@ -169,19 +169,22 @@ def test_one_customer_without_a_stored_fit_scores_the_whole_base_once(shop):
     assert again == first and again.fits.fresh() == []
 
 
-def test_the_heuristic_for_one_customer_uses_the_base_s_stored_usual_gap(conn, monkeypatch):
-    """Too little history for a model: one customer's one-time-buyer gap is the whole base's median."""
+def test_history_for_one_customer_uses_the_base_s_stored_usual_gap(conn, monkeypatch):
+    """Too little history for a model: one customer's why (lapsed or not) uses the whole base's median gap
+    for a one-time buyer, stored with the fits, and is the churn report's or the best report's sentence."""
     freeze(monkeypatch, NOW)
     with db.transaction(conn):
         demo.fill(conn, count=12, seed=5)
     whole = fit_and_store(conn)
-    assert whole.model == "heuristic" and whole.fits.purchase is None
+    assert whole.model == "history" and whole.fits.purchase is None
+    churn = {row["customer_id"]: row["why"] for row in report.churn_rows(conn, whole, limit=None)}
+    best = {row["customer_id"]: row["why"] for row in report.best_rows(conn, whole, limit=None)}
     base = load(conn, DAY)
-    for i, customer_id in enumerate(base.customer_id.tolist()):
+    for customer_id in base.customer_id.tolist():
         one = report.customer_scores(conn, customer_id, as_of=DAY)
         assert one is not None and one.fits.fresh() == []
-        assert one["p_alive"] == round(float(whole.p_alive[i]), 4)
-        assert one["model"] == "heuristic"
+        assert one["model"] == "history" and one["p_alive"] is None and one["predicted_clv"] is None
+        assert one["why"] == (churn[customer_id] if "counted lapsed" in churn[customer_id] else best[customer_id])
 
 
 def test_population_figures_survive_json(shop):

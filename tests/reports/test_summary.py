@@ -23,7 +23,6 @@ The shop (the clock frozen at 2024-06-15 12:00; months April, May and June-to-da
 import csv
 import io
 import json
-import math
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -77,46 +76,50 @@ def shop(conn, monkeypatch):
     return conn
 
 
-def heuristic_alive(silent_days, gap_days):
-    """The churn model's fallback with this little history (README): P(alive) = exp(-silence / usual gap)."""
-    return math.exp(-silent_days / gap_days)
+HIATUS_GAPS = 3  # README "Too little history": lapsed when silent longer than 3 usual gaps
 
 
-# P(alive) of each buyer as of each month end, worked by hand with the churn model's fallback
-# (too few repeat buyers to fit a model): (days silent, usual gap) per customer. One-time buyers
-# get the median usual gap of the repeat buyers (90 days when there are none).
+# Who is lapsed at each month end, worked by hand (too few repeat buyers for a model, so the churn
+# report shows history and counts a customer lapsed when silent for longer than 3 usual gaps): (days
+# silent, usual gap) per customer. One-time buyers get the median usual gap of the repeat buyers (90
+# days when there are none).
 BY_HAND = {
-    # 03-31: A (03-10) and D (03-01) bought once; nobody twice -> gap 90.
+    # 03-31: A (03-10) and D (03-01) bought once; nobody twice -> gap 90; hiatus 270.
     date(2024, 3, 31): {"A": (21, 90), "D": (30, 90)},
-    # 04-30: A gap 26 silent 25; F gap 8 silent 2; median gap 17 for B (silent 20) and D (silent 60).
+    # 04-30: A gap 26 silent 25; F gap 8 silent 2; median gap 17 for B (silent 20) and D (silent 60 > 51).
     date(2024, 4, 30): {"A": (25, 26), "B": (20, 17), "D": (60, 17), "F": (2, 8)},
-    # 05-31: A gap 35.5 silent 11 (back); F silent 33; median gap (35.5 + 8) / 2 = 21.75 for B, C, D.
+    # 05-31: A gap 35.5 silent 11 (back); F silent 33 > 24; median gap (35.5 + 8) / 2 = 21.75 (hiatus
+    # 65.25) for B (51), C (29) and D (91 > 65.25).
     date(2024, 5, 31): {"A": (11, 35.5), "B": (51, 21.75), "C": (29, 21.75), "D": (91, 21.75), "F": (33, 8)},
-    # 06-15: A silent 26 of 35.5; B gap 52 silent 14 (back); F silent 48 of 8; median gap 35.5 for C, D.
+    # 06-15: A silent 26 of 35.5; B gap 52 silent 14 (back); F silent 48 > 24; median gap 35.5 (hiatus
+    # 106.5) for C (44) and D (106: just inside, so D is no longer counted lapsed).
     date(2024, 6, 15): {"A": (26, 35.5), "B": (14, 52), "C": (44, 35.5), "D": (106, 35.5), "F": (48, 8)},
 }
-LOST_BY_HAND = {date(2024, 3, 31): set(), date(2024, 4, 30): {"A", "B", "D"},
-                date(2024, 5, 31): {"B", "C", "D", "F"}, date(2024, 6, 15): {"A", "C", "D", "F"}}
+LOST_BY_HAND = {date(2024, 3, 31): set(), date(2024, 4, 30): {"D"}, date(2024, 5, 31): {"D", "F"},
+                date(2024, 6, 15): {"F"}}
 
 
 def test_customers_lost_by_hand(crm, conn, monkeypatch):
-    """Who is lost (P(alive) < 0.5) at each month end, worked by hand, against what crm computes:
-    `crm report churn --as-of D` (p_alive and model per customer) and the summary's lost_customers.
-    Lost in April: A, B, D (3); in May: C, F (2); in June: A (1), as EXPECTED says."""
+    """Who is lost at each month end, worked by hand, against what crm computes: `crm report churn
+    --as-of D` (its model, overdue order and lapsed sentence per customer) and the summary's
+    lost_customers. Lost in April: D (1); in May: F (1); in June: nobody new, as EXPECTED says."""
     from crmcli.analytics.summary import lost_customers
 
     freeze(monkeypatch, NOW)
     ids = hand_built_shop(conn)
     letter_of = {str(number): letter for letter, number in ids.items()}
     for day, customers_then in BY_HAND.items():
-        by_hand = {letter: heuristic_alive(silent, gap) for letter, (silent, gap) in customers_then.items()}
-        assert {letter for letter, p in by_hand.items() if p < 0.5} == LOST_BY_HAND[day]
+        assert {letter for letter, (silent, gap) in customers_then.items()
+                if silent > HIATUS_GAPS * gap} == LOST_BY_HAND[day]
         result = crm("report", "churn", "--as-of", day.isoformat(), "--limit", "0", "--format", "csv")
         assert result.exit_code == 0, result.stderr
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
-        assert {row["model"] for row in rows} == {"heuristic"}
-        shown = {letter_of[row["customer_id"]]: float(row["p_alive"]) for row in rows}
-        assert shown == pytest.approx(by_hand, abs=5e-5), day
+        assert {row["model"] for row in rows} == {"history"} and {row["p_alive"] for row in rows} == {""}
+        # Ranked by days silent over the usual gap, largest first.
+        overdue = [customers_then[letter_of[row["customer_id"]]] for row in rows]
+        assert [silent / gap for silent, gap in overdue] == sorted((s / g for s, g in overdue), reverse=True)
+        lapsed = {letter_of[row["customer_id"]] for row in rows if "counted lapsed" in row["why"]}
+        assert lapsed == LOST_BY_HAND[day], day
         assert lost_customers(conn, day) == {ids[letter] for letter in LOST_BY_HAND[day]}, day
 
 
@@ -125,7 +128,7 @@ EXPECTED = {
     "2024-04": {
         "new_customers": 2,  # B, F
         "active_customers": 3,  # A, B, F
-        "customers_lost": 3,  # A, B, D (test_customers_lost_by_hand)
+        "customers_lost": 1,  # D (test_customers_lost_by_hand)
         "retention_rate": 0.5,  # March buyers A, D; A came back
         "repeat_purchase_rate": 0.6667,  # A (first bought in March) and F (second day in April) of 3
         "revenue": Decimal("275.00"),  # 50 + 200 + 10 + 15
@@ -139,7 +142,7 @@ EXPECTED = {
     "2024-05": {
         "new_customers": 1,  # C
         "active_customers": 2,  # A, C
-        "customers_lost": 2,  # C, F
+        "customers_lost": 1,  # F
         "retention_rate": 0.3333,  # of A, B, F only A
         "repeat_purchase_rate": 0.5,  # A yes, C (first purchase) no
         "revenue": Decimal("100.00"),  # 30 + 20 - 10 + 60
@@ -153,7 +156,7 @@ EXPECTED = {
     "2024-06": {
         "new_customers": 0,
         "active_customers": 1,  # B
-        "customers_lost": 1,  # A
+        "customers_lost": 0,  # F again, no one new
         "retention_rate": 0.0,  # of A, C nobody
         "repeat_purchase_rate": 1.0,
         "revenue": Decimal("40.00"),
@@ -226,7 +229,7 @@ def test_cli_tidy_csv(shop, crm):
     assert by[("2024-04", "revenue")]["value"] == "275.00"
     assert by[("2024-04", "retention_rate")]["value"] == "0.5"
     assert by[("2024-06", "median_resolution_days")]["value"] == ""
-    assert by[("2024-05", "customers_lost")]["value"] == "2"
+    assert by[("2024-05", "customers_lost")]["value"] == "1"
     assert by[("2024-06", "revenue")]["complete"] == "false" and by[("2024-05", "revenue")]["complete"] == "true"
     assert {r["target"] for r in rows} == {""} and {r["target_met"] for r in rows} == {""}
 
@@ -353,8 +356,8 @@ def test_lost_matches_the_churn_report_on_the_demo(conn, monkeypatch):
     with db.transaction(conn):
         demo.fill(conn, count=300, seed=5)
     for day in (date(2024, 3, 31), date(2024, 6, 15)):
-        scores = report.score(conn, as_of=day)
-        assert scores.model == "pareto"
+        scores = report.score(conn, as_of=day)  # --model auto, the default of both
+        assert scores.model in ("pareto", "pareto_limit", "bgnbd", "mbgnbd")  # a fitted model, the one auto chose
         ids, p_alive = p_alive_as_of(conn, day)
         assert ids.tolist() == scores.base.customer_id.tolist()
         assert p_alive.tolist() == scores.p_alive.tolist()
