@@ -15,11 +15,12 @@ import math
 
 import numpy as np
 
-from crmcli.analytics import bgnbd, heuristic, pareto
+from crmcli.analytics import bgnbd, choose, heuristic, mbgnbd, pareto
 from crmcli.analytics.fitting import check_history, distinct_rows
 
 DAYS_PER_MONTH = 30
-_MODELS = {"bgnbd": bgnbd, "pareto": pareto}
+# "auto" scores with the chosen model's parameters (choose.ChosenParams know which model they are).
+_MODELS = {"bgnbd": bgnbd, "pareto": pareto, "mbgnbd": mbgnbd, choose.AUTO: choose}
 
 
 def month_ends(horizon_days: float) -> np.ndarray:
@@ -32,11 +33,11 @@ def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float,
                       one_time_gap: float | None = None) -> np.ndarray:
     """Expected purchases in each month of the horizon: shape (months, customers).
 
-    model is "bgnbd", "pareto" or "heuristic" (params ignored, may be None; one_time_gap as in
-    heuristic.usual_gap).
+    model is "bgnbd", "pareto", "mbgnbd", "auto" (params a choose.ChosenParams) or "heuristic" (params
+    ignored, may be None; one_time_gap as in heuristic.usual_gap).
     """
     if model not in _MODELS and model != "heuristic":
-        raise ValueError("model must be one of bgnbd, pareto, heuristic")
+        raise ValueError(f"model must be one of {', '.join(_MODELS)}, heuristic")
     if not (np.isfinite(horizon_days) and horizon_days > 0):
         raise ValueError("horizon_days must be a positive number of days")
     x, t_x, T = check_history(x, t_x, T)
@@ -63,7 +64,7 @@ def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discou
     sum over months k of E[purchases in month k] * spend * (1 + annual_discount)^(-k/12)
 
     spend: expected spend per transaction (e.g. gamma_gamma.expected_spend), one per customer or a scalar.
-    model: "bgnbd" or "pareto" (or "heuristic", params ignored).
+    model: "bgnbd", "pareto", "mbgnbd" or "auto" (or "heuristic", params ignored).
     """
     if not (np.isfinite(annual_discount) and annual_discount > -1.0):
         raise ValueError("annual_discount must be a rate > -1, such as 0.1 for 10%")

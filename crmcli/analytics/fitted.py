@@ -1,5 +1,6 @@
-"""`crm report model`: the fitted models (both purchase models and the spend model) on one base, stored
-or fresh by the reuse policy (stored.py), with the data each was fitted on and when."""
+"""`crm report model`: the fitted models (every purchase model `--model auto` chooses from, and the spend
+model) on one base, stored or fresh by the reuse policy (stored.py), with the data each was fitted on and
+when, each candidate's BIC, and which one auto chose and why (choose.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from datetime import date
 from typing import Any
 
 from crmcli import values
-from crmcli.analytics import heuristic
+from crmcli.analytics import choose, heuristic
+from crmcli.analytics.choose import AUTO, CANDIDATES
 from crmcli.analytics.data import load
 from crmcli.analytics.fitset import SPEND, for_base
 from crmcli.analytics.report import expected_spend, repeat_buyers
 from crmcli.analytics.stored import StoredFit
 
 MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged",
-                 "as_of", "purchase_days", "iterations", "fitted_at", "reused")
-PURCHASE_MODELS = ("bgnbd", "pareto")
+                 "as_of", "purchase_days", "iterations", "fitted_at", "reused", "bic", "chosen", "why")
+# For a narrow terminal, beside the command's own priorities: the choice stays longest, the sentence goes first.
+MODEL_PRIORITY = {"bic": 2, "chosen": 1, "why": 7}
+MODEL_SENTENCES = ("why",)
+PURCHASE_MODELS = CANDIDATES  # pareto, bgnbd, mbgnbd: the candidates of --model auto
 
 
 def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
@@ -24,16 +29,26 @@ def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
     """Rows, notes, and the fits made now (to store after the snapshot), for the base as of `as_of`."""
     base = load(conn, as_of or values.now().date())
     notes: list[str] = []
-    fit_set, fits = for_base(conn, base, PURCHASE_MODELS, refit=refit)
+    fit_set, fits = for_base(conn, base, (AUTO,), refit=refit)
     if not (len(base) and heuristic.can_fit(base.x)):
         notes.append("too little history to fit the purchase models "
                      f"({repeat_buyers(int((base.x > 0).sum()), len(base))})")
+    elif fit_set.choice is not None:
+        notes.append(fit_set.choice.message)
     expected_spend(base, fit_set.spend, notes)  # for its notes only
     shown = [fits[name] for name in (*PURCHASE_MODELS, SPEND) if name in fits]
     if any(fit.reused for fit in shown):
         notes.append("stored fits were reused (see the reused column); --refit fits again")
-    rows = [{
-        "model": fit.model,
+    choice = fits.get(AUTO)
+    rows = [_row(fit, choice) for fit in shown]
+    return rows, notes, [fit for fit in fits.values() if not fit.reused]
+
+
+def _row(fit: StoredFit, choice: StoredFit | None) -> dict[str, Any]:
+    candidate = fit.model in PURCHASE_MODELS and choice is not None
+    bic = choice.params["bic"].get(fit.model) if candidate and choice is not None else None
+    return {
+        "model": choose.shown_name(fit.model, fit.params),
         "time_unit": "day",
         "params": {k: float(v) for k, v in fit.params.items()},
         "log_likelihood": float("nan") if fit.log_likelihood is None else float(fit.log_likelihood),
@@ -45,5 +60,10 @@ def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
         "iterations": fit.iterations,
         "fitted_at": fit.fitted_at,
         "reused": fit.reused,
-    } for fit in shown]
-    return rows, notes, [fit for fit in fits.values() if not fit.reused]
+        # A purchase model's BIC (choose.py), whether auto chose it and why; empty for Gamma-Gamma.
+        "bic": None if bic is None else round(float(bic), 4),
+        "chosen": (("yes" if choice.params["chosen"] == fit.model else "no")
+                   if candidate and choice is not None else None),
+        "why": (choose.candidate_why(fit.model, choice.params, fit.result())
+                if candidate and choice is not None else None),
+    }

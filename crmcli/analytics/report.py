@@ -23,7 +23,7 @@ from crmcli.analytics.fitset import MODELS, FitSet
 from crmcli.analytics.stored import StoredFit
 from crmcli.errors import InvalidInput
 
-DEFAULT_MODEL = "pareto"  # BG/NBD says every one-time buyer is certainly alive; see README
+DEFAULT_MODEL = "auto"  # the shop's own data choose among Pareto/NBD, BG/NBD and MBG/NBD (choose.py); see README
 DEFAULT_HORIZON_DAYS = 365
 MAX_HORIZON_DAYS = 36500
 
@@ -51,7 +51,7 @@ class Scores:
     """Everything the reports need, one array entry per buying customer."""
 
     base: CustomerBase
-    model: str  # "pareto", "bgnbd" or "history"
+    model: str  # the model used: "pareto", "pareto_limit", "bgnbd", "mbgnbd", or the fallback when none fitted
     fits: FitSet  # the purchase model's, Gamma-Gamma's and the population's: stored or fresh
     horizon_days: int
     p_alive: np.ndarray
@@ -89,7 +89,14 @@ def score(
     check_options(model, horizon_days, discount)
     base = load(conn, as_of or values.now().date())
     fits = fitset.for_base(conn, base, (model,), refit=refit)[0]
-    return predict(base, fits, model, horizon_days, discount)
+    return _named(predict(base, fits, fits.scoring_model(model), horizon_days, discount))
+
+
+def _named(s: Scores) -> Scores:
+    """The scores with `model` naming the model actually used (auto's winner; pareto_limit for Pareto/NBD's
+    limit fit), which every row's `model` column carries."""
+    s.model = s.fits.row_model(s.model)
+    return s
 
 
 def check_options(model: str, horizon_days: int, discount: float) -> None:
@@ -314,7 +321,8 @@ def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date |
         return None
     fits = fitset.for_customer(conn, model, day)
     if fits is not None:
-        s, index = predict(one, fits, model, DEFAULT_HORIZON_DAYS, 0.0, against_population=True), 0
+        s = _named(predict(one, fits, fits.scoring_model(model), DEFAULT_HORIZON_DAYS, 0.0, against_population=True))
+        index = 0
     else:
         s = score(conn, as_of=day, model=model)
         index = int(np.nonzero(s.base.customer_id == customer_id)[0][0])

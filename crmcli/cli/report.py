@@ -33,8 +33,10 @@ app = typer.Typer(cls=CrmGroup, help="Best customers, churn risk, RFM segments a
 
 
 class Model(StrEnum):
+    auto = "auto"
     pareto = "pareto"
     bgnbd = "bgnbd"
+    mbgnbd = "mbgnbd"
 
 
 class RankBy(StrEnum):
@@ -47,7 +49,8 @@ AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="Report as of DATE: only data on or before it is used, so a report can be reproduced "
     "later. Default today.")]
 ModelOption = Annotated[Model, typer.Option(
-    "--model", help="pareto (Pareto/NBD, default) or bgnbd (BG/NBD). See README for why Pareto/NBD is the default.")]
+    "--model", help="auto (default: fits pareto, bgnbd and mbgnbd and takes the lowest BIC, stored with the fits), "
+    "pareto (Pareto/NBD), bgnbd (BG/NBD) or mbgnbd (MBG/NBD). See README, How the reports work.")]
 ReportLimitOption = Annotated[int, typer.Option("--limit", "-n", min=0, help="At most N customers; 0 means all.")]
 HorizonOption = Annotated[int, typer.Option("--horizon", min=1, help="Days ahead for expected purchases and CLV.")]
 RefitOption = Annotated[bool, typer.Option(
@@ -58,7 +61,8 @@ def _scores(conn, as_of: str | None, model: Model, horizon: int = 365, discount:
     """Load, fit or reuse, and predict (inside the caller's snapshot); the models' notes go to stderr."""
     from crmcli.analytics import report
 
-    with _working(conn, f"fitting {model.value} and scoring every customer"):
+    what = "fitting pareto, bgnbd and mbgnbd, choosing" if model is Model.auto else f"fitting {model.value}"
+    with _working(conn, f"{what} and scoring every customer"):
         scores = report.score(conn, as_of=values.day(as_of, "as-of"), model=model.value, horizon_days=horizon,
                               discount=discount, refit=refit)
     for message in scores.notes:
@@ -106,7 +110,7 @@ def best(
     discount: Annotated[float, typer.Option("--discount", help="Annual discount rate for CLV, e.g. 0.1.")] = 0.0,
     segment: Annotated[str | None, typer.Option("--segment", help="Only this RFM segment, e.g. 'At risk'.")] = None,
     as_of: AsOfOption = None,
-    model: ModelOption = Model.pareto,
+    model: ModelOption = Model.auto,
     refit: RefitOption = False,
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,
@@ -137,7 +141,7 @@ def churn(
     min_risk: Annotated[float, typer.Option("--min-risk", min=0.0, max=1.0,
                                             help="Only customers at least this likely to have left.")] = 0.0,
     as_of: AsOfOption = None,
-    model: ModelOption = Model.pareto,
+    model: ModelOption = Model.auto,
     refit: RefitOption = False,
     limit: ReportLimitOption = 20,
     fmt: FormatOption = None,

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def rows_of(result):
 def test_best_columns_ranking_and_explanations(shop, crm):
     result = crm("report", "best", "--format", "csv")
     rows = rows_of(result)
+    # The default, --model auto: every row names the model it chose, the one `report model` says it chose.
+    chosen = [m["model"] for m in json.loads(crm("report", "model", "--format", "json").stdout) if m["chosen"] == "yes"]
     header = result.stdout.splitlines()[0].split(",")
     assert header == list(report.BEST_COLUMNS)
     assert len(rows) == 20  # the default limit
@@ -41,7 +44,7 @@ def test_best_columns_ranking_and_explanations(shop, crm):
     assert clv == sorted(clv, reverse=True)
     for row in rows:
         assert 0.0 <= float(row["p_alive"]) <= 1.0
-        assert row["model"] == "pareto"
+        assert [row["model"]] == chosen
         assert row["segment"] in report.SEGMENT_ADVICE
         assert {row["recency_score"], row["frequency_score"], row["monetary_score"]} <= set("12345")
         # why is built from the row's own numbers
@@ -85,8 +88,8 @@ def test_churn_ranked_by_value_at_risk_with_min_risk(shop, crm):
     assert all("open complaint" in r["why"] for r in complaining)
 
 
-def test_churn_default_model_does_not_call_every_one_time_buyer_alive(shop, crm):
-    pareto_rows = rows_of(crm("report", "churn", "--limit", "0"))
+def test_churn_pareto_does_not_call_every_one_time_buyer_alive(shop, crm):
+    pareto_rows = rows_of(crm("report", "churn", "--limit", "0", "--model", "pareto"))
     bgnbd_rows = rows_of(crm("report", "churn", "--limit", "0", "--model", "bgnbd"))
     once_pareto = [r for r in pareto_rows if r["purchases"] == "1" and int(r["days_since_last_purchase"]) > 365]
     once_bgnbd = [r for r in bgnbd_rows if r["purchases"] == "1"]
@@ -120,9 +123,18 @@ def test_model_report_json(shop, crm):
     result = crm("report", "model", "--format", "json")
     assert result.exit_code == 0, result.stderr
     models = json.loads(result.stdout)
-    assert [m["model"] for m in models] == ["bgnbd", "pareto", "gamma_gamma"]
+    assert [m["model"] for m in models] == ["pareto", "bgnbd", "mbgnbd", "gamma_gamma"]
     keys = {"bgnbd": {"r", "alpha", "a", "b"}, "pareto": {"r", "alpha", "s", "beta"},
-            "gamma_gamma": {"p", "q", "gamma"}}
+            "mbgnbd": {"r", "alpha", "a", "b"}, "gamma_gamma": {"p", "q", "gamma"}}
+    # Every candidate of --model auto with its BIC = k ln n - 2 LL; one chosen, the lowest, and why.
+    candidates = models[:3]
+    for m in candidates:
+        assert m["bic"] == pytest.approx(4 * math.log(m["customers"]) - 2 * m["log_likelihood"], abs=1e-3)
+    assert [m["chosen"] for m in candidates].count("yes") == 1 and models[3]["chosen"] is None
+    winner = next(m for m in candidates if m["chosen"] == "yes")
+    assert winner["bic"] == min(m["bic"] for m in candidates) and winner["why"].startswith("chosen: lowest BIC")
+    assert all(m["why"].startswith("not chosen: BIC ") for m in candidates if m is not winner)
+    assert f"chose {winner['model']}: lowest BIC" in result.stderr
     for m in models:
         assert set(m["params"]) == keys[m["model"]]
         assert m["time_unit"] == "day" and m["converged"] is True

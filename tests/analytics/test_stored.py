@@ -38,7 +38,7 @@ def test_a_stored_fit_comes_back_exactly_and_is_reused(shop):
     records, last = shop.execute("SELECT count(*), max(at) FROM interactions WHERE type = 'purchase'").fetchone()
     assert (first.fits.purchase.seen.purchases, first.fits.purchase.seen.last_purchase) == (records, last)
     with db.snapshot(shop):
-        again = report.score(shop, as_of=DAY)
+        again = report.score(shop, as_of=DAY, model="pareto")
     assert again.fits.purchase.reused and again.fits.spend.reused and again.fits.population.reused
     assert again.fits.fresh() == []
     assert again.fits.purchase.params == first.fits.purchase.params  # JSON keeps every float exactly
@@ -137,15 +137,17 @@ def test_a_read_only_connection_scores_and_cannot_store(shop, isolated_database)
     finally:
         reader.close()
     assert why is not None and "read-only" in why
-    assert s.model == "pareto" and len(s.p_alive) > 0
+    assert s.fits.choice is not None and s.model == s.fits.choice.params["chosen"] and len(s.p_alive) > 0
 
 
 def test_one_customer_from_stored_fits_equals_the_whole_base(shop, monkeypatch):
     """customer_scores' one-customer path (stored fits, the customer's own purchases by index) gives
-    every customer exactly the row of the whole-base scores, RFM and why included."""
-    whole = fit_and_store(shop)
-    fits = fitset.for_customer(shop, "pareto", DAY)
+    every customer exactly the row of the whole-base scores, RFM and why included; with the default
+    --model auto, the stored choice picks the same model."""
+    whole = fit_and_store(shop, model="auto")
+    fits = fitset.for_customer(shop, "auto", DAY)
     assert fits is not None and all(fit.reused for fit in fits.all())
+    assert fits.choice is not None and fits.choice.params["chosen"] == whole.model
     monkeypatch.setattr(report, "score", lambda *a, **k: pytest.fail("the whole base was scored"))
     by_id = {int(c): i for i, c in enumerate(whole.base.customer_id)}
     for customer_id, i in by_id.items():
@@ -155,15 +157,17 @@ def test_one_customer_from_stored_fits_equals_the_whole_base(shop, monkeypatch):
                                      if r["churn_risk"] < 0.5 else report.why_churn(r)))
         assert one["why"] == expected["why"], customer_id
         assert one["rfm"] == f"{expected['recency_score']}{expected['frequency_score']}{expected['monetary_score']}"
-        assert (one["p_alive"], one["predicted_clv"], one["segment"]) == (
-            expected["p_alive"], expected["predicted_clv"], expected["segment"])
+        assert (one["p_alive"], one["predicted_clv"], one["segment"], one["model"]) == (
+            expected["p_alive"], expected["predicted_clv"], expected["segment"], whole.model)
 
 
 def test_one_customer_without_a_stored_fit_scores_the_whole_base_once(shop):
-    assert fitset.for_customer(shop, "pareto", DAY) is None
+    assert fitset.for_customer(shop, "auto", DAY) is None
     with db.snapshot(shop):
         first = report.customer_scores(shop, 1, as_of=DAY)
-    assert first is not None and {fit.model for fit in first.fits.fresh()} == {"pareto", "gamma_gamma", "population"}
+    # Every candidate of --model auto and the choice, the spend model and the population figures.
+    assert first is not None and {fit.model for fit in first.fits.fresh()} == {
+        "pareto", "bgnbd", "mbgnbd", "auto", "gamma_gamma", "population"}
     assert stored.save(shop, first.fits.fresh()) is None
     again = report.customer_scores(shop, 1, as_of=DAY)
     assert again == first and again.fits.fresh() == []
@@ -214,9 +218,10 @@ def test_the_change_check_reads_index_ranges_not_every_purchase(shop):
 
 
 def test_report_summary_s_lost_customers_reuse_the_stored_fit_like_the_churn_report(shop, monkeypatch):
-    from crmcli.analytics import pareto, summary
+    from crmcli.analytics import bgnbd, mbgnbd, pareto, summary
 
-    whole = fit_and_store(shop)
-    monkeypatch.setattr(pareto, "fit", lambda *a, **k: pytest.fail("fitted again"))
+    whole = fit_and_store(shop, model="auto")  # the summary's model is the default, auto
+    for module in (pareto, bgnbd, mbgnbd):
+        monkeypatch.setattr(module, "fit", lambda *a, **k: pytest.fail("fitted again"))
     ids, p_alive = summary.p_alive_as_of(shop, DAY)
     assert ids.tolist() == whole.base.customer_id.tolist() and p_alive.tolist() == whole.p_alive.tolist()

@@ -31,27 +31,39 @@ def ok(result):
 
 
 def test_a_report_from_the_stored_fit_is_byte_identical_to_the_fresh_one(crm, shop):
-    fresh = ok(crm(*CHURN))
+    fresh = ok(crm(*CHURN, "--model", "pareto"))
     assert "note: fitted the pareto model as of 2026-11-22 on" in fresh.stderr
-    stored = ok(crm(*CHURN))
+    stored = ok(crm(*CHURN, "--model", "pareto"))
     assert "note: using the pareto fit of 2026-11-22 on" in stored.stderr and "--refit fits again" in stored.stderr
-    refit = ok(crm(*CHURN, "--refit"))
+    refit = ok(crm(*CHURN, "--model", "pareto", "--refit"))
     assert "note: fitted the pareto model" in refit.stderr
     assert fresh.stdout_bytes == stored.stdout_bytes == refit.stdout_bytes
     assert len(fresh.stdout_bytes) > 1000
 
 
+def test_the_stored_choice_gives_the_same_report_and_refit_chooses_again(crm, shop):
+    fresh = ok(crm(*CHURN))  # --model auto, the default
+    assert "note: chose " in fresh.stderr and ": lowest BIC (" in fresh.stderr
+    assert "fitted the pareto, bgnbd, mbgnbd models as of 2026-11-22 on" in fresh.stderr
+    stored = ok(crm(*CHURN))
+    assert "using the fits as of 2026-11-22 on" in stored.stderr and "--refit fits again" in stored.stderr
+    assert stored.stderr.split(";")[0] == fresh.stderr.split(";")[0]  # the same choice, said the same way
+    refit = ok(crm(*CHURN, "--refit"))
+    assert "fitted the pareto, bgnbd, mbgnbd models" in refit.stderr
+    assert fresh.stdout_bytes == stored.stdout_bytes == refit.stdout_bytes
+
+
 def test_report_model_says_which_fits_were_stored_and_reused(crm, shop):
     first = json.loads(ok(crm("report", "model", "--format", "json")).stdout)
-    assert [row["model"] for row in first] == ["bgnbd", "pareto", "gamma_gamma"]
-    assert [row["reused"] for row in first] == [False, False, False]
+    assert [row["model"] for row in first] == ["pareto", "bgnbd", "mbgnbd", "gamma_gamma"]
+    assert [row["reused"] for row in first] == [False, False, False, False]
     assert {row["as_of"] for row in first} == {"2026-11-22"} and {row["fitted_at"] for row in first} == {
         "2026-11-22T12:00:00"}
     assert all(row["purchase_days"] > 0 and row["iterations"] > 0 for row in first)
     second = ok(crm("report", "model", "--format", "json"))
-    assert [row["reused"] for row in json.loads(second.stdout)] == [True, True, True]
+    assert [row["reused"] for row in json.loads(second.stdout)] == [True, True, True, True]
     assert "--refit fits again" in second.stderr
-    keep = ("model", "params", "log_likelihood", "customers", "converged", "as_of")
+    keep = ("model", "params", "log_likelihood", "customers", "converged", "as_of", "bic", "chosen", "why")
     assert [{k: r[k] for k in keep} for r in json.loads(second.stdout)] == [{k: r[k] for k in keep} for r in first]
     refit = json.loads(ok(crm("report", "model", "--refit", "--format", "json")).stdout)
     assert not any(row["reused"] for row in refit)
@@ -78,7 +90,7 @@ def test_churn_with_follow_ups_stores_the_fit_after_its_own_transaction(crm, sho
     result = ok(crm("report", "churn", "--follow-up", "2", "--format", "csv"))
     assert "scheduled" in result.stderr
     models = {row[0] for row in shop.execute("SELECT model FROM model_fits")}
-    assert models == {"pareto", "gamma_gamma", "population"}
+    assert models == {"pareto", "bgnbd", "mbgnbd", "auto", "gamma_gamma", "population"}
 
 
 def rows(result):
@@ -103,8 +115,9 @@ def test_customer_show_uses_the_stored_fit_and_says_what_report_best_says(crm, s
 
 def test_customer_show_without_a_stored_fit_fits_once_and_keeps_it(crm, shop):
     first = ok(crm("customer", "show", "1", "--format", "json"))
-    assert "note: fitted the pareto model" in first.stderr
-    assert {row[0] for row in shop.execute("SELECT model FROM model_fits")} == {"pareto", "gamma_gamma", "population"}
+    assert "note: chose " in first.stderr and "fitted the pareto, bgnbd, mbgnbd models" in first.stderr
+    assert {row[0] for row in shop.execute("SELECT model FROM model_fits")} == {
+        "pareto", "bgnbd", "mbgnbd", "auto", "gamma_gamma", "population"}
     again = ok(crm("customer", "show", "1", "--format", "json"))
-    assert "note: using the pareto fit of 2026-11-22" in again.stderr
+    assert "using the fits as of 2026-11-22" in again.stderr
     assert json.loads(again.stdout)["scores"] == json.loads(first.stdout)["scores"]
