@@ -1,17 +1,17 @@
 """A backtest people can look at: fit on the history before a cut-off, predict the holdout, compare.
 
-As Fader, Hardie & Lee (2005, "Counting your customers the easy way", figures 3 and 4) check BG/NBD on
-CDNOW, and with the data's definitions (data.py): a transaction is a purchase day, the calibration is
-the shop as of the cut-off day (purchases on it count), and the holdout is the days after it up to and
-including as-of. The calibration customers are those with a first purchase on or before the cut-off;
-customers who first bought in the holdout are in no comparison (no model predicts who arrives).
+As Fader, Hardie & Lee (2005, "Counting your customers the easy way") check BG/NBD on CDNOW, with the
+data's definitions (data.py): a transaction is a purchase day, the calibration is the shop as of the
+cut-off day (purchases on it count), and the holdout is the days after it up to and including as-of.
+The calibration customers are those with a first purchase on or before the cut-off; customers who
+first bought in the holdout are in no comparison (no model predicts who arrives).
 
 - by frequency: each calibration customer's conditional expectation of her holdout repeat purchase
   days given her calibration history, against what she did, added up by her calibration repeat
-  purchase days 0, 1, ..., 6 and 7+ (FHL's figure 4 plots the same as means per customer);
+  purchase days 0, 1, ..., 6 and 7+ (FHL's conditional expectations, plotted as means per customer);
 - tracking: cumulative repeat purchase days week by week over calibration and holdout, against
   the model's expectation without the customers' histories, sum over the calibration customers of
-  E[X(t - t_i)] with t_i her first purchase (FHL's figure 3);
+  E[X(t - t_i)] with t_i her first purchase (FHL's tracking plot);
 - summary: the holdout total's error (predicted / actual - 1), and per customer the correlation and
   the mean absolute error between predicted and actual.
 

@@ -106,9 +106,9 @@ def from_check(data: backtest.Split, check: backtest.ModelCheck) -> Signal:
               "holdout_days": data.holdout_days, **counts}
     if counts["flagged"] < MIN_FLAGGED or counts["flagged_predicted"] < MIN_PREDICTED:
         return Signal(**common, lift=None, low=None, high=None, supported=False,
-                      reason=f"too few to judge: {counts['flagged']} flagged customers with "
-                      f"{counts['flagged_predicted']:.1f} predicted purchase days; at least {MIN_FLAGGED} and "
-                      f"{MIN_PREDICTED:g} are needed")
+                      reason=f"too few to judge: {counts['flagged']} customers with open complaints or low "
+                      f"ratings, {counts['flagged_predicted']:.1f} purchase days predicted for them; a verdict needs "
+                      f"at least {MIN_FLAGGED} such customers and {MIN_PREDICTED:g} predicted days")
     measured = lift(a, p, flagged) if np.isfinite(p).all() else None
     if measured is None:
         return Signal(**common, lift=None, low=None, high=None, supported=False,

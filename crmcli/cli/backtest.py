@@ -16,7 +16,7 @@ from typing import Any
 from crmcli import db, values
 from crmcli.cli.common import OutputFormat, note, render
 
-SUMMARY_COLUMNS = ("model", "customers", "actual", "predicted", "error", "correlation", "mae", "complaints")
+SUMMARY_COLUMNS = ("model", "customers", "actual", "predicted", "error", "correlation", "mae", "complaint_signal")
 _NUMERIC = ("customers", "actual", "predicted", "error", "correlation", "mae", "bucket", "week", "lift", "low",
             "high", "holdout_days")
 
@@ -67,9 +67,9 @@ def _table(rows: list[dict[str, Any]], complaints: dict[str, str], title: str, o
         "model": row["model"], "customers": row["customers"], "actual": f"{row['actual']:,.0f}",
         "predicted": f"{row['predicted']:,.1f}", "error": _percent(row["error"]),
         "correlation": _fixed(row["correlation"]), "mae": _fixed(row["mae"]),
-        "complaints": f"complaints as a churn signal: {complaints[row['model']]}",
+        "complaint_signal": complaints[row["model"]],
     } for row in rows if row["kind"] == "summary"]
-    cols = out.columns(*SUMMARY_COLUMNS, numeric=SUMMARY_COLUMNS[1:-1], sentences=("complaints",))
+    cols = out.columns(*SUMMARY_COLUMNS, numeric=SUMMARY_COLUMNS[1:-1], sentences=("complaint_signal",))
     with out.destination(output) as stream:
         terminal = output is None and stream.isatty()
         width = shutil.get_terminal_size((100, 24)).columns if terminal else 100

@@ -1,4 +1,4 @@
-"""The backtest's two charts (Fader, Hardie & Lee 2005, figures 3 and 4) from its machine rows (backtest.rows).
+"""The backtest's two charts, as Fader, Hardie & Lee (2005) draw them, from its machine rows (backtest.rows).
 
 - tracking: cumulative repeat purchase days week by week, actual against each model, the cut-off marked;
 - by frequency: holdout repeat purchase days per customer by calibration repeat purchase days 0 ... 7+,

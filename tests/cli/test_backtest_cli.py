@@ -69,7 +69,7 @@ def test_table_shows_the_charts_and_a_line_per_model(shop, crm):
     out = result.stdout
     assert "Cumulative repeat purchase days" in out and "Holdout purchase days per customer" in out
     assert "7+" in out and "week (0 = cut-off)" in out
-    assert "Backtest as of 2026-11-22" in out and "complaints as a churn signal" in out
+    assert "Backtest as of 2026-11-22" in out and "complaint signal" in out and "too few to judge" in out
     assert "\x1b[" not in out  # not a terminal: no colour
 
 
