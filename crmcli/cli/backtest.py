@@ -8,6 +8,7 @@ numpy, scipy, plotext and matplotlib are imported inside, so nothing else pays f
 from __future__ import annotations
 
 import shutil
+import textwrap
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from crmcli import db, values
 from crmcli.cli.common import OutputFormat, note, render
 
-SUMMARY_COLUMNS = ("model", "customers", "actual", "predicted", "error", "correlation", "mae", "complaint_signal")
+SUMMARY_COLUMNS = ("model", "customers", "actual", "predicted", "error", "correlation", "mae")
 _NUMERIC = ("customers", "actual", "predicted", "error", "correlation", "mae", "bucket", "week", "lift", "low",
             "high", "holdout_days")
 
@@ -59,7 +60,8 @@ def show(conn, as_of: date | None, holdout: int | None, plot: Path | None, fmt: 
 
 
 def _table(rows: list[dict[str, Any]], complaints: dict[str, str], title: str, output: Path | None) -> None:
-    """The charts, then one line of numbers per model with its complaint verdict under it."""
+    """The charts, one line of numbers per model, then each model's complaint verdict (a sentence, under the table
+    so that no terminal width leaves it out)."""
     from crmcli import output as out
     from crmcli.output import charts
 
@@ -67,15 +69,17 @@ def _table(rows: list[dict[str, Any]], complaints: dict[str, str], title: str, o
         "model": row["model"], "customers": row["customers"], "actual": f"{row['actual']:,.0f}",
         "predicted": f"{row['predicted']:,.1f}", "error": _percent(row["error"]),
         "correlation": _fixed(row["correlation"]), "mae": _fixed(row["mae"]),
-        "complaint_signal": complaints[row["model"]],
     } for row in rows if row["kind"] == "summary"]
-    cols = out.columns(*SUMMARY_COLUMNS, numeric=SUMMARY_COLUMNS[1:-1], sentences=("complaint_signal",))
+    cols = out.columns(*SUMMARY_COLUMNS, numeric=SUMMARY_COLUMNS[1:])
     with out.destination(output) as stream:
         terminal = output is None and stream.isatty()
         width = shutil.get_terminal_size((100, 24)).columns if terminal else 100
         stream.write(charts.terminal_charts(rows, width, colour=charts.colour_wanted(stream) and terminal) + "\n\n")
         out.write("table", summary, cols, stream, title=title, is_terminal=terminal,
                   see_also="--format csv gives every number: by frequency, week by week and the totals")
+        for model, reason in complaints.items():
+            line = f"complaint signal ({model}): {out.terminal_text(reason)}"
+            stream.write((textwrap.fill(line, width, subsequent_indent="    ") if terminal else line) + "\n")
 
 
 def _percent(value: float | None) -> str:
