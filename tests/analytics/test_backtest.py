@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import freeze
 
-from crmcli import customers, db, errors, feedback, interactions
+from crmcli import customers, db, demo, errors, feedback, interactions
 from crmcli.analytics import backtest, bgnbd, mbgnbd, pareto, signals
 
 START = date(2024, 1, 1).toordinal()
@@ -149,7 +149,7 @@ def test_tracking_points_are_weeks_from_the_cut_off():
     assert list(backtest.tracking_points(3, 20, 30)) == [6, 13, 20, 27, 30]
 
 
-NOW = datetime(2026, 6, 30, 12, 0, 0)
+NOW = datetime(2026, 6, 30, 12, 0, 0)  # the demo data do not depend on it
 
 
 def _buy(conn, ref, *days, type_="purchase"):
@@ -304,3 +304,34 @@ def test_complaint_signal_on_a_database(conn, monkeypatch):
     assert signal is not None
     assert signal.flagged == 15 and signal.flagged + signal.unflagged == 120
     assert json.loads(json.dumps(signal.as_json()))["model"] in ("pareto", "pareto_limit")
+
+
+# The demo shop, as README's "Backtest" shows it.
+
+README_NAMES = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "pareto_limit": "Pareto/NBD's limit", "mbgnbd": "MBG/NBD"}
+
+
+@pytest.mark.parametrize("count, holdout_days", [(200, 301), (2000, 301)])
+def test_backtest_on_demo_data(conn, monkeypatch, count, holdout_days):
+    """`crm demo` (seed 1) and `crm demo --customers 2000`, backtested as `crm report model --backtest` does:
+    README prints these figures, and the demo's data do not depend on the day it was made."""
+    from pathlib import Path
+
+    freeze(monkeypatch, NOW)
+    with db.transaction(conn):
+        demo.fill(conn, count=count, seed=1)
+    with db.snapshot(conn):
+        data = backtest.split(conn, NOW.date())
+        checks = backtest.run(data)
+    assert data.holdout_days == holdout_days  # a third of the span, in whole weeks
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for check in checks:
+        total = backtest.summary(data.holdout, check.predicted)
+        figures = (f"{README_NAMES[check.name]} {total['predicted']:,.1f} against {total['actual']:,.0f} "
+                   f"({total['error']:+.1%}, correlation {total['correlation']:.2f})")
+        assert figures in readme, figures
+        signal = signals.from_check(data, check)
+        if count == 2000:  # the demo's unhappy customers do leave: the signal is found
+            assert signal.supported and signal.high < 0.5, signal
+        else:  # 7 flagged customers are too few to judge
+            assert signal.lift is None and not signal.supported
