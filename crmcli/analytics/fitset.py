@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from crmcli.analytics import bgnbd, choose, gamma_gamma, heuristic, mbgnbd, pareto, rfm, stored
+from crmcli.analytics import bgnbd, choose, gamma_gamma, heuristic, history, mbgnbd, pareto, rfm, stored
 from crmcli.analytics.choose import AUTO, CANDIDATES
 from crmcli.analytics.data import CustomerBase
 from crmcli.analytics.fitting import FitResult
@@ -138,7 +138,7 @@ def _choice(conn: sqlite3.Connection, candidates: list[StoredFit], as_of: date, 
         kept = stored.find(conn, AUTO, as_of)
         if kept is not None and kept.as_of == first.as_of:
             return kept
-    made = choose.choose({fit.model: fit.result() for fit in candidates})
+    made = choose.choose({name: fit.result() for name, fit in zip(CANDIDATES, candidates, strict=True)})
     return stored.from_fit(made, first.as_of, first.seen)
 
 
@@ -200,6 +200,7 @@ def population_figures(base: CustomerBase) -> FitResult:
         "can_fit": bool(len(base)) and bool(heuristic.can_fit(base.x)),
         "spend_can_fit": spend_can_fit(base),
         "median_gap_days": heuristic.median_gap(base.x, base.t_x),
+        "average_purchase": history.average_purchase(base.revenue_cents, base.purchases),  # no Gamma-Gamma fit
         # Recency by the last purchase's day: the same order as days since it, whatever the as-of day.
         "rfm": {"recency": rfm.boundaries(base.last_ordinal, ids), "frequency": rfm.boundaries(base.purchases, ids),
                 "monetary": rfm.boundaries(base.revenue_cents / 100.0, ids)},
