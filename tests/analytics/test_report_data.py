@@ -58,3 +58,20 @@ def test_as_of_uses_only_data_on_or_before_the_date(conn, shop):
     # Once resolved, a complaint no longer counts.
     assert load(conn, date(2024, 3, 5)).open_complaints[1] == 1
     assert list(load(conn, date(2023, 12, 31)).customer_id) == []
+
+
+def test_a_day_after_all_the_data_reads_the_summary_and_gets_the_same_rows(conn, shop, monkeypatch):
+    """Nothing dated after the day: load reads customer_summary (one row a customer), the same rows as
+    the aggregate over the purchases; a purchase after the day sends it back to the purchases."""
+    from crmcli.analytics import data
+
+    late = date(2024, 12, 31)  # after Bob's purchase of 2024-03-01, the last of the data
+    aggregated = data._load(conn, late, data._BASE_SQL, {})
+    monkeypatch.setattr(data, "_BASE_SQL", "SELECT the purchases were read")  # would fail if used
+    from_summary = load(conn, late)
+    for name in vars(aggregated):
+        np.testing.assert_array_equal(getattr(from_summary, name), getattr(aggregated, name), err_msg=name)
+    assert from_summary.m[0] == pytest.approx(30.0)  # (20 + 40) / 2: the first day's 15 left out
+    assert len(from_summary) == 2 and from_summary.open_complaints[1] == 1  # feedback read as before
+    with pytest.raises(Exception, match="syntax error"):
+        load(conn, date(2024, 2, 29))  # Bob bought on 2024-03-01: the summary counts it, so not used

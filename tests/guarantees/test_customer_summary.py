@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sqlite3
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from crmcli import customers, db, duplicates, history, interactions, sql
 from crmcli.errors import CrmError
-from crmcli.migrations import SUMMARY_INTERACTION_TRIGGERS
+from crmcli.migrations import MIGRATIONS, SUMMARY_INTERACTION_TRIGGERS
 from crmcli.transfer import imports
 from crmcli.transfer.imports import batches
 
@@ -32,6 +33,19 @@ def aggregate(conn: sqlite3.Connection) -> list[tuple]:
     """The figures as every query computed them before the summary: from the purchases themselves."""
     return [tuple(row) for row in conn.execute(
         sql.summary_of("customer_id IN (SELECT id FROM customers)") + " ORDER BY customer_id")]
+
+
+def assert_reports_read_the_same(conn: sqlite3.Connection) -> None:
+    """A report's rows from customer_summary (analytics/data.py, as of a day after all the data) are the
+    rows it would aggregate from the purchases themselves."""
+    import numpy as np
+
+    from crmcli.analytics import data
+
+    day = date(2099, 1, 1)
+    from_summary, from_purchases = (data._load(conn, day, query, {}) for query in (data._SUMMARY_SQL, data._BASE_SQL))
+    for name in vars(from_purchases):
+        np.testing.assert_array_equal(getattr(from_summary, name), getattr(from_purchases, name), err_msg=name)
 
 
 def triggers(conn: sqlite3.Connection) -> list[tuple]:
@@ -114,6 +128,7 @@ def test_the_summary_equals_the_aggregate_after_any_sequence_of_changes(tmp_path
         for action in data.draw(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=25)):
             step(conn, raw, data, action)
             assert summary(conn) == aggregate(conn), action
+            assert_reports_read_the_same(conn)
         assert triggers(conn) == before  # set aside by imports, undo and merges, always made again
     finally:
         raw.close()
@@ -131,11 +146,17 @@ def test_the_summary_is_what_the_purchases_say(conn):
         interactions.add(conn, ann, "refund", at="2026-01-21", amount="2.00")
         interactions.add(conn, ann, "call", at="2026-01-22")
         interactions.add(conn, bob, "call", at="2026-01-22")
-    assert summary(conn) == [(ann, 2, 3, 1800, 2000, "2026-01-01", "2026-01-20")]
+    # The last figure: the purchases of the first purchase day (M010), 10.00 + 5.50.
+    assert summary(conn) == [(ann, 2, 3, 1800, 2000, "2026-01-01", "2026-01-20", 1550)]
     conn.execute("DELETE FROM interactions WHERE customer_id = ? AND at = '2026-01-20'", (ann,))
-    assert summary(conn) == [(ann, 1, 2, 1350, 1550, "2026-01-01", "2026-01-01")]
+    assert summary(conn) == [(ann, 1, 2, 1350, 1550, "2026-01-01", "2026-01-01", 1550)]
     conn.execute("UPDATE interactions SET customer_id = ? WHERE customer_id = ?", (bob, ann))
-    assert summary(conn) == [(bob, 1, 2, 1350, 1550, "2026-01-01", "2026-01-01")]
+    assert summary(conn) == [(bob, 1, 2, 1350, 1550, "2026-01-01", "2026-01-01", 1550)]
+    # An earlier purchase starts the first day's sum again; a refund and a later purchase leave it.
+    interactions.add(conn, bob, "purchase", at="2025-12-31T10:00", amount="1.25")
+    interactions.add(conn, bob, "refund", at="2025-12-30", amount="1.00")
+    interactions.add(conn, bob, "purchase", at="2026-02-01", amount="3.00")
+    assert summary(conn) == [(bob, 3, 4, 1675, 1975, "2025-12-31", "2026-02-01", 125)]
 
 
 def test_the_migration_fills_the_summary_of_an_older_file(tmp_path):
@@ -157,8 +178,35 @@ def test_the_migration_fills_the_summary_of_an_older_file(tmp_path):
     conn.close()
     upgraded = db.connect(path)
     assert db.schema_version(upgraded) >= 8
-    assert summary(upgraded) == expected == [(ann, 2, 2, 700, 700, "2026-01-01", "2026-01-04")]
+    assert summary(upgraded) == expected == [(ann, 2, 2, 700, 700, "2026-01-01", "2026-01-04", 300)]
     assert [tuple(row) for row in upgraded.execute("SELECT purchases, revenue FROM customer_stats")] == [(2, 7.0)]
+
+
+def test_m010_adds_the_first_day_purchases_to_the_summary_of_an_older_file(tmp_path):
+    """A file at schema 9: M010 fills first_day_cents for every customer, and its triggers keep it."""
+    path = tmp_path / "old.db"
+    conn = db.connect(path)
+    with db.transaction(conn):
+        ann, bob = customers.add(conn, "Ann"), customers.add(conn, "Bob")
+        for at, amount in [("2026-01-01T09:00", "3.00"), ("2026-01-01T18:00", "1.50"), ("2026-01-04", "4.00")]:
+            interactions.add(conn, ann, "purchase", at=at, amount=amount)
+        interactions.add(conn, bob, "refund", at="2026-01-02", amount="2.00")
+    with db.transaction(conn):
+        for name in (*SUMMARY_INTERACTION_TRIGGERS, "customer_summary_customer_id"):
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("ALTER TABLE customer_summary DROP COLUMN first_day_cents")
+        for statement in MIGRATIONS[7][4:6] + MIGRATIONS[7][7:8] + MIGRATIONS[8][1:]:  # M008's and M009's triggers
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 9")
+    conn.close()
+    upgraded = db.connect(path)
+    assert db.schema_version(upgraded) >= 10
+    assert summary(upgraded) == aggregate(upgraded) == [(ann, 2, 3, 850, 850, "2026-01-01", "2026-01-04", 450),
+                                                        (bob, 0, 0, -200, 0, None, None, 0)]
+    with db.transaction(upgraded):
+        interactions.add(upgraded, bob, "purchase", at="2026-01-03", amount="1.00")
+    assert summary(upgraded) == aggregate(upgraded)
+    assert summary(upgraded)[1] == (bob, 1, 1, -100, 100, "2026-01-03", "2026-01-03", 100)
 
 
 def test_a_failed_import_leaves_the_summary_and_its_triggers_as_they_were(conn):
@@ -185,4 +233,4 @@ def test_a_dry_run_leaves_the_summary_and_its_triggers_as_they_were(conn):
     assert result.added == 1 and result.batch_id is None
     assert summary(conn) == before == [] and triggers(conn) == kept
     imports.import_csv(conn, "interactions", io.BytesIO(good.encode()), source="ok.csv")
-    assert summary(conn) == [(ann, 1, 1, 100, 100, "2026-01-02", "2026-01-02")] and triggers(conn) == kept
+    assert summary(conn) == [(ann, 1, 1, 100, 100, "2026-01-02", "2026-01-02", 100)] and triggers(conn) == kept
