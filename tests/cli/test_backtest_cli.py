@@ -148,3 +148,32 @@ def test_help_never_loads_the_chart_libraries(isolated_database):
     assert result.returncode == 0 and "Usage" in result.stdout
     assert "crmcli" in result.stderr  # importtime really listed the imports
     assert not [line for line in result.stderr.splitlines() if "plotext" in line or "matplotlib" in line]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_on_a_terminal_the_charts_fit_and_have_colour(isolated_database, width):
+    """As a person sees it: a real pseudo-terminal; the charts side by side from 100 columns, one above the other
+    below; every line within the width; colour unless NO_COLOR."""
+    import re
+
+    from _processes import on_a_pty
+    from rich.cells import cell_len
+
+    env = {**os.environ, "CRM_DB": str(isolated_database)}
+    env.pop("COLUMNS", None)
+    command = [sys.executable, "-m", "crmcli"]
+    assert subprocess.run([*command, "demo"], env=env, capture_output=True).returncode == 0
+    code, screen, stderr = on_a_pty(["report", "model", "--backtest"], env, width=width, command=command)
+    assert code == 0, stderr
+    assert "\x1b[" in screen
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen).replace("\r\n", "\n")
+    lines = plain.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    titles = [n for n, line in enumerate(lines) if "Cumulative repeat purchase days" in line]
+    below = [n for n, line in enumerate(lines) if "Holdout purchase days per customer" in line]
+    assert len(titles) == len(below) == 1
+    assert (titles == below) == (width >= 100)
+    assert "complaint signal (" in plain
+    code, screen, _ = on_a_pty(["report", "model", "--backtest"], {**env, "NO_COLOR": "1"}, width=width,
+                               command=command)
+    assert code == 0 and "\x1b[" not in screen
