@@ -4,12 +4,12 @@ and no forecast.
 A purchase model is a distribution across customers (how purchase rates and drop-out vary between
 them), and it is estimated from the customers who came back: with a handful of repeat buyers there is
 nothing to estimate it from. Earlier versions extrapolated anyway, from each customer's usual gap
-alone, and told a new shop that a one-time buyer of today would buy 14 times next year (she was given
-the regulars' gap: the customers who never came back were not counted) and that a regular 11 days into
-a 24-day habit was 37% likely gone. So below the models' minimum (heuristic.can_fit: at least 20 repeat
-buyers, and 10% of the buyers) the reports now say so, say how many more repeat buyers a fit needs, and
-show what is known: RFM, the last purchase, the usual gap, spend so far. P(alive), expected purchases,
-CLV and value at risk are left empty rather than made up.
+alone, and told a new shop that a one-time buyer of today would buy 14 times next year (she was
+given the regulars' gap: the customers who never came back were not counted) and that a regular 11
+days into a 24-day habit was 37% likely gone. So below the models' minimum (heuristic.can_fit: at
+least 100 buyers, 20 of them repeat buyers, and 10% of the buyers; heuristic.py says why) the reports
+say so, say how much more a fit needs, and show what is known: RFM, the last purchase, the usual gap,
+spend so far. P(alive), expected purchases, CLV and value at risk are left empty rather than made up.
 
 The churn report still needs an order, and `report summary` a count of customers lost. Both come from
 the hiatus rule, the managers' rule that Wübben & von Wangenheim (2008, "Instant customer base
@@ -48,17 +48,33 @@ def lapsed(x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
 
 def shortfall(repeat: int, customers: int) -> str:
     """What a fit needs that the base lacks, in words: '2 of 3 buyers bought more than once; a fit needs
-    at least 20 repeat buyers and 10% of the buyers (18 more)'."""
-    needed = max(heuristic.MIN_REPEAT_CUSTOMERS, math.ceil(heuristic.MIN_REPEAT_SHARE * customers))
-    more = max(needed - repeat, 0)
-    return (f"{repeat} of {customers} buyer{'' if customers == 1 else 's'} bought more than once; a fit needs at "
-            f"least {heuristic.MIN_REPEAT_CUSTOMERS} repeat buyers and {heuristic.MIN_REPEAT_SHARE:.0%} of the buyers"
-            + (f" ({more} more)" if more else ""))
+    at least 100 buyers (97 more) and 20 repeat buyers (18 more)'."""
+    needs = []
+    if customers < heuristic.MIN_CUSTOMERS:
+        needs.append(f"{heuristic.MIN_CUSTOMERS} buyers ({heuristic.MIN_CUSTOMERS - customers} more)")
+    needed = max(heuristic.MIN_REPEAT_CUSTOMERS, math.ceil(heuristic.MIN_REPEAT_SHARE * max(customers,
+                                                                                               heuristic.MIN_CUSTOMERS)))
+    if repeat < needed:
+        share = f", {heuristic.MIN_REPEAT_SHARE:.0%} of the buyers" if needed > heuristic.MIN_REPEAT_CUSTOMERS else ""
+        needs.append(f"{needed} repeat buyers{share} ({needed - repeat} more)")
+    what = " and ".join(needs) if needs else "more repeat buyers"
+    buyers = f"{customers} buyer{'' if customers == 1 else 's'}"
+    return f"{repeat} of {buyers} bought more than once; a fit needs at least {what}"
 
 
 def hiatus_days(row: dict[str, Any], one_time_gap: float) -> float:
     """A report row's hiatus: HIATUS_GAPS usual gaps (lapsed() for one row)."""
     return HIATUS_GAPS * max(row["typical_gap_days"] or one_time_gap, heuristic.MIN_GAP_DAYS)
+
+
+def average_purchase(revenue_cents, purchases) -> float:
+    """The shop's average purchase: revenue (net of refunds, none below 0 a customer) per purchase day,
+    over every customer. What a one-time buyer's next purchase is expected to be worth when there are
+    too few repeat buyers for Gamma-Gamma: Gamma-Gamma itself gives a customer with no repeat purchase
+    the population's mean spend, not her own first amount (one 2,500.00 purchase says little of the
+    next). 0.0 for an empty base."""
+    days = float(np.sum(purchases))
+    return float(np.sum(np.maximum(np.asarray(revenue_cents, dtype=float), 0.0))) / 100.0 / days if days else 0.0
 
 
 def _plural(n: int, word: str) -> str:

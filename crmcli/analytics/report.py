@@ -121,6 +121,7 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
     population = fits.population.params
     # A one-time buyer's usual gap: the base's median (stored with the fits for one customer).
     gap = population["median_gap_days"] if against_population else heuristic.median_gap(x, t_x)
+    shop_average = population.get("average_purchase") if against_population else None
     used, purchase = model, fits.purchase
     if purchase is None:
         counts = (fits.population.seen.repeat_customers, fits.population.seen.customers) if against_population \
@@ -133,7 +134,7 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
     if used == history.MODEL:
         # No forecast without a model (history.py says why): the figures a model would give stay empty.
         nothing = np.full(len(x), np.nan)
-        spend = expected_spend(base, fits.spend, notes)
+        spend = expected_spend(base, fits.spend, notes, shop_average)
         r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
             else _rfm(base)
         return Scores(
@@ -150,7 +151,7 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
         # under both models' gamma mixing of the purchase rate.
         rate_if_active = (params["r"] + x) / (params["alpha"] + T)
 
-    spend = expected_spend(base, fits.spend, notes)
+    spend = expected_spend(base, fits.spend, notes, shop_average)
     predicted = clv.clv(used, params, x, t_x, T, spend, horizon_days, discount, gap)
 
     r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
@@ -186,23 +187,32 @@ def repeat_buyers(repeat: int, customers: int) -> str:
             f"{heuristic.MIN_REPEAT_CUSTOMERS} and {heuristic.MIN_REPEAT_SHARE:.0%} are needed")
 
 
-def expected_spend(base: CustomerBase, fit: StoredFit | None, notes: list[str]) -> np.ndarray:
+def expected_spend(base: CustomerBase, fit: StoredFit | None, notes: list[str],
+                   shop_average: float | None = None) -> np.ndarray:
+    """Expected spend per purchase: Gamma-Gamma's, or without it each repeat buyer's own average and, for
+    a one-time buyer, the shop's average purchase (history.average_purchase; `shop_average` when `base`
+    is not the whole base)."""
     if fit is not None:
         if fit.converged:
             spend = gamma_gamma.expected_spend(fit.params, base.x, base.m)
             if np.isfinite(spend).all():
                 return spend
             # q <= 1: the population mean spend is infinite, so one-time buyers get no model
-            # estimate; they fall back to their own purchase below, and the note says so.
+            # estimate; they are valued at the shop's average purchase, and the note says so.
             notes.append("the fitted spend distribution has no finite mean; one-time buyers are valued "
-                         "at their own purchase")
-            return np.where(np.isfinite(spend), spend, _own_average(base))
-        notes.append(f"the Gamma-Gamma spend model did not converge ({fit.message}); "
-                     "using each customer's own average purchase")
+                         "at the shop's average purchase")
+            return np.where(np.isfinite(spend), spend, _shop_average(base, shop_average))
+        notes.append(f"the Gamma-Gamma spend model did not converge ({fit.message}); {_OWN_SPEND}")
     else:
-        notes.append("too few repeat buyers to fit the Gamma-Gamma spend model; "
-                     "using each customer's own average purchase")
-    return _own_average(base)
+        notes.append(f"too few repeat buyers to fit the Gamma-Gamma spend model; {_OWN_SPEND}")
+    return np.where(base.x > 0, _own_average(base), _shop_average(base, shop_average))
+
+
+def _shop_average(base: CustomerBase, given: float | None) -> float:
+    return history.average_purchase(base.revenue_cents, base.purchases) if given is None else given
+
+
+_OWN_SPEND = "using each repeat buyer's own average purchase, and the shop's average for one-time buyers"
 
 
 def _own_average(base: CustomerBase) -> np.ndarray:

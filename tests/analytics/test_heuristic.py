@@ -14,6 +14,9 @@ def test_can_fit_needs_enough_repeat_buyers_and_share():
     assert heuristic.can_fit([1] * 20 + [0] * 80)
     assert not heuristic.can_fit([1] * 25 + [0] * 275)  # 25 repeat buyers, but under 10%
     assert not heuristic.can_fit([])
+    assert heuristic.MIN_CUSTOMERS == 100
+    assert not heuristic.can_fit([1] * 99)  # every buyer came back, but 99 buyers are too few
+    assert heuristic.can_fit([1] * 100)
 
 
 def test_usual_gap():

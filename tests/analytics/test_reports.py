@@ -149,9 +149,9 @@ def test_too_little_history_falls_back_and_says_so(conn, crm, monkeypatch):
                 interactions.add(conn, c, "purchase", at=f"2026-0{n + 2}-10", amount="30")
     result = crm("report", "churn", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    # How many more repeat buyers a fit needs: 20 at least, 3 seen.
-    assert "too little history to fit a model (3 of 5 buyers bought more than once; a fit needs at least 20 " \
-           "repeat buyers and 10% of the buyers (17 more))" in result.stderr
+    # How much more a fit needs: 100 buyers, 5 seen; 20 repeat buyers, 3 seen.
+    assert "too little history to fit a model (3 of 5 buyers bought more than once; a fit needs at least 100 " \
+           "buyers (95 more) and 20 repeat buyers (17 more))" in result.stderr
     rows = json.loads(result.stdout)
     assert len(rows) == 5 and {r["model"] for r in rows} == {"history"}
     # No forecast is made up: every figure a model would give is empty, the history is there.

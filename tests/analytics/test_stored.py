@@ -195,7 +195,7 @@ def test_population_figures_survive_json(shop):
     fit_and_store(shop)
     population = stored.find(shop, stored.POPULATION, DAY)
     assert population is not None
-    assert set(population.params) == {"can_fit", "spend_can_fit", "median_gap_days", "rfm"}
+    assert set(population.params) == {"can_fit", "spend_can_fit", "median_gap_days", "average_purchase", "rfm"}
     assert all(len(population.params["rfm"][name]) == 4 for name in ("recency", "frequency", "monetary"))
     assert population.as_of == date(2026, 11, 22)
 
