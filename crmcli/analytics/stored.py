@@ -4,8 +4,10 @@ migration M007), so that a report or `customer show` does not refit the whole ba
 Only population figures are stored: the purchase model's parameters (r, alpha, s, beta / a, b), the
 Gamma-Gamma spend model's (p, q, gamma), and the base's own "population" figures that one customer is
 placed against (where the RFM quintiles begin, the usual gap of a one-time buyer, whether there was
-enough history to fit). Every score is then computed from the customer's own current history: their
-purchases up to the asked day, their recency and T counted to that day.
+enough history to fit), and `--model auto`'s choice (model "auto": the winner's name and every
+candidate's BIC, choose.py), kept beside the candidates' fits so that a later command scores with the
+same model. Every score is then computed from the customer's own current history: their purchases up
+to the asked day, their recency and T counted to that day.
 
 THE REUSE POLICY. A command asked for the figures as of day D uses a stored fit of the same model when
 - its as-of day is D or up to REUSE_DAYS (7) days before D, never after D (a fit that saw data after D

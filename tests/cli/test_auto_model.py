@@ -82,3 +82,14 @@ def test_refit_chooses_again_and_the_choice_is_stored_once_per_day(crm, shop):
     again = shop.execute("SELECT params FROM model_fits WHERE model = 'auto'").fetchall()
     assert len(again) == 1 and json.loads(again[0][0]) == json.loads(first[0][0])  # same data, same choice
 
+
+
+def test_the_choice_compares_fits_of_one_base_only(crm, shop):
+    """A stored BG/NBD fit of two days earlier may serve `--model bgnbd`, but auto does not compare it with
+    fits of today's base: it fits all three candidates on today's."""
+    ok(crm("report", "churn", "--model", "bgnbd", "--as-of", "2026-11-20", "--format", "csv"))
+    result = ok(crm("report", "churn", "--format", "csv"))
+    assert "fitted the pareto, bgnbd, mbgnbd models as of 2026-11-22" in result.stderr
+    days = {(model, as_of) for model, as_of in shop.execute("SELECT model, as_of FROM model_fits")}
+    assert {("bgnbd", "2026-11-20"), ("bgnbd", "2026-11-22"), ("pareto", "2026-11-22"), ("mbgnbd", "2026-11-22"),
+            ("auto", "2026-11-22")} <= days
