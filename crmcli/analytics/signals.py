@@ -104,12 +104,15 @@ def from_check(data: backtest.Split, check: backtest.ModelCheck) -> Signal:
               "unflagged_actual": float(a[~flagged].sum()), "unflagged_predicted": float(p[~flagged].sum())}
     common: dict[str, Any] = {"model": check.name, "cutoff": date.fromordinal(data.cutoff).isoformat(),
               "holdout_days": data.holdout_days, **counts}
+    if not np.isfinite(p).all():
+        return Signal(**common, lift=None, low=None, high=None, supported=False,
+                      reason=f"no prediction: the {check.name} model could not be fitted")
     if counts["flagged"] < MIN_FLAGGED or counts["flagged_predicted"] < MIN_PREDICTED:
         return Signal(**common, lift=None, low=None, high=None, supported=False,
                       reason=f"too few to judge: {counts['flagged']} customers with open complaints or low "
                       f"ratings, {counts['flagged_predicted']:.1f} purchase days predicted for them; a verdict needs "
                       f"at least {MIN_FLAGGED} such customers and {MIN_PREDICTED:g} predicted days")
-    measured = lift(a, p, flagged) if np.isfinite(p).all() else None
+    measured = lift(a, p, flagged)
     if measured is None:
         return Signal(**common, lift=None, low=None, high=None, supported=False,
                       reason="nothing to compare with: the other customers made or were predicted no purchase")

@@ -85,7 +85,8 @@ def terminal_charts(rows: Sequence[dict[str, Any]], width: int, *, colour: bool)
     tracking.label("week (0 = cut-off)", axis="x")
     weeks: list[int] = []
     for name, (weeks, ys) in _series(rows, "tracking", "week").items():
-        tracking.draw(tracking.signal(weeks, ys).lines().label(name))
+        if shown := _finite(weeks, ys):
+            tracking.draw(tracking.signal(*shown).lines().label(name))
     tracking.ruler("x").ticks(_week_ticks(weeks))
     # The curves rise to the upper right: the legend goes to the lower right, out of their way.
     if weeks:
@@ -94,12 +95,22 @@ def terminal_charts(rows: Sequence[dict[str, Any]], width: int, *, colour: bool)
     frequency.label("repeat purchase days before the cut-off", axis="x")
     by_frequency = _series(rows, "by_frequency", "bucket")
     for name, (labels, ys) in by_frequency.items():
-        frequency.draw(frequency.signal(list(range(len(labels))), ys).lines().label(name))
+        if shown := _finite(list(range(len(labels))), ys):
+            frequency.draw(frequency.signal(*shown).lines().label(name))
     labels = next(iter(by_frequency.values()))[0]
     frequency.ruler("x").ticks(list(range(len(labels))), labels)
     text = figure.build().string(colorless=not colour)
     figure.clear()
     return text
+
+
+def _finite(xs: list, ys: list) -> tuple[list, list] | None:
+    """The points with a finite y (an empty bucket's mean is NaN, a failed fit's every value), or None if none:
+    plotext aborts the whole process on a NaN rather than leave a gap."""
+    import math
+
+    kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None and math.isfinite(y)]
+    return ([x for x, _ in kept], [y for _, y in kept]) if kept else None
 
 
 def _week_ticks(weeks: list[int]) -> list[int]:

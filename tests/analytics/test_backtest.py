@@ -335,3 +335,30 @@ def test_backtest_on_demo_data(conn, monkeypatch, count, holdout_days):
             assert signal.supported and signal.high < 0.5, signal
         else:  # 7 flagged customers are too few to judge
             assert signal.lift is None and not signal.supported
+
+
+def test_charts_with_an_empty_bucket_and_a_failed_fit(tmp_path):
+    """No customer with 5 or 6 repeat purchase days (their means are NaN) and one model with no prediction at
+    all: the terminal charts and the chart file are drawn all the same (plotext aborts the process on a NaN)."""
+    from crmcli.analytics.fitting import FitResult
+    from crmcli.output import charts
+
+    rng = np.random.default_rng(8)
+    first, who, day = simulate_events(rng, "bgnbd", 3_000, PARAMS["bgnbd"])
+    data = split_of(first, who, day)
+    keep = (data.x < 5) | (data.x > 6)
+    data = backtest.Split(cutoff=data.cutoff, end=data.end, x=data.x[keep], t_x=data.t_x[keep], T=data.T[keep],
+                          holdout=data.holdout[keep], points=data.points, actual_cumulative=data.actual_cumulative,
+                          flagged=np.zeros(int(keep.sum()), dtype=bool))
+    good = backtest.run(data, {"bgnbd": bgnbd})[0]
+    failed = backtest.ModelCheck("pareto", FitResult("pareto", {"r": math.nan}, math.nan, 0, 0, False, "no fit"),
+                                 pareto, np.full(len(data.x), np.nan), np.full(len(data.points), np.nan))
+    found = {check.name: signals.from_check(data, check) for check in (good, failed)}
+    assert found["pareto"].reason == "no prediction: the pareto model could not be fitted"
+    rows = backtest.rows(data, [good, failed], {name: signal.as_json() for name, signal in found.items()})
+    assert [row["customers"] for row in rows if row["kind"] == "by_frequency"][5:7] == [0, 0]
+    text = charts.terminal_charts(rows, 120, colour=False)
+    assert "Cumulative repeat purchase days" in text and "7+" in text
+    target = tmp_path / "chart.png"
+    charts.write_plot(rows, target, "a title")
+    assert target.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
