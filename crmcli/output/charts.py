@@ -156,15 +156,36 @@ def figure_file(rows: Sequence[dict[str, Any]], kind: str, title: str) -> bytes:
     svg = buffer.getvalue().decode("utf-8")
     if kind == "svg":
         return svg.encode("utf-8")
-    return _html_page(title, svg[svg.index("<svg"):]).encode("utf-8")
+    return _html_page(title, svg[svg.index("<svg"):], rows).encode("utf-8")
 
 
-def _html_page(title: str, svg: str) -> str:
+def _html_page(title: str, svg: str, rows: Sequence[dict[str, Any]]) -> str:
+    """A page to open or send: the charts, then the numbers per model under them."""
     from html import escape
 
+    def cell(value: Any, form: str) -> str:
+        return "" if value is None or value != value else escape(format(value, form))
+
+    complaints = {row["model"]: row for row in rows if row["kind"] == "complaints"}
+    lines = []
+    for row in (row for row in rows if row["kind"] == "summary"):
+        signal = complaints.get(row["model"], {})
+        verdict = ("no verdict" if signal.get("lift") is None else
+                   f"{signal['lift']:.2f} ({signal['low']:.2f} to {signal['high']:.2f}), "
+                   f"{'supported' if signal['supported'] else 'not supported'}")
+        lines.append(f"<tr><td>{escape(row['model'])}</td><td>{row['customers']:,}</td>"
+                     f"<td>{cell(row['actual'], ',.0f')}</td><td>{cell(row['predicted'], ',.1f')}</td>"
+                     f"<td>{cell(row['error'], '+.1%')}</td><td>{cell(row['correlation'], '.2f')}</td>"
+                     f"<td>{cell(row['mae'], '.2f')}</td><td>{escape(verdict)}</td></tr>")
+    table = ("<table>\n<tr><th>model</th><th>customers</th><th>actual</th><th>predicted</th><th>error</th>"
+             "<th>correlation</th><th>MAE</th><th>complaint lift (95% interval)</th></tr>\n"
+             + "\n".join(lines) + "\n</table>")
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(title)}</title>\n'
-            '<style>body { font-family: sans-serif; margin: 2em; } svg { max-width: 100%; height: auto; }</style>\n'
-            f"</head>\n<body>\n<h1>{escape(title)}</h1>\n{svg}\n</body>\n</html>\n")
+            "<style>body { font-family: sans-serif; margin: 2em; } svg { max-width: 100%; height: auto; }\n"
+            "td, th { padding: 0.2em 0.8em; text-align: right; } td:first-child, th:first-child { text-align: left; }"
+            "</style>\n</head>\n<body>\n"
+            f"{svg}\n<p>Holdout repeat purchase days per model: predicted against actual.</p>\n{table}\n"
+            "</body>\n</html>\n")
 
 
 def write_plot(rows: Sequence[dict[str, Any]], path: Path, title: str, *, field: str = "plot") -> None:

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -95,6 +96,8 @@ def test_plot_writes_an_svg_and_an_html_page(shop, crm, tmp_path):
     html = page.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "</html>" in html
     assert "<?xml" not in html  # the svg inline, without its file header
+    assert len(re.findall(r"<tr><td>\w+</td><td>126</td>", html)) == len(backtest.purchase_models())  # one a model
+    assert "complaint lift (95% interval)" in html and "no verdict" in html  # 7 flagged customers: too few
     # The same data make the same file.
     again = tmp_path / "again.svg"
     crm("report", "model", "--backtest", "--plot", again, "--format", "csv")
@@ -154,8 +157,6 @@ def test_help_never_loads_the_chart_libraries(isolated_database):
 def test_on_a_terminal_the_charts_fit_and_have_colour(isolated_database, width):
     """As a person sees it: a real pseudo-terminal; the charts side by side from 100 columns, one above the other
     below; every line within the width; colour unless NO_COLOR."""
-    import re
-
     from _processes import on_a_pty
     from rich.cells import cell_len
 
