@@ -31,7 +31,13 @@ def plot_format(path: Path, field: str = "plot") -> str:
         suffix = "html"
     if suffix not in PLOT_FORMATS:
         raise InvalidInput(field, str(path), "must be a file ending in .png, .svg or .html")
-    refuse_database_files(Path(path).expanduser(), field)
+    target = Path(path).expanduser()
+    refuse_database_files(target, field)
+    # Said before the models are fitted (seconds on a large shop), not after; destination checks again.
+    if target.is_dir():
+        raise InvalidInput(field, str(path), "is a directory; give a file name")
+    if not target.parent.is_dir():
+        raise InvalidInput(field, str(path), f"its folder {str(target.parent)!r} does not exist")
     return suffix
 
 

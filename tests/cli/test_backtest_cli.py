@@ -178,3 +178,12 @@ def test_on_a_terminal_the_charts_fit_and_have_colour(isolated_database, width):
     code, screen, _ = on_a_pty(["report", "model", "--backtest"], {**env, "NO_COLOR": "1"}, width=width,
                                command=command)
     assert code == 0 and "\x1b[" not in screen
+
+
+def test_plot_into_a_missing_folder_or_a_directory_fails_before_fitting(shop, crm, tmp_path):
+    (tmp_path / "charts.png").mkdir()
+    for target, fragment in ((tmp_path / "missing" / "b.png", "does not exist"),
+                             (tmp_path / "charts.png", "is a directory")):
+        result = crm("report", "model", "--backtest", "--plot", target)
+        assert_error(result, 1, "plot:", fragment)
+        assert "backtest: fitted" not in result.stderr  # refused before any work
