@@ -117,7 +117,7 @@ def from_check(data: backtest.Split, check: backtest.ModelCheck) -> Signal:
         return Signal(**common, lift=None, low=None, high=None, supported=False,
                       reason="nothing to compare with: the other customers made or were predicted no purchase")
     value, low, high = measured
-    supported = high < 1.0
+    supported = bool(high < 1.0)  # a plain bool: numpy's is not JSON
     verdict = ("supported: customers with open complaints or low ratings bought less than predicted" if supported
                else "not supported: the interval includes no effect" if low <= 1.0
                else "not supported: customers with open complaints or low ratings bought more than predicted")
@@ -128,8 +128,10 @@ def from_check(data: backtest.Split, check: backtest.ModelCheck) -> Signal:
 def complaint_signal(conn: sqlite3.Connection, as_of: date, model: str = "pareto",
                      holdout_days: int | None = None) -> Signal | None:
     """The complaint signal for `model` on the shop's own backtest as of `as_of` (inside the caller's
-    snapshot), or None when there is too little data for a backtest or the model is not a purchase model."""
-    module = backtest.purchase_models().get(model)
+    snapshot), or None when there is too little data for a backtest or the model is not a purchase model
+    ("auto" is not: pass the model it chose; "pareto_limit" is Pareto/NBD's, fitted as pareto).
+    It fits the model once on the calibration: seconds at 100,000 customers, so store its as_json()."""
+    module = backtest.purchase_models().get("pareto" if model == "pareto_limit" else model)
     if module is None:
         return None
     try:

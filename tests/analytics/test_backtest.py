@@ -301,6 +301,7 @@ def test_complaint_signal_on_a_database(conn, monkeypatch):
     with db.snapshot(conn):
         signal = signals.complaint_signal(conn, date(2026, 6, 1), "pareto")
         assert signals.complaint_signal(conn, date(2026, 6, 1), "auto") is None  # not a purchase model
+        assert signals.complaint_signal(conn, date(2026, 6, 1), "pareto_limit") == signal
     assert signal is not None
     assert signal.flagged == 15 and signal.flagged + signal.unflagged == 120
     assert json.loads(json.dumps(signal.as_json()))["model"] in ("pareto", "pareto_limit")
