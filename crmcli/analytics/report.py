@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from crmcli import values
-from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, history, rfm, rows
+from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, history, rfm, rows, stored
 from crmcli.analytics.data import CustomerBase, load, load_one
 from crmcli.analytics.explain import why_best, why_churn
 from crmcli.analytics.fitset import MODELS, FitSet
@@ -70,9 +70,24 @@ class Scores:
     def churn_risk(self) -> np.ndarray:
         return 1.0 - self.p_alive
 
+    # The shop's own complaint lift (signals.py), where its backtest supports it: the flagged customers'
+    # purchases, if still active, are expected at this multiple of what their history predicts.
+    complaint_lift: float | None = None
+    complaint_note: str | None = None  # the why sentences' words for it
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Customers with an open complaint or a low rating (data.py) as of the report's day."""
+        return (self.base.open_complaints > 0) | (self.base.low_ratings > 0)
+
     @property
     def value_at_risk(self) -> np.ndarray:
-        return self.churn_risk * self.value_if_active
+        """(1 - P(alive)) x value if active; with a supported complaint lift L, a flagged customer's is
+        value x (1 - P(alive) x L): what is not expected back of her year, by the model and her complaint."""
+        if self.complaint_lift is None:
+            return self.churn_risk * self.value_if_active
+        kept = np.where(self.flagged, self.p_alive * self.complaint_lift, self.p_alive)
+        return (1.0 - kept) * self.value_if_active
 
 
 def score(
@@ -263,7 +278,55 @@ def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
     order = _order([s.value_at_risk, s.churn_risk], b.customer_id).tolist()
     risk = s.churn_risk
     order = [i for i in order if risk[i] >= min_risk]
-    return rows.rows(conn, s, order[: limit or None], why_churn)
+    if s.complaint_lift is None:
+        return rows.rows(conn, s, order[: limit or None], why_churn)
+    said = s.complaint_note
+
+    def explain(row: dict[str, Any]) -> str:
+        flagged = row["open_complaints"] or row["low_ratings"]
+        return f"{why_churn(row)}; {said}" if flagged else why_churn(row)
+
+    return rows.rows(conn, s, order[: limit or None], explain)
+
+
+COMPLAINTS = "complaints"  # model_fits holds each model's complaint signal as COMPLAINTS + "_" + model
+
+
+def complaint_fits(conn: sqlite3.Connection, as_of: date, signals: dict[str, dict[str, Any]], customers: int,
+                   repeat_customers: int, purchase_days: int) -> list[StoredFit]:
+    """The complaint signals a backtest as of `as_of` measured (signals.Signal.as_json by model), as stored
+    records for use_complaint_signal; made inside the backtest's snapshot, saved after it (stored.save)."""
+    from crmcli.analytics.fitting import FitResult
+
+    records = conn.execute("SELECT count(*) FROM interactions WHERE type = 'purchase' AND at < ?",
+                           (as_of.isoformat() + "~",)).fetchone()[0]
+    seen = stored.seen(conn, as_of, customers, repeat_customers, purchase_days, records)
+    def plain(value: Any) -> Any:  # numpy's scalars (a numpy bool among them) as the JSON the store writes
+        return value.item() if isinstance(value, np.generic) else value
+
+    return [stored.from_fit(FitResult(model=f"{COMPLAINTS}_{name}", params={k: plain(v) for k, v in signal.items()},
+                                      log_likelihood=float("nan"),
+                                      customers=customers, repeat_customers=repeat_customers, converged=True,
+                                      message=str(signal.get("reason"))), as_of, seen)
+            for name, signal in signals.items()]
+
+
+def use_complaint_signal(conn: sqlite3.Connection, s: Scores) -> str | None:
+    """Apply the shop's stored complaint signal for s.model (measured by `crm report model --backtest`,
+    kept by the stored fits' reuse policy) to the churn ranking when it is supported; the note to print."""
+    if s.model == history.MODEL or not s.flagged.any():
+        return None
+    fit = stored.find(conn, f"{COMPLAINTS}_{s.model}", s.base.as_of)
+    if fit is None:
+        return ("whether complaints and low ratings foretell leaving in this shop is not measured yet: "
+                "`crm report model --backtest` measures it, and later churn reports use it where it holds")
+    signal = fit.params
+    if not signal.get("supported") or signal.get("lift") is None:
+        return f"complaints are not used in the ranking: the backtest of {fit.as_of} found {signal.get('reason')}"
+    s.complaint_lift = float(signal["lift"])
+    s.complaint_note = (f"in this shop customers with complaints or low ratings bought {s.complaint_lift:.2f}x "
+                        f"their predicted purchases (backtest of {fit.as_of}), counted in the value at risk")
+    return f"complaints and low ratings count in the ranking: {signal.get('reason')}"
 
 
 def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:

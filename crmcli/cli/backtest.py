@@ -47,6 +47,7 @@ def show(conn, as_of: date | None, holdout: int | None, plot: Path | None, fmt: 
         if not check.fit.converged:
             note(f"note: the {check.name} fit did not converge ({check.fit.message}); its numbers are shown as fitted")
     found = {check.name: signals.from_check(data, check) for check in checks}
+    _keep_signals(conn, day, data, found)
     rows = backtest.rows(data, checks, {name: signal.as_json() for name, signal in found.items()})
     title = f"Backtest as of {day}: fitted up to {date.fromordinal(data.cutoff)}, {data.holdout_days}-day holdout"
     if plot is not None:
@@ -57,6 +58,19 @@ def show(conn, as_of: date | None, holdout: int | None, plot: Path | None, fmt: 
         render(rows, cols, fmt, output)
         return
     _table(rows, {name: signal.reason for name, signal in found.items()}, title, output)
+
+
+def _keep_signals(conn, day: date, data, found: dict) -> None:
+    """Store each model's complaint signal, for later churn reports to use where it holds
+    (report.use_complaint_signal); like a fit, storing never fails the command (stored.save)."""
+    from crmcli.analytics import report, stored
+
+    calibration = len(data.x)
+    with db.snapshot(conn):
+        kept = report.complaint_fits(conn, day, {name: signal.as_json() for name, signal in found.items()},
+                                     calibration, int((data.x > 0).sum()), int((data.x + 1).sum()))
+    if (why_not := stored.save(conn, kept)) is not None:
+        note(f"note: {why_not}")
 
 
 def _table(rows: list[dict[str, Any]], complaints: dict[str, str], title: str, output: Path | None) -> None:

@@ -161,6 +161,8 @@ def churn(
     view = View(columns_, sort, wide)
     with db.snapshot(conn):
         scores = _scores(conn, as_of, model, refit=refit)
+        if said := report.use_complaint_signal(conn, scores):
+            note(f"note: {said}")
     cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE, priority=_REPORT_PRIORITY,
                    sentences=("why",))
     title = f"Churn risk as of {scores.base.as_of} ({scores.model})"
