@@ -36,19 +36,19 @@ def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
     elif fit_set.choice is not None:
         notes.append(fit_set.choice.message)
     expected_spend(base, fit_set.spend, notes)  # for its notes only
-    shown = [fits[name] for name in (*PURCHASE_MODELS, SPEND) if name in fits]
-    if any(fit.reused for fit in shown):
+    shown = {name: fits[name] for name in (*PURCHASE_MODELS, SPEND) if name in fits}
+    if any(fit.reused for fit in shown.values()):
         notes.append("stored fits were reused (see the reused column); --refit fits again")
     choice = fits.get(AUTO)
-    rows = [_row(fit, choice) for fit in shown]
+    rows = [_row(name, fit, choice) for name, fit in shown.items()]
     return rows, notes, [fit for fit in fits.values() if not fit.reused]
 
 
-def _row(fit: StoredFit, choice: StoredFit | None) -> dict[str, Any]:
-    candidate = fit.model in PURCHASE_MODELS and choice is not None
-    bic = choice.params["bic"].get(fit.model) if candidate and choice is not None else None
+def _row(name: str, fit: StoredFit, choice: StoredFit | None) -> dict[str, Any]:
+    candidate = name in PURCHASE_MODELS and choice is not None
+    bic = choice.params["bic"].get(name) if candidate and choice is not None else None
     return {
-        "model": choose.shown_name(fit.model, fit.params),
+        "model": choose.shown_name(name, fit.params),
         "time_unit": "day",
         "params": {k: float(v) for k, v in fit.params.items()},
         "log_likelihood": float("nan") if fit.log_likelihood is None else float(fit.log_likelihood),
@@ -62,8 +62,8 @@ def _row(fit: StoredFit, choice: StoredFit | None) -> dict[str, Any]:
         "reused": fit.reused,
         # A purchase model's BIC (choose.py), whether auto chose it and why; empty for Gamma-Gamma.
         "bic": None if bic is None else round(float(bic), 4),
-        "chosen": (("yes" if choice.params["chosen"] == fit.model else "no")
+        "chosen": (("yes" if choice.params["chosen"] == name else "no")
                    if candidate and choice is not None else None),
-        "why": (choose.candidate_why(fit.model, choice.params, fit.result())
+        "why": (choose.candidate_why(name, choice.params, fit.result())
                 if candidate and choice is not None else None),
     }

@@ -93,3 +93,18 @@ def test_the_choice_compares_fits_of_one_base_only(crm, shop):
     days = {(model, as_of) for model, as_of in shop.execute("SELECT model, as_of FROM model_fits")}
     assert {("bgnbd", "2026-11-20"), ("bgnbd", "2026-11-22"), ("pareto", "2026-11-22"), ("mbgnbd", "2026-11-22"),
             ("auto", "2026-11-22")} <= days
+
+
+def test_when_no_candidate_converges_the_reports_say_so_and_fall_back(crm, shop, monkeypatch):
+    from crmcli.analytics import bgnbd, fitting, mbgnbd, pareto
+
+    for module, names in ((pareto, pareto.PARAM_NAMES), (bgnbd, bgnbd.PARAM_NAMES), (mbgnbd, mbgnbd.PARAM_NAMES)):
+        monkeypatch.setattr(module, "fit", lambda x, t_x, T, names=names, **k: fitting.no_fit(
+            "x", names, len(x), int((x > 0).sum()), "the optimiser did not converge: stopped"))
+    result = crm("report", "churn", "--limit", "0", "--format", "csv")
+    rows = csv_rows(result)
+    assert rows and {r["model"] for r in rows} == {"history"}
+    assert "none of the candidate models converged (pareto: the optimiser did not converge: stopped;" in result.stderr
+    models = json.loads(ok(crm("report", "model", "--format", "json")).stdout)
+    assert [(m["chosen"], m["bic"]) for m in models[:3]] == [("no", None)] * 3
+    assert all(m["why"].startswith("not a candidate: did not converge") for m in models[:3])
