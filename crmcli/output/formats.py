@@ -11,6 +11,7 @@ import io
 import json
 import numbers
 import operator
+import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -133,12 +134,57 @@ def write_csv(rows: Iterable[dict[str, Any]], cols: Sequence[Column], stream: Te
     writer = csvcells.writer(stream)
     keys = [c.key for c in cols]
     writer.writerow(keys)
+    column_chunks = getattr(rows, "column_chunks", None)
+    if column_chunks is not None and len(keys) > 1:
+        # Rows that come a column at a time (analytics.rows.ReportRows: a report of every customer):
+        # each column's cells made in one pass, joined into lines, no dict or csv call per row.
+        _write_csv_columns(column_chunks(keys), keys, stream)
+        return
     for values in _values(rows, keys):
         # Numbers go to the csv module as they are; only the other cells pay for csv_cell's call.
         writer.writerow([value if type(value) in _AS_THEY_ARE else csv_cell(value) for value in values])
 
 
 _AS_THEY_ARE = frozenset({int, float})
+_NUMBERS = frozenset({int, float, Decimal})
+# What makes the csv module quote a cell, given csvcells.writer's dialect (QUOTE_MINIMAL, the delimiter,
+# the quote character, and the CR and LF of its CRLF terminator): the same bytes as writerow, checked by
+# tests/output/test_csv_columns.py against the csv module itself.
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def _write_csv_columns(chunks: Iterable[dict[str, list[Any]]], keys: Sequence[str], stream: TextIO) -> None:
+    """Rows given as chunks of column lists, written as write_csv writes rows (more than one column: the
+    csv module quotes the lone empty cell of a one-column row, which this does not)."""
+    end = line_end()
+    for columns in chunks:
+        texts = [_csv_texts(columns[key]) for key in keys]
+        if texts and texts[0]:
+            stream.write(end.join(map(",".join, zip(*texts, strict=True))) + end)
+
+
+def _csv_texts(values: list[Any]) -> list[str]:
+    """A column's cells as the csv module writes them: str() of numbers (repr for floats), csv_cell of
+    the rest, quoted when they hold a delimiter, a quote or a line break."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS:
+        return list(map(str, values))  # never quoted: no comma, quote or line break in a number
+    if kinds == {str}:
+        texts = [cell(value) if value.startswith(NEEDS_A_LOOK) else value for value in values]
+    else:
+        texts = [_csv_text(value) for value in values]
+    if _NEEDS_QUOTES.search("".join(texts)):
+        return [_quoted(text) if _NEEDS_QUOTES.search(text) else text for text in texts]
+    return texts
+
+
+def _csv_text(value: Any) -> str:
+    shown = value if type(value) in _AS_THEY_ARE else csv_cell(value)
+    return shown if type(shown) is str else str(shown)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
 
 
 def _values(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> Iterator[Sequence[Any]]:
