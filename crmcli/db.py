@@ -23,6 +23,21 @@ BUSY_TIMEOUT_SECONDS = 10.0
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+# A database server's address (postgresql://user@host/shop and the like), not a file name: taken as a
+# path it would make a folder called "postgresql:" and an empty database in it. Only SQLite files are
+# supported so far, so such a value is refused, naming it (a path keeps the "scheme:/" after Path()).
+_SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite", "mssql", "oracle", "redis", "mongodb")
+
+
+def refuse_server_address(text: str, named_by: str) -> None:
+    """Raise DatabaseUnusable when `text` (--db or $CRM_DB) is a server URL rather than a file path."""
+    scheme, colon, rest = str(text).partition(":")
+    if colon and rest.startswith("/") and scheme.lower().split("+")[0] in _SERVER_SCHEMES:
+        raise DatabaseUnusable(
+            f"{named_by} is {text!r}, a database server's address: this version of crm keeps its data in "
+            "one SQLite file and cannot use a server yet. Give a file path instead, e.g. --db ~/shop/crm.db")
+
+
 def default_path() -> Path:
     """`CRM_DB` if set, else crm.db in the per-user data directory."""
     env = os.environ.get("CRM_DB")

@@ -199,6 +199,9 @@ class State:
 
     @property
     def path(self) -> Path:
+        given = self.db_path if self.db_path else os.environ.get("CRM_DB")
+        if given:
+            db.refuse_server_address(str(given), self.named_by)
         return Path(self.db_path).expanduser() if self.db_path else db.default_path()
 
     @property

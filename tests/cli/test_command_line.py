@@ -153,3 +153,22 @@ def test_a_real_usage_error_goes_to_stderr_only(isolated_database):
                              "Try 'crm report best --help'.\n")
     bare = subprocess.run([sys.executable, "-m", "crmcli"], capture_output=True, text=True)
     assert bare.returncode == 0 and "Usage: crm" in bare.stdout and bare.stderr == ""
+
+
+@pytest.mark.parametrize("address", ["postgresql://me@localhost:5432/shop", "postgres://h/shop",
+                                     "postgresql+psycopg://h/shop", "mysql://h/shop"])
+@pytest.mark.parametrize("args", [("report", "best"), ("customer", "add", "Ann"), ("init",), ("info",)])
+def test_a_server_address_is_refused_not_made_into_a_folder(crm, tmp_path, monkeypatch, address, args):
+    """CRM_DB=postgresql://... used to make a folder called 'postgresql:' with an empty database in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CRM_DB", address)
+    assert_error(crm(*args), 3, "$CRM_DB", address, "a database server's address", "Give a file path")
+    monkeypatch.delenv("CRM_DB")
+    assert_error(crm("--db", address, *args), 3, "--db", "a database server's address")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_with_a_colon_is_still_a_path(crm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert crm("--db", "shop:2026.db", "init").exit_code == 0
+    assert (tmp_path / "shop:2026.db").exists()
