@@ -224,13 +224,12 @@ def expected_cumulative(module: Any, params: dict, first: np.ndarray, points: np
 
 
 def enough_to_fit(data: Split) -> str | None:
-    """Why the calibration cannot be fitted (None when it can)."""
-    repeat = int(np.count_nonzero(data.x > 0))
+    """Why the calibration cannot be fitted (None when it can), in history.shortfall's words."""
     if heuristic.can_fit(data.x):
         return None
-    return (f"{repeat} of {len(data.x)} customers bought more than once before the cut-off "
-            f"{_day(data.cutoff)}; a fit needs at least "
-            f"{heuristic.MIN_REPEAT_CUSTOMERS} such customers and {heuristic.MIN_REPEAT_SHARE:.0%} of them")
+    from crmcli.analytics.history import shortfall
+
+    return f"before the cut-off {_day(data.cutoff)}, " + shortfall(int(np.count_nonzero(data.x > 0)), len(data.x))
 
 
 def run(data: Split, models: dict[str, Any] | None = None) -> list[ModelCheck]:

@@ -209,7 +209,8 @@ def test_too_few_repeat_buyers_says_how_many_are_needed():
     data = backtest.Split(cutoff=START + 100, end=START + 200, x=np.array([1.0, 0, 0]), t_x=np.array([5.0, 0, 0]),
                           T=np.array([50.0, 40, 30]), holdout=np.zeros(3), points=np.array([START + 100]),
                           actual_cumulative=np.zeros(1))
-    with pytest.raises(backtest.TooLittleData, match="1 of 3 customers bought more than once.*at least 20"):
+    with pytest.raises(backtest.TooLittleData, match=r"1 of 3 buyers bought more than once; a fit needs at least "
+                       r"100 buyers \(97 more\) and 20 repeat buyers \(19 more\)"):
         backtest.run(data)
 
 

@@ -136,7 +136,8 @@ def test_too_little_data_says_so_and_exits_cleanly(conn, crm, monkeypatch):
             interactions.add(conn, ref, "purchase", at="2026-09-01T10:00:00", amount="5")
     result = crm("report", "model", "--backtest")
     assert result.exit_code == 0
-    assert "too little data for a backtest" in result.stderr and "at least 20" in result.stderr
+    assert "too little data for a backtest" in result.stderr
+    assert "a fit needs at least 100 buyers (95 more) and 20 repeat buyers (15 more)" in result.stderr
     assert "Traceback" not in result.stderr
     result = crm("report", "model", "--backtest", "--format", "csv")
     assert result.exit_code == 0 and result.stdout.splitlines() == [",".join(backtest.COLUMNS)]
