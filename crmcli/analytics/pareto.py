@@ -204,7 +204,9 @@ def fit(x, t_x, T, weights=None, *, penalizer: float = 0.0) -> FitResult:
     repeat = uw[ux > 0].sum()
     if repeat == 0:
         return no_fit("pareto", PARAM_NAMES, uw.sum(), 0, "no repeat purchases: nothing to fit")
-    watch = ridge.RidgeWatch(lambda: pareto_limit.fit(ux, utx, uT, uw, penalizer=penalizer))
+    times = np.concatenate([pairs_tx[:, 1], pairs_T[:, 1]])  # each integral's t, once per distinct pair
+    watch = ridge.RidgeWatch(lambda: pareto_limit.fit(ux, utx, uT, uw, penalizer=penalizer),
+                             budget=ridge.WORK_BUDGET, work=lambda p: evaluation_work(p["alpha"], p["beta"], times))
     try:
         result = maximize_likelihood("pareto", PARAM_NAMES, watch.watch(total_and_gradient), _starts(ux, uT, uw),
                                      customers=uw.sum(), repeat_customers=repeat, penalizer=penalizer)
@@ -216,6 +218,16 @@ def fit(x, t_x, T, weights=None, *, penalizer: float = 0.0) -> FitResult:
         return watch.as_limit("pareto", f"the four-parameter fit did not converge ({result.message})",
                               result.iterations)
     return result
+
+
+def evaluation_work(alpha: float, beta: float, times: np.ndarray) -> float:
+    """What one likelihood evaluation at (alpha, beta) costs, relative to one with short series: the mean
+    over the integrals' times t of 1 / (1 - z), z = |alpha - beta| / (max(alpha, beta) + t), as the series
+    needs about 35 / (1 - z) terms (at most 20 times the shortest, at z = 0.95), and 10 where the
+    quadrature takes over (a few hundred nodes, see _by_method). Measured at 100,000 customers it
+    follows the time of an evaluation within a factor of 2 from 0.05 s to 0.9 s (ridge.py)."""
+    z = np.abs(alpha - beta) / (max(alpha, beta) + times)
+    return float(np.mean(np.where(z > _SERIES_UP_TO, 10.0, 1.0 / (1.0 - np.minimum(z, _SERIES_UP_TO)))))
 
 
 def _starts(x, T, w) -> list[dict]:

@@ -84,10 +84,28 @@ def test_budget_in_evaluations():
 
 def test_pareto_fit_out_of_budget_says_so(monkeypatch):
     # Heterogeneous drop-out (an interior maximum far better than the limit) and a budget too small to reach it.
-    monkeypatch.setattr(ridge, "RidgeWatch", functools.partial(ridge.RidgeWatch, budget=4))
+    monkeypatch.setattr(ridge, "WORK_BUDGET", 20.0)  # 4 or 5 evaluations of about 4 each
     rng = np.random.default_rng(9)
     T = sim.observation_lengths(rng, 3_000)
     x, t_x = sim.pareto(rng, T.size, 0.55, 10.5, 0.6, 11.7, T)
     fit = pareto.fit(x, t_x, T)
-    assert not fit.converged and fit.message == "no maximum within 4 likelihood evaluations", fit
+    assert not fit.converged and fit.message.startswith("no maximum within the work budget of 20 ("), fit
     assert set(fit.params) == {"r", "alpha", "s", "beta"} and np.isfinite(fit.log_likelihood)
+
+
+def test_an_evaluation_s_work_is_the_terms_its_series_need():
+    times = np.array([0.0, 100.0, 1000.0])
+    assert pareto.evaluation_work(50.0, 50.0, times) == 1.0  # z = 0: the shortest series
+    # alpha 10, beta 1000: z = 0.99 (quadrature, 10), 0.9 (10 times the terms), 0.495 (about 2).
+    expected = (10.0 + 10.0 + 1.0 / (1.0 - 990.0 / 2000.0)) / 3
+    assert pareto.evaluation_work(10.0, 1000.0, times) == pytest.approx(expected)
+
+
+def test_the_budget_weighs_dear_evaluations():
+    watch = ridge.RidgeWatch(limit_fit, budget=10.0, work=lambda p: p["beta"] / 100.0)
+    watched = watch.watch(flat(-101.0))
+    watched({"r": 1.0, "alpha": 1.0, "s": 1.0, "beta": 100.0})      # 1
+    watched({"r": 1.0, "alpha": 1.0, "s": 2.0, "beta": 800.0})      # 8: 9 spent
+    with pytest.raises(ridge.OutOfBudget):
+        watched({"r": 1.0, "alpha": 1.0, "s": 3.0, "beta": 200.0})  # 2 more would pass 10
+    assert watch.evaluations == 2 and watch.spent == 9.0
