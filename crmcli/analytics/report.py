@@ -290,12 +290,14 @@ def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
 
 
 COMPLAINTS = "complaints"  # model_fits holds each model's complaint signal as COMPLAINTS + "_" + model
+BACKTEST = "backtest"  # ... and its backtest's holdout summary as BACKTEST + "_" + model
 
 
-def complaint_fits(conn: sqlite3.Connection, as_of: date, signals: dict[str, dict[str, Any]], customers: int,
-                   repeat_customers: int, purchase_days: int) -> list[StoredFit]:
-    """The complaint signals a backtest as of `as_of` measured (signals.Signal.as_json by model), as stored
-    records for use_complaint_signal; made inside the backtest's snapshot, saved after it (stored.save)."""
+def backtest_fits(conn: sqlite3.Connection, as_of: date, measured: dict[str, dict[str, Any]], customers: int,
+                  repeat_customers: int, purchase_days: int) -> list[StoredFit]:
+    """What a backtest as of `as_of` measured, as stored records by name: COMPLAINTS + "_" + model (the
+    complaint signal, for use_complaint_signal) and BACKTEST + "_" + model (its holdout summary, for
+    `crm report model`). Made inside the backtest's snapshot, saved after it (stored.save)."""
     from crmcli.analytics.fitting import FitResult
 
     records = conn.execute("SELECT count(*) FROM interactions WHERE type = 'purchase' AND at < ?",
@@ -304,11 +306,11 @@ def complaint_fits(conn: sqlite3.Connection, as_of: date, signals: dict[str, dic
     def plain(value: Any) -> Any:  # numpy's scalars (a numpy bool among them) as the JSON the store writes
         return value.item() if isinstance(value, np.generic) else value
 
-    return [stored.from_fit(FitResult(model=f"{COMPLAINTS}_{name}", params={k: plain(v) for k, v in signal.items()},
-                                      log_likelihood=float("nan"),
-                                      customers=customers, repeat_customers=repeat_customers, converged=True,
-                                      message=str(signal.get("reason"))), as_of, seen)
-            for name, signal in signals.items()]
+    return [stored.from_fit(FitResult(model=name, params={k: plain(v) for k, v in figures.items()},
+                                      log_likelihood=float("nan"), customers=customers,
+                                      repeat_customers=repeat_customers, converged=True,
+                                      message=str(figures.get("reason", "backtest"))), as_of, seen)
+            for name, figures in measured.items()]
 
 
 def use_complaint_signal(conn: sqlite3.Connection, s: Scores) -> str | None:

@@ -47,8 +47,8 @@ def show(conn, as_of: date | None, holdout: int | None, plot: Path | None, fmt: 
         if not check.fit.converged:
             note(f"note: the {check.name} fit did not converge ({check.fit.message}); its numbers are shown as fitted")
     found = {check.name: signals.from_check(data, check) for check in checks}
-    _keep_signals(conn, day, data, found)
     rows = backtest.rows(data, checks, {name: signal.as_json() for name, signal in found.items()})
+    _keep(conn, day, data, found, rows)
     title = f"Backtest as of {day}: fitted up to {date.fromordinal(data.cutoff)}, {data.holdout_days}-day holdout"
     if plot is not None:
         charts.write_plot(rows, plot, title)
@@ -60,15 +60,21 @@ def show(conn, as_of: date | None, holdout: int | None, plot: Path | None, fmt: 
     _table(rows, {name: signal.reason for name, signal in found.items()}, title, output)
 
 
-def _keep_signals(conn, day: date, data, found: dict) -> None:
-    """Store each model's complaint signal, for later churn reports to use where it holds
-    (report.use_complaint_signal); like a fit, storing never fails the command (stored.save)."""
+def _keep(conn, day: date, data, found: dict, rows: list[dict[str, Any]]) -> None:
+    """Store each model's complaint signal and holdout summary, for later churn reports (which use the
+    signal where it holds: report.use_complaint_signal) and `crm report model` (which shows the holdout
+    error); like a fit, storing never fails the command (stored.save)."""
     from crmcli.analytics import report, stored
 
-    calibration = len(data.x)
+    measured = {f"{report.COMPLAINTS}_{name}": signal.as_json() for name, signal in found.items()}
+    for row in rows:
+        if row["kind"] == "summary":
+            measured[f"{report.BACKTEST}_{row['model']}"] = {
+                key: row[key] for key in ("error", "correlation", "mae", "actual", "predicted", "cutoff",
+                                          "holdout_days", "customers")}
     with db.snapshot(conn):
-        kept = report.complaint_fits(conn, day, {name: signal.as_json() for name, signal in found.items()},
-                                     calibration, int((data.x > 0).sum()), int((data.x + 1).sum()))
+        kept = report.backtest_fits(conn, day, measured, len(data.x), int((data.x > 0).sum()),
+                                    int((data.x + 1).sum()))
     if (why_not := stored.save(conn, kept)) is not None:
         note(f"note: {why_not}")
 
