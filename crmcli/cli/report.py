@@ -139,7 +139,8 @@ def best(
 def churn(
     ctx: typer.Context,
     min_risk: Annotated[float, typer.Option("--min-risk", min=0.0, max=1.0,
-                                            help="Only customers at least this likely to have left.")] = 0.0,
+                                            help="Only customers at least this likely to have left (with too little "
+                                            "history for a model: any P above 0 keeps the lapsed ones).")] = 0.0,
     as_of: AsOfOption = None,
     model: ModelOption = Model.auto,
     refit: RefitOption = False,
