@@ -240,6 +240,22 @@ def _order(keys: list[np.ndarray], customer_id: np.ndarray) -> np.ndarray:
     return np.lexsort([customer_id] + [-k for k in reversed(keys)])
 
 
+# What a model forecasts: empty with too little history (history.py), so a table leaves them out.
+FORECAST_COLUMNS = frozenset({"p_alive", "churn_risk", "expected_purchases", "predicted_clv", "value_if_active",
+                              "value_at_risk"})
+
+
+def table_of(columns: tuple[str, ...], s: Scores) -> tuple[str, ...]:
+    """A report's table columns for these scores: without the forecasts when no model was fitted, whose
+    room goes to the why sentence (csv and json keep every column, empty)."""
+    return tuple(c for c in columns if s.model != history.MODEL or c not in FORECAST_COLUMNS)
+
+
+def ranked_by(by: str, s: Scores) -> str:
+    """What best_rows ranks by, in words for a title."""
+    return "revenue, no model" if by == "clv" and s.model == history.MODEL else by
+
+
 def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
               limit: int | None = 20) -> Iterator[dict[str, Any]]:
     b = s.base

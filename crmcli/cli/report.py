@@ -128,9 +128,10 @@ def best(
     with db.snapshot(conn):  # scores, names and rows from one consistent state
         scores = _scores(conn, as_of, model, horizon, discount, refit)
         rows = report.best_rows(conn, scores, by=by.value, segment=segment, limit=view.fetch_limit(limit) or 0)
-        render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.BEST_TABLE,
+        render(rows, columns(*report.BEST_COLUMNS, numeric=_NUMERIC, table=report.table_of(report.BEST_TABLE, scores),
                              priority=_REPORT_PRIORITY, sentences=("why",)), fmt, output,
-               title=f"Best customers as of {scores.base.as_of} (by {by.value}, {scores.model})",
+               title=f"Best customers as of {scores.base.as_of} "
+                     f"(by {report.ranked_by(by.value, scores)}, {scores.model})",
                view=view, limit=limit, see_also=_SEE_CUSTOMER, empty=_NO_PURCHASES)
     keep_fits(conn, scores.fits.fresh())
 
@@ -164,7 +165,8 @@ def churn(
         scores = _scores(conn, as_of, model, refit=refit)
         if said := report.use_complaint_signal(conn, scores):
             note(f"note: {said}")
-    cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.CHURN_TABLE, priority=_REPORT_PRIORITY,
+    cols = columns(*report.CHURN_COLUMNS, numeric=_NUMERIC, table=report.table_of(report.CHURN_TABLE, scores),
+                   priority=_REPORT_PRIORITY,
                    sentences=("why",))
     title = f"Churn risk as of {scores.base.as_of} ({scores.model})"
     if not follow_up:
