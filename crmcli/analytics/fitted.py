@@ -4,22 +4,24 @@ when, each candidate's BIC, and which one auto chose and why (choose.py)."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import date
 from typing import Any
 
 from crmcli import values
-from crmcli.analytics import choose, heuristic
+from crmcli.analytics import choose, heuristic, stored
 from crmcli.analytics.choose import AUTO, CANDIDATES
 from crmcli.analytics.data import load
 from crmcli.analytics.fitset import SPEND, for_base
-from crmcli.analytics.report import expected_spend, repeat_buyers
+from crmcli.analytics.report import BACKTEST, expected_spend, repeat_buyers
 from crmcli.analytics.stored import StoredFit
 
 MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged",
-                 "as_of", "purchase_days", "iterations", "fitted_at", "reused", "bic", "chosen", "why")
+                 "as_of", "purchase_days", "iterations", "fitted_at", "reused", "bic", "chosen", "why",
+                 "holdout_error", "holdout_correlation", "backtest_cutoff")
 # For a narrow terminal, beside the command's own priorities: the choice stays longest, the sentence goes first.
-MODEL_PRIORITY = {"bic": 2, "chosen": 1, "why": 7}
+MODEL_PRIORITY = {"bic": 2, "chosen": 1, "why": 7, "holdout_error": 2, "holdout_correlation": 4, "backtest_cutoff": 6}
 MODEL_SENTENCES = ("why",)
 PURCHASE_MODELS = CANDIDATES  # pareto, bgnbd, mbgnbd: the candidates of --model auto
 
@@ -41,7 +43,33 @@ def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
         notes.append("stored fits were reused (see the reused column); --refit fits again")
     choice = fits.get(AUTO)
     rows = [_row(name, fit, choice) for name, fit in shown.items()]
+    _add_holdout(conn, base.as_of, rows, notes)
     return rows, notes, [fit for fit in fits.values() if not fit.reused]
+
+
+def _add_holdout(conn: sqlite3.Connection, as_of: date, rows: list[dict[str, Any]], notes: list[str]) -> None:
+    """Each purchase model's holdout error and correlation from the stored backtest (`crm report model
+    --backtest` measures them: fitting before a cut-off and predicting the rest costs as much as the fits
+    again, so it is not done every time), by the stored fits' reuse rule."""
+    missing = False
+    for row in rows:
+        row.update(holdout_error=None, holdout_correlation=None, backtest_cutoff=None)
+        if row["model"] == SPEND:
+            continue
+        measured = stored.find(conn, f"{BACKTEST}_{row['model']}", as_of)
+        if measured is None:
+            missing = True
+            continue
+        figures = measured.params
+        row.update(holdout_error=_finite(figures.get("error")), holdout_correlation=_finite(figures.get("correlation")),
+                   backtest_cutoff=figures.get("cutoff"))
+    if missing:
+        notes.append("holdout error: `crm report model --backtest` measures each model on a holdout period "
+                     "and later `report model` runs show it")
+
+
+def _finite(value: Any) -> float | None:
+    return round(float(value), 4) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 def _row(name: str, fit: StoredFit, choice: StoredFit | None) -> dict[str, Any]:

@@ -262,10 +262,11 @@ def model_(
     for message in notes:
         note(f"note: {message}")
     # The parameters are rounded to 4 significant digits in a table; csv and json carry them in full.
-    render(rows, columns(*fitted.MODEL_COLUMNS, numeric=_NUMERIC,
+    render(rows, columns(*fitted.MODEL_COLUMNS, numeric=(*_NUMERIC, "bic", "holdout_error", "holdout_correlation"),
                          priority={"converged": 1, "log_likelihood": 2, "customers": 3, "repeat_customers": 3,
                                    "time_unit": 4, "as_of": 2, "fitted_at": 5, "reused": 3, "purchase_days": 5,
-                                   "iterations": 6}),
+                                   "iterations": 6, **fitted.MODEL_PRIORITY},
+                         sentences=fitted.MODEL_SENTENCES),
            fmt, output, title=f"Fitted models as of {day or values.now().date()}", view=View(columns_, sort, wide),
            empty=_NO_PURCHASES)
     keep_fits(conn, fresh)  # only once the rows are written: a failed command leaves the database as it was

@@ -188,3 +188,25 @@ def test_plot_into_a_missing_folder_or_a_directory_fails_before_fitting(shop, cr
         result = crm("report", "model", "--backtest", "--plot", target)
         assert_error(result, 1, "plot:", fragment)
         assert "backtest: fitted" not in result.stderr  # refused before any work
+
+
+def test_report_model_shows_each_candidate_s_holdout_error_once_a_backtest_ran(shop, crm):
+    """report model's holdout columns are empty, with a note, until `--backtest` has measured them; then
+    each purchase model carries the error and correlation its backtest summary row gave."""
+    before = crm("report", "model", "--format", "json")
+    assert before.exit_code == 0, before.stderr
+    assert "`crm report model --backtest` measures each model" in before.stderr
+    assert {row["holdout_error"] for row in json.loads(before.stdout)} == {None}
+    measured = crm("report", "model", "--backtest", "--format", "json")
+    assert measured.exit_code == 0, measured.stderr
+    summaries = {r["model"]: r for r in json.loads(measured.stdout) if r["kind"] == "summary"}
+    after = crm("report", "model", "--format", "json")
+    assert "measures each model" not in after.stderr
+    rows = {row["model"]: row for row in json.loads(after.stdout)}
+    for name, row in rows.items():
+        if name == "gamma_gamma":
+            assert row["holdout_error"] is None
+            continue
+        assert row["holdout_error"] == pytest.approx(summaries[name]["error"], abs=1e-4)
+        assert row["holdout_correlation"] == pytest.approx(summaries[name]["correlation"], abs=1e-4)
+        assert row["backtest_cutoff"] == summaries[name]["cutoff"]
