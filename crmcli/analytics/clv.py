@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from crmcli.analytics import bgnbd, choose, heuristic, mbgnbd, pareto
+from crmcli.analytics import bgnbd, choose, mbgnbd, pareto
 from crmcli.analytics.fitting import check_history, distinct_rows
 
 DAYS_PER_MONTH = 30
@@ -29,24 +29,18 @@ def month_ends(horizon_days: float) -> np.ndarray:
     return np.minimum(DAYS_PER_MONTH * np.arange(1, months + 1, dtype=float), float(horizon_days))
 
 
-def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float,
-                      one_time_gap: float | None = None) -> np.ndarray:
+def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float) -> np.ndarray:
     """Expected purchases in each month of the horizon: shape (months, customers).
 
-    model is "bgnbd", "pareto", "mbgnbd", "auto" (params a choose.ChosenParams) or "heuristic" (params
-    ignored, may be None; one_time_gap as in heuristic.usual_gap).
+    model is "bgnbd", "pareto", "mbgnbd" or "auto" (params a choose.ChosenParams). With too little
+    history for a model there is no CLV at all (analytics/history.py).
     """
-    if model not in _MODELS and model != "heuristic":
-        raise ValueError(f"model must be one of {', '.join(_MODELS)}, heuristic")
+    if model not in _MODELS:
+        raise ValueError(f"model must be one of {', '.join(_MODELS)}")
     if not (np.isfinite(horizon_days) and horizon_days > 0):
         raise ValueError("horizon_days must be a positive number of days")
     x, t_x, T = check_history(x, t_x, T)
     ends = month_ends(horizon_days)
-    if model == "heuristic":
-        # Its one-time buyers get the median gap of the customers passed in,
-        # so it must see every customer, duplicates included. It is cheap anyway.
-        cumulative = heuristic.expected_purchases(ends[:, None], x.ravel(), t_x.ravel(), T.ravel(), one_time_gap)
-        return np.diff(cumulative, axis=0, prepend=0.0).reshape((len(ends),) + x.shape)
     module = _MODELS[model]
     alive = module.p_alive(params, x, t_x, T)
     # Expected purchases if alive depend on (x, T) alone: computed once per
@@ -57,18 +51,17 @@ def monthly_purchases(model: str, params, x, t_x, T, horizon_days: float,
     return per_month[:, where].reshape((len(ends),) + x.shape) * alive
 
 
-def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discount: float = 0.0,
-        one_time_gap: float | None = None) -> np.ndarray:
+def clv(model: str, params, x, t_x, T, spend, horizon_days: float, annual_discount: float = 0.0) -> np.ndarray:
     """Discounted expected value of each customer's purchases over the horizon.
 
     sum over months k of E[purchases in month k] * spend * (1 + annual_discount)^(-k/12)
 
     spend: expected spend per transaction (e.g. gamma_gamma.expected_spend), one per customer or a scalar.
-    model: "bgnbd", "pareto", "mbgnbd" or "auto" (or "heuristic", params ignored).
+    model: "bgnbd", "pareto", "mbgnbd" or "auto".
     """
     if not (np.isfinite(annual_discount) and annual_discount > -1.0):
         raise ValueError("annual_discount must be a rate > -1, such as 0.1 for 10%")
-    per_month = monthly_purchases(model, params, x, t_x, T, horizon_days, one_time_gap)
+    per_month = monthly_purchases(model, params, x, t_x, T, horizon_days)
     k = np.arange(1, per_month.shape[0] + 1, dtype=float)
     factor = (1.0 + annual_discount) ** (-k / 12.0)
     discounted = np.sum(factor.reshape((-1,) + (1,) * (per_month.ndim - 1)) * per_month, axis=0)

@@ -1,27 +1,19 @@
-"""The fallback when no model can be fitted: each customer's own buying rhythm.
+"""When a model can be fitted, and each customer's usual gap between purchases.
 
-What it is: a rule of thumb built from two numbers per customer, her usual
-gap between purchase days (t_x / x) and how long she has been silent
-(T - t_x). It assumes that a customer who is still a customer comes back
-after a memoryless wait with that usual gap as its mean, so the chance of a
-silence at least this long is exp(-silence / gap):
-
-    p_alive = exp(-(T - t_x) / gap)
-    expected_purchases(t) = p_alive * t / gap
-
-What it is not: a fitted model. Nothing is estimated across customers
-except, for those with a single purchase (x == 0, no gap of their own), the
-median gap of the repeat buyers passed in the same call (DEFAULT_GAP_DAYS
-when there are none). There is no uncertainty, and a customer with two
-purchases a day apart gets the same gap as one with fifty. Use it when the
-data are too thin to fit BG/NBD or Pareto/NBD, and say so.
+can_fit() is the one copy of the rule that decides whether there is enough history to fit a purchase
+model (the thresholds below, and why). usual_gap() and median_gap() give each customer's own rhythm:
+t_x / x days between purchase days for a repeat buyer, and for a one-time buyer (no gap of her own)
+the median of the repeat buyers' gaps (DEFAULT_GAP_DAYS when there are none). With too little history
+the reports show these facts and forecast nothing (analytics/history.py); this module once also held
+a rule of thumb that turned the gap into a P(alive) and expected purchases, and it told a new shop
+absurd things, so it is gone.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from crmcli.analytics.fitting import as_array, check_history, check_horizon
+from crmcli.analytics.fitting import as_array
 
 # Fit a model only with at least this many buyers ...
 MIN_CUSTOMERS = 100
@@ -67,17 +59,3 @@ def median_gap(x, t_x) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         own = np.maximum(t_x / x, MIN_GAP_DAYS)
     return float(np.median(own[repeat])) if repeat.any() else DEFAULT_GAP_DAYS
-
-
-def p_alive(x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
-    """exp(-(T - t_x) / usual gap): the chance of a silence this long if she is still a customer."""
-    x, t_x, T = check_history(x, t_x, T)
-    return np.exp(-(T - t_x) / usual_gap(x, t_x, one_time_gap))
-
-
-def expected_purchases(t, x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
-    """p_alive * t / usual gap: purchases in the next t days at her usual rhythm, if still a customer."""
-    x, t_x, T = check_history(x, t_x, T)
-    t = check_horizon(t)
-    gap = usual_gap(x, t_x, one_time_gap)
-    return np.exp(-(T - t_x) / gap) * t / gap

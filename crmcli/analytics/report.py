@@ -167,7 +167,7 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
         rate_if_active = (params["r"] + x) / (params["alpha"] + T)
 
     spend = expected_spend(base, fits.spend, notes, shop_average)
-    predicted = clv.clv(used, params, x, t_x, T, spend, horizon_days, discount, gap)
+    predicted = clv.clv(used, params, x, t_x, T, spend, horizon_days, discount)
 
     r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
         else _rfm(base)

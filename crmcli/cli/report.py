@@ -245,8 +245,8 @@ def model_(
         "atomically.")] = None,
 ) -> None:
     """The fitted models (Pareto/NBD, BG/NBD, MBG/NBD, Gamma-Gamma): parameters per day, log-likelihood, BIC,
-    which one auto chose and why, holdout error, and which stored fit each is. --refit in a nightly cron job keeps every report's fit fresh. --backtest
-    checks the purchase models against what the customers did next."""
+    which one auto chose and why, holdout error, and which stored fit each is. --refit in a nightly cron job
+    keeps every report's fit fresh. --backtest checks the purchase models against what the customers did next."""
     from crmcli.analytics import fitted
     from crmcli.output import columns
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import hyp2f1
 
-from crmcli.analytics import bgnbd, clv, heuristic, pareto
+from crmcli.analytics import bgnbd, clv, pareto
 
 BG = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
 PNBD = {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 11.7}
@@ -29,11 +29,6 @@ def test_without_discount_clv_is_expected_purchases_times_spend(model, params, m
     assert monthly.shape == (13, 5)
     assert np.all(monthly >= 0)
     np.testing.assert_allclose(monthly.sum(axis=0) * SPEND, value, rtol=1e-12)
-
-
-def test_heuristic_clv():
-    value = clv.clv("heuristic", None, X, T_X, T, SPEND, 365)
-    np.testing.assert_allclose(value, heuristic.expected_purchases(365, X, T_X, T) * SPEND, rtol=1e-12)
 
 
 # The models' definitions, written out here from the papers and evaluated apart from crmcli's
@@ -84,14 +79,14 @@ def test_discount_is_applied_month_by_month(model):
 
 
 def test_discounting_by_hand():
-    """Numbers worked on paper: the heuristic with one customer who buys every 30 days (x=4, t_x=120,
-    T=120) expects one purchase a month; over 60 days at 12% a year: 2 purchases of 10.00,
-    10 x 1.12^(-1/12) + 10 x 1.12^(-2/12) = 9.906004 + 9.812891 = 19.718895."""
-    value = clv.clv("heuristic", None, np.array([4.0]), np.array([120.0]), np.array([120.0]), 10.0, 60,
-                    annual_discount=0.12)
-    assert clv.monthly_purchases("heuristic", None, [4.0], [120.0], [120.0], 60).ravel() == pytest.approx(
-        [1.0, 1.0], rel=1e-12)
-    assert value[0] == pytest.approx(19.718895, abs=5e-6)
+    """Each month's purchases discounted at its end, worked on paper: over 60 days at 12% a year, month 1
+    counts 1.12^(-1/12) = 0.9906004 and month 2 1.12^(-2/12) = 0.9812891 of its value."""
+    x, t_x, T = np.array([4.0]), np.array([120.0]), np.array([130.0])
+    months = clv.monthly_purchases("pareto", PNBD, x, t_x, T, 60).ravel()
+    assert len(months) == 2 and months.min() > 0
+    value = clv.clv("pareto", PNBD, x, t_x, T, 10.0, 60, annual_discount=0.12)
+    assert value[0] == pytest.approx(10.0 * (months[0] * 0.9906004 + months[1] * 0.9812891), rel=1e-6)
+    assert clv.clv("pareto", PNBD, x, t_x, T, 10.0, 60)[0] == pytest.approx(10.0 * months.sum(), rel=1e-12)
 
 
 def test_customer_order_is_kept():

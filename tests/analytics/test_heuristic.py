@@ -1,9 +1,6 @@
-"""The no-model fallback: thresholds, gaps, and its two formulas."""
+"""When a model can be fitted, and the usual gap between purchases."""
 
-import math
 
-import numpy as np
-import pytest
 
 from crmcli.analytics import heuristic
 
@@ -24,22 +21,3 @@ def test_usual_gap():
     assert gap.tolist() == [25.0, 5.0, 60.0, 25.0]  # the one-time buyer gets the median, 25
     assert heuristic.usual_gap([0, 0], [0, 0]).tolist() == [heuristic.DEFAULT_GAP_DAYS] * 2
     assert heuristic.usual_gap([5], [2]).tolist() == [heuristic.MIN_GAP_DAYS]  # never below a day
-
-
-def test_p_alive():
-    # Usual gap 25 days: just bought -> 1; silent one gap -> e^-1; silent longer -> less.
-    alive = heuristic.p_alive([4, 4, 4], [100, 100, 100], [100, 125, 300])
-    np.testing.assert_allclose(alive, [1.0, math.exp(-1), math.exp(-8)], rtol=1e-15)
-
-
-def test_expected_purchases_follow_the_usual_rhythm():
-    x, t_x, T = [4, 0], [100, 0], [110, 30]
-    alive = heuristic.p_alive(x, t_x, T)
-    np.testing.assert_allclose(heuristic.expected_purchases(365, x, t_x, T), alive * 365 / 25.0)
-    np.testing.assert_allclose(heuristic.expected_purchases(730, x, t_x, T),
-                               2 * heuristic.expected_purchases(365, x, t_x, T))
-
-
-def test_rejects_impossible_histories():
-    with pytest.raises(ValueError):
-        heuristic.p_alive([2], [50], [40])
