@@ -150,6 +150,23 @@ def test_the_whole_group_signalled_ends_with_one_line_and_no_worker_left(big_imp
     assert_database_as_before(isolated_database, before)
 
 
+def test_a_worker_killed_alone_ends_the_import_with_one_line_and_nothing_imported(big_import, isolated_database,
+                                                                                    tmp_path):
+    """A worker killed from outside (the OOM killer, a hand's kill -9), maybe part-way through writing its
+    result: the import must see it go, not wait for the rest of a message for ever (seen with a shared pipe)."""
+    before = db_dump(isolated_database)
+    proc, workers = start_import_with_workers(big_import, tmp_path / "logs")
+    victim = next(iter(workers))
+    os.kill(victim, signal.SIGKILL)
+    assert proc.wait(timeout=30) == 1
+    assert_workers_gone(workers)
+    stderr = (tmp_path / "logs" / "import.err").read_text()
+    assert "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"crm: error: an import worker process (pid {victim}) stopped before it finished"), stderr
+    assert_database_as_before(isolated_database, before)
+
+
 _ORPHAN = """
 import os, signal, sys, time
 from crmcli.transfer.imports import workers

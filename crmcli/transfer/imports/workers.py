@@ -17,6 +17,7 @@ import time
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from crmcli.errors import CrmError
 from crmcli.transfer import csvfiles
 from crmcli.transfer.imports import blocks
 from crmcli.transfer.imports.base import Chunk
@@ -75,12 +76,83 @@ def prepare_block(block: bytes, first_line: int) -> tuple[str, Any]:
     return "ok", chunks
 
 
+class _Worker:
+    """One forked worker process, and the two pipes to it that only it and the main process hold.
+
+    Written by hand rather than with ProcessPoolExecutor, whose pipes every worker shares: a worker
+    killed part-way through writing its result (SIGTERM to the whole group, or an import that stops
+    at a bad row) left half a message in the shared result pipe, the pool's thread waited for the
+    rest for ever, and so did the interpreter at exit (seen under load). Here a worker that dies
+    closes the only writing end of its result pipe, and the main process reads the end of the file.
+    """
+
+    def __init__(self, context: Any, parent: int, inherited: list[Any]) -> None:
+        task_reader, self.tasks = context.Pipe(duplex=False)
+        self.results, result_writer = context.Pipe(duplex=False)
+        # The worker closes the main process's ends of every pipe, its own and earlier workers',
+        # so that each pipe has one reader and one writer.
+        inherited = [*inherited, self.tasks, self.results]
+        self.process = context.Process(target=_serve, args=(task_reader, result_writer, parent, inherited),
+                                       name="crm-import-worker", daemon=True)
+        self.process.start()
+        task_reader.close()
+        result_writer.close()
+
+    def send(self, block: bytes, first_line: int) -> None:
+        self.tasks.send((block, first_line))
+
+    def receive(self) -> tuple[str, Any]:
+        try:
+            status, payload = self.results.recv()
+        except (EOFError, OSError):  # OSError: it died part-way through its result
+            self.process.join(timeout=5)
+            raise WorkerStopped(f"an import worker process (pid {self.process.pid}) stopped before it finished "
+                                f"(exit code {self.process.exitcode}); nothing was imported") from None
+        if status == "raised":
+            raise WorkerStopped(f"an import worker process failed; nothing was imported:\n{payload}")
+        return status, payload
+
+    def stop(self, kill: bool) -> None:
+        """Tell the worker there is no more work (or kill it, when the import stops part-way) and wait for it."""
+        if kill:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                self.process.kill()
+        for pipe in (self.tasks, self.results):
+            pipe.close()  # an idle worker reads the end of its task pipe and returns
+        self.process.join(timeout=5)
+
+
+class WorkerStopped(CrmError):
+    """A worker process ended without its result: killed from outside, or a bug in preparing a block."""
+
+
+def _serve(tasks: Any, results: Any, parent: int, inherited: list[Any]) -> None:
+    """A worker process's life: prepare each block it is sent, until its task pipe ends."""
+    for pipe in inherited:
+        pipe.close()
+    _worker_started(parent)
+    while True:
+        try:
+            block, first_line = tasks.recv()
+        except (EOFError, OSError):  # the main process is done with this worker, or gone
+            return
+        try:
+            outcome = prepare_block(block, first_line)
+        except Exception:
+            import traceback
+
+            outcome = ("raised", traceback.format_exc())
+        try:
+            results.send(outcome)
+        except OSError:  # the main process is gone (killed) or stopped reading: nothing to tell
+            return
+
+
 def chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: Importer, delimiter: str, source: str,
                         workers: int) -> Generator[Any, None, None]:
-    """The file's prepared chunks, in order, from worker processes; at most two blocks per worker
-    in flight, so memory stays flat. A file smaller than one block is prepared here."""
+    """The file's prepared chunks, in order, from worker processes; one block per worker in flight, so
+    memory stays flat. A file smaller than one block is prepared here."""
     global _WORK
-    from concurrent.futures import ProcessPoolExecutor
 
     first = stream.read(blocks.BLOCK_BYTES)
     if len(first) < blocks.BLOCK_BYTES:  # small: not worth starting processes
@@ -94,56 +166,49 @@ def chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: Imp
         return
     stream = cast(BinaryIO, csvfiles.Prepended(first, stream))  # read like the file it stands for
     _WORK = (importer, delimiter)
-    pending: collections.deque = collections.deque()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_started,
-                               initargs=(os.getpid(),))
+    context = multiprocessing.get_context("fork")
+    pool: list[_Worker] = []
+    stopped_part_way = True
     try:
+        for _ in range(workers):
+            earlier_ends = [end for worker in pool for end in (worker.tasks, worker.results)]
+            pool.append(_Worker(context, os.getpid(), earlier_ends))
+        # Block n goes to worker n % workers, and results are taken oldest first: when every worker
+        # has a block, the oldest one's worker is the next block's, and it is idle once its result
+        # is read, so a send never waits on a worker that is itself waiting to send.
+        pending: collections.deque = collections.deque()
         try:
-            for block, first_line in blocks.record_blocks(stream, counter):
-                pending.append((pool.submit(prepare_block, block, first_line), block, first_line))
-                if len(pending) > workers + 1:
-                    yield from _finished(pending.popleft(), delimiter, source, counter.header)
+            for number, (block, first_line) in enumerate(blocks.record_blocks(stream, counter)):
+                worker = pool[number % workers]
+                if len(pending) < workers:
+                    worker.send(block, first_line)
+                    pending.append((worker, block, first_line))
+                    continue
+                oldest = pending.popleft()
+                result = worker.receive()
+                worker.send(block, first_line)
+                pending.append((worker, block, first_line))
+                yield from _finished(result, oldest[1], oldest[2], delimiter, source, counter.header)
         except blocks.NoBoundary as stuck:
             while pending:
-                yield from _finished(pending.popleft(), delimiter, source, counter.header)
+                worker, block, first_line = pending.popleft()
+                yield from _finished(worker.receive(), block, first_line, delimiter, source, counter.header)
             rest = counter.spawn(io.BufferedReader(csvfiles.Prepended(stuck.carry, stream)))
             rest.count = stuck.line - 1
             yield from blocks.prepared_chunks(csv.reader(iter(rest), delimiter=delimiter, strict=True), rest,
                                               importer, source)
             counter.bytes += rest.bytes - len(stuck.carry)
+            stopped_part_way = False
             return
         while pending:
-            yield from _finished(pending.popleft(), delimiter, source, counter.header)
-    except BaseException:
-        # Stopped part-way (an error in a row, Ctrl-C, SIGTERM to the whole group): the workers may be gone
-        # already, and a block may sit half-written in the pipe to them, with the pool's feeder thread
-        # blocked on it; shutdown(wait=True) would then wait for ever (seen under SIGTERM to the group). So
-        # end the workers and do not wait. ProcessPoolExecutor has no public way to kill its processes:
-        # _processes and _call_queue are read here for that alone.
-        _abandon(pool)
-        raise
-    else:
-        pool.shutdown(wait=True)
+            worker, block, first_line = pending.popleft()
+            yield from _finished(worker.receive(), block, first_line, delimiter, source, counter.header)
+        stopped_part_way = False
     finally:
-        for future, _, _ in pending:
-            future.cancel()
+        # Stopped part-way (an error in a row, Ctrl-C, SIGTERM): the workers are killed, not waited for.
+        for worker in pool:
+            worker.stop(kill=stopped_part_way)
         _WORK = None
-
-
-def _abandon(pool: Any) -> None:
-    """End a pool's workers now and let it go without waiting for them or its threads."""
-    processes = dict(getattr(pool, "_processes", None) or {})
-    for process in processes.values():
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            process.kill()
-    call_queue = getattr(pool, "_call_queue", None)
-    if call_queue is not None:
-        with contextlib.suppress(Exception):
-            call_queue.cancel_join_thread()  # at exit, do not wait for the feeder's blocked write
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes.values():
-        with contextlib.suppress(Exception):
-            process.join(timeout=5)
 
 
 def _worker_started(parent: int) -> None:
@@ -186,10 +251,10 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _finished(item: tuple, delimiter: str, source: str, header: list[str] | None = None) -> Iterator[Any]:
-    """A block's prepared chunks, once its worker is done; its failure, if any, raised as the file's."""
-    future, block, first_line = item
-    status, payload = future.result()
+def _finished(outcome: tuple[str, Any], block: bytes, first_line: int, delimiter: str, source: str,
+              header: list[str] | None = None) -> Iterator[Any]:
+    """A block's prepared chunks from its worker's outcome; its failure, if any, raised as the file's."""
+    status, payload = outcome
     if status == "utf8":
         line, raw, record_start = payload
         raise csvfiles.not_utf8(source, line, raw, header=header, delimiter=delimiter, record_start=record_start)
