@@ -133,8 +133,10 @@ def last_complete(kind: str, as_of: date) -> Period:
 
 # --- the metrics ---------------------------------------------------------------------------------
 
-_FIRST_PURCHASE = f"""SELECT customer_id, {sql.FIRST_PURCHASE_DAY} AS first_day
-                       FROM interactions WHERE type = 'purchase' GROUP BY customer_id"""
+# Each buyer's first purchase day, from customer_summary (kept by triggers with every write, sql.py) rather
+# than an aggregate over every purchase, which took 78 s of `report summary` at 100,000 customers.
+_FIRST_PURCHASE = """SELECT customer_id, first_purchase_day AS first_day
+                       FROM customer_summary WHERE first_purchase_day IS NOT NULL"""
 
 
 def _window(p: Period) -> dict[str, str]:
