@@ -58,6 +58,9 @@ def shortfall(repeat: int, customers: int) -> str:
         share = f", {heuristic.MIN_REPEAT_SHARE:.0%} of the buyers" if needed > heuristic.MIN_REPEAT_CUSTOMERS else ""
         needs.append(f"{needed} repeat buyers{share} ({needed - repeat} more)")
     what = " and ".join(needs) if needs else "more repeat buyers"
+    if not customers:
+        return (f"no purchases yet; a fit needs at least {heuristic.MIN_CUSTOMERS} buyers and "
+                f"{heuristic.MIN_REPEAT_CUSTOMERS} repeat buyers")
     buyers = f"{customers} buyer{'' if customers == 1 else 's'}"
     return f"{repeat} of {buyers} bought more than once; a fit needs at least {what}"
 

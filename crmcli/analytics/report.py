@@ -147,14 +147,14 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
         used = history.MODEL
         notes.append(f"the {model} model did not converge ({purchase.message}); {_HISTORY}")
     if used == history.MODEL:
-        # No forecast without a model (history.py says why): the figures a model would give stay empty.
+        # No forecast without a model (history.py says why): the figures a model would give stay empty,
+        # the spend per future purchase among them (so no note on how it would have been estimated).
         nothing = np.full(len(x), np.nan)
-        spend = expected_spend(base, fits.spend, notes, shop_average)
         r_score, f_score, m_score, segments = _rfm_against(base, population["rfm"]) if against_population \
             else _rfm(base)
         return Scores(
             base=base, model=used, fits=fits, horizon_days=horizon_days, p_alive=nothing, expected_purchases=nothing,
-            expected_spend=spend, predicted_clv=nothing, value_if_active=nothing, recency_score=r_score,
+            expected_spend=nothing, predicted_clv=nothing, value_if_active=nothing, recency_score=r_score,
             frequency_score=f_score, monetary_score=m_score, segment=segments, notes=notes, one_time_gap=gap)
     else:
         assert purchase is not None
@@ -241,8 +241,8 @@ def _order(keys: list[np.ndarray], customer_id: np.ndarray) -> np.ndarray:
 
 
 # What a model forecasts: empty with too little history (history.py), so a table leaves them out.
-FORECAST_COLUMNS = frozenset({"p_alive", "churn_risk", "expected_purchases", "predicted_clv", "value_if_active",
-                              "value_at_risk"})
+FORECAST_COLUMNS = frozenset({"p_alive", "churn_risk", "expected_purchases", "expected_spend", "predicted_clv",
+                              "value_if_active", "value_at_risk"})
 
 
 def table_of(columns: tuple[str, ...], s: Scores) -> tuple[str, ...]:

@@ -73,11 +73,12 @@ def test_a_small_shop_gets_history_not_forecasts(conn, crm, monkeypatch, count, 
         # Said plainly, with how much more a fit needs.
         assert f"a fit needs at least 100 buyers ({100 - count} more)" in result.stderr
         assert "no forecast (model: history)" in result.stderr
+        assert "Gamma-Gamma" not in result.stderr  # no spend is forecast, so nothing to say how
     best_rows, churn_rows = json_rows(best), json_rows(churn)
     assert len(best_rows) == len(churn_rows) == count
     for row in best_rows:
         assert row["model"] == "history"
-        assert (row["p_alive"], row["expected_purchases"], row["predicted_clv"]) == (None, None, None)
+        assert (row["p_alive"], row["expected_purchases"], row["expected_spend"], row["predicted_clv"]) == (None,) * 4
         assert row["last_purchase"] and row["segment"] and f"RFM {row['recency_score']}" in row["why"]
     for row in churn_rows:
         assert (row["p_alive"], row["churn_risk"], row["value_at_risk"], row["value_if_active"]) == (None,) * 4
@@ -126,6 +127,7 @@ def test_shortfall_says_what_is_missing():
     assert history.shortfall(15, 150).endswith("a fit needs at least 20 repeat buyers (5 more)")
     assert history.shortfall(25, 300).endswith("at least 30 repeat buyers, 10% of the buyers (5 more)")
     assert history.shortfall(1, 1).startswith("1 of 1 buyer bought")
+    assert history.shortfall(0, 0) == "no purchases yet; a fit needs at least 100 buyers and 20 repeat buyers"
 
 
 def test_a_one_time_buyer_is_valued_at_the_shop_s_spend_not_her_own_first_amount(conn, crm, monkeypatch):
