@@ -12,6 +12,7 @@ Refunds reduce revenue; they are not transactions.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -153,21 +154,96 @@ def load_one(conn: sqlite3.Connection, customer_id: int, as_of: date) -> Custome
     return _load(conn, as_of, _ONE_SQL, {"customer_id": customer_id})
 
 
-def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
+def _low_since(as_of: date) -> str:
     from datetime import timedelta
 
-    end = _end(as_of)
-    low_since = (as_of - timedelta(days=LOW_RATING_WINDOW_DAYS)).isoformat()
-    cursor = conn.execute(query, {"end": end, "low_rating_since": low_since,
-                                  "julian_ordinal": _JULIAN_ORDINAL, **extra})
-    # A chunk of rows at a time into one float table: the full list of row tuples
-    # would cost more memory than everything else in a report.
+    return (as_of - timedelta(days=LOW_RATING_WINDOW_DAYS)).isoformat()
+
+
+def _table(conn: sqlite3.Connection, query: str, params: dict, width: int) -> np.ndarray:
+    """A query's rows as one float table, read a chunk at a time: the full list of row tuples
+    would cost more memory than everything else in a report."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: numpy reads them a third faster than sqlite3.Row
+    cursor.execute(query, {"julian_ordinal": _JULIAN_ORDINAL, **params})
     chunks = []
     while batch := cursor.fetchmany(_FETCH_ROWS):
         chunks.append(np.array(batch, dtype=np.float64))
-    table = np.concatenate(chunks) if chunks else np.empty((0, 10))
-    (customer_id, days, first_ordinal, last_ordinal, cents, first_cents, refunds,
-     open_complaints, low_ratings, records) = table.T
+    return np.concatenate(chunks) if chunks else np.empty((0, width))
+
+
+def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
+    table = _table(conn, query, {"end": _end(as_of), "low_rating_since": _low_since(as_of), **extra}, 10)
+    return _base(as_of, *table.T)
+
+
+# load_many's inputs: every purchase day of every customer up to the latest day asked (one pass over the
+# covering index, in the order of the index), the refunds, and per day asked the feedback signals.
+_DAYS_SQL = f"""
+SELECT customer_id, julianday({sql.DAY}) - :julian_ordinal AS ordinal, count(*) AS records,
+       coalesce(sum(amount_cents), 0) AS cents
+  FROM interactions INDEXED BY interactions_customer_type_at
+ WHERE type = 'purchase' AND at < :end
+ GROUP BY customer_id, {sql.DAY}
+ ORDER BY customer_id, {sql.DAY}"""
+_REFUNDS_SQL = f"""
+SELECT customer_id, julianday({sql.DAY}) - :julian_ordinal AS ordinal, coalesce(amount_cents, 0)
+  FROM interactions WHERE type = 'refund' AND at < :end"""
+_SIGNALS_SQL = """
+SELECT customer_id,
+       coalesce(sum(type = 'complaint' AND (resolved_at IS NULL OR resolved_at >= :end)), 0) AS open_complaints,
+       coalesce(sum(rating <= 2 AND at >= :low_rating_since), 0) AS low_ratings
+  FROM feedback WHERE at < :end GROUP BY customer_id"""
+
+
+def load_many(conn: sqlite3.Connection, days: list[date]) -> Iterator[CustomerBase]:
+    """load() as of each of several days, in their order, from one read of the purchases (report summary's
+    period ends: seven aggregates over 1.7 million purchases took 6.5 s at 100,000 customers, this 3 s).
+    The same rows as load() gives for each day (a test holds them equal); one base at a time in memory."""
+    if not days:
+        return
+    latest = max(days)
+    purchases = _table(conn, _DAYS_SQL, {"end": _end(latest)}, 4)
+    customer, ordinal, records, cents = purchases.T
+    refunds = _table(conn, _REFUNDS_SQL, {"end": _end(latest)}, 3)
+    for day in days:
+        upto = ordinal <= day.toordinal()  # purchases on the day count, as in load()
+        ids, days_of, rec, cen = customer[upto], ordinal[upto], records[upto], cents[upto]
+        # Rows are sorted by customer, then day: each customer's rows are one run, its first row the first day.
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
+        stops = np.r_[starts[1:], len(ids)].astype(np.int64) if len(ids) else starts
+        buyers = ids[starts]
+        refund_cents = _per_buyer(buyers, refunds, day)
+        signals = _table(conn, _SIGNALS_SQL, {"end": _end(day), "low_rating_since": _low_since(day)}, 3)
+        where, known = _positions(buyers, signals[:, 0])
+        open_complaints, low_ratings = np.zeros(len(buyers)), np.zeros(len(buyers))
+        open_complaints[where[known]], low_ratings[where[known]] = signals[known, 1], signals[known, 2]
+        yield _base(day, buyers, (stops - starts).astype(np.float64), days_of[starts], days_of[stops - 1],
+                           np.add.reduceat(cen, starts) if len(ids) else cen, cen[starts], refund_cents,
+                           open_complaints, low_ratings, np.add.reduceat(rec, starts) if len(ids) else rec)
+
+
+def _per_buyer(buyers: np.ndarray, refunds: np.ndarray, day: date) -> np.ndarray:
+    """Each buyer's refunds up to `day`, in cents (refunds of customers who had not bought are left out,
+    as load()'s join leaves them out)."""
+    total = np.zeros(len(buyers))
+    rows = refunds[refunds[:, 1] <= day.toordinal()]
+    where, known = _positions(buyers, rows[:, 0])
+    np.add.at(total, where[known], rows[known, 2])
+    return total
+
+
+def _positions(buyers: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `ids` is in the sorted `buyers`, and whether it is there at all."""
+    if not len(buyers):
+        return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+    where = np.minimum(np.searchsorted(buyers, ids), len(buyers) - 1)
+    return where, buyers[where] == ids
+
+
+def _base(as_of: date, customer_id, days, first_ordinal, last_ordinal, cents, first_cents, refunds,
+          open_complaints, low_ratings, records) -> CustomerBase:
+    """A CustomerBase from its per-customer columns (float arrays, one entry per buyer)."""
     x = days - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         m = np.where(x > 0, (cents - first_cents) / np.maximum(x, 1) / 100.0, 0.0)

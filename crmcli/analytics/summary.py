@@ -12,8 +12,13 @@ This repeats report.score()'s choice of model without the spend model and CLV, w
 the summary does not need; a test holds the two to the same answer. Like the report it
 uses a stored fit where the reuse policy allows (analytics/stored.py), so a period end the
 churn report was run for, or that a nightly `crm report model --refit --as-of D` fitted,
-costs no fit; it fits the others and does not store them (it runs inside the summary's
-snapshot).
+costs no fit; the fits it makes are returned for the command to store after its snapshot.
+
+One model for every period end (lost_by_day): with --model auto the choice is made once, at
+the latest day, and the earlier ends are fitted with that model alone. A trend measured with
+one instrument: were the choice made again at each end, a switch from BG/NBD to Pareto/NBD
+between two months would show as customers lost or won that nobody lost or won. (It also
+fits one model, not three, at every end but the last.)
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from datetime import date
 import numpy as np
 
 from crmcli.analytics import fitset, heuristic, history
-from crmcli.analytics.data import CustomerBase, load
+from crmcli.analytics.data import CustomerBase, load, load_many
 from crmcli.analytics.report import DEFAULT_MODEL, MODELS
+from crmcli.analytics.stored import StoredFit
 
 LOST_BELOW = 0.5
 
@@ -33,26 +39,51 @@ LOST_BELOW = 0.5
 def p_alive_as_of(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray]:
     """(customer ids, P(alive)) of every customer who had bought by `day`, as report.score computes them
     (NaN for all when there is too little history for a model)."""
-    base, p_alive = _scored(conn, day, model)
+    base = load(conn, day)
+    p_alive, _ = _scored(conn, base, model)
     return base.customer_id, np.full(len(base), np.nan) if p_alive is None else p_alive
 
 
 def lost_customers(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> set[int]:
     """Ids of the customers the churn model calls lost as of `day` (P(alive) < 0.5), or with too little
     history for a model, those silent for longer than their hiatus (history.lapsed), as report churn says."""
-    base, p_alive = _scored(conn, day, model)
+    return _lost(conn, load(conn, day), model, None)[0]
+
+
+def lost_by_day(conn: sqlite3.Connection, days: list[date], model: str = DEFAULT_MODEL,
+                made: list[StoredFit] | None = None) -> dict[date, set[int]]:
+    """lost_customers at each day, with one model for all of them: `model`, or for auto the model it
+    chooses at the latest day (the module's docstring says why). The fits made, not reused, are
+    appended to `made` (to be stored after the command's snapshot)."""
+    lost: dict[date, set[int]] = {}
+    latest_first = sorted(days, reverse=True)
+    for day, base in zip(latest_first, load_many(conn, latest_first), strict=True):
+        lost[day], chosen = _lost(conn, base, model, made)
+        if model == fitset.AUTO and chosen in MODELS:
+            model = chosen
+    return lost
+
+
+def _lost(conn: sqlite3.Connection, base: CustomerBase, model: str,
+          made: list[StoredFit] | None) -> tuple[set[int], str]:
+    p_alive, chosen = _scored(conn, base, model, made)
     if p_alive is None:
         lost = history.lapsed(base.x, base.t_x, base.T, heuristic.median_gap(base.x, base.t_x))
     else:
         lost = p_alive < LOST_BELOW
-    return {int(i) for i in base.customer_id[lost]}
+    return {int(i) for i in base.customer_id[lost]}, chosen
 
 
-def _scored(conn: sqlite3.Connection, day: date, model: str) -> tuple[CustomerBase, np.ndarray | None]:
-    base = load(conn, day)
+def _scored(conn: sqlite3.Connection, base: CustomerBase, model: str,
+            made: list[StoredFit] | None = None) -> tuple[np.ndarray | None, str]:
+    """The base's P(alive) (None without a converged fit) and the model scored with."""
     if not len(base):
-        return base, np.zeros(0)
-    fit = fitset.for_base(conn, base, (model,), spend=False)[0].purchase
+        return np.zeros(0), model
+    fit_set, fits = fitset.for_base(conn, base, (model,), spend=False)
+    if made is not None:
+        made.extend(fit for fit in fits.values() if not fit.reused)
+    chosen = fit_set.scoring_model(model)
+    fit = fit_set.purchase
     if fit is not None and fit.converged:
-        return base, np.clip(MODELS[model].p_alive(fit.params, base.x, base.t_x, base.T), 0.0, 1.0)
-    return base, None
+        return np.clip(MODELS[model].p_alive(fit.params, base.x, base.t_x, base.T), 0.0, 1.0), chosen
+    return None, chosen

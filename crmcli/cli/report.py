@@ -311,9 +311,10 @@ def summary(
 
     conn = connection(ctx, create=False)
     day = values.day(as_of, "as-of") or values.now().date()
+    made: list = []
     with db.snapshot(conn):
         goals = targets.targets_for(conn, period.value)
-        rows = metrics.summary(conn, period=period.value, count=periods, as_of=day, targets=goals)
+        rows = metrics.summary(conn, period=period.value, count=periods, as_of=day, targets=goals, made=made)
         verdict = targets.check(conn, per=period.value, as_of=day) if check else None
     if choose_format(fmt.value if fmt else None, output) == "table":
         labels, table = summary_table.pivot(rows)
@@ -326,6 +327,7 @@ def summary(
                see_also="--periods 3 shows fewer, --wide all of them, --format csv every value")
     else:
         render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output, view=View(columns_, sort, wide))
+    keep_fits(conn, made)  # only once the rows are written: a failed command leaves the database as it was
     if verdict is not None:
         _report_check(verdict, period.value)
 

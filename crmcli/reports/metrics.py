@@ -161,14 +161,24 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+_FROM_PURCHASES = {"active_customers", "repeat_purchase_rate", "revenue", "top20_revenue_share"}
+
+
 def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The metrics of one period, except customers_lost (see summary()). `names` limits which."""
     wanted = set(names or METRIC_BY_NAME) - {"customers_lost"}
     w = _window(p)
     result: dict[str, Any] = {}
-    need_active = wanted & {"active_customers", "repeat_purchase_rate"}
-    active = _one(conn, """SELECT count(DISTINCT customer_id) FROM interactions
-                            WHERE type = 'purchase' AND at >= :start AND at < :stop""", w) if need_active else 0
+    # Who bought (and what they spent, and whether again after their first purchase day) in the period:
+    # one pass over the period's purchases and refunds for four of the metrics.
+    per_customer = conn.execute(
+        f"""SELECT {sql.NET_REVENUE_CENTS} AS net_cents,
+                  max(type = 'purchase') AS bought,
+                  max(type = 'purchase' AND {sql.day_of("i.at")} > f.first_day) AS again
+             FROM interactions i LEFT JOIN ({_FIRST_PURCHASE}) f ON f.customer_id = i.customer_id
+            WHERE type IN ('purchase', 'refund') AND at >= :start AND at < :stop
+            GROUP BY i.customer_id""", w).fetchall() if wanted & _FROM_PURCHASES else []
+    active = sum(row["bought"] for row in per_customer)
     if "new_customers" in wanted:
         result["new_customers"] = _one(
             conn, f"SELECT count(*) FROM ({_FIRST_PURCHASE}) WHERE first_day BETWEEN :start AND :last", w)
@@ -185,19 +195,8 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
             {**w, "prev_start": prev["start"], "prev_stop": prev["stop"]}).fetchone()
         result["retention_rate"] = _share(again, before)
     if "repeat_purchase_rate" in wanted:
-        repeat = _one(conn, f"""SELECT count(DISTINCT i.customer_id)
-                                  FROM interactions i JOIN ({_FIRST_PURCHASE}) f ON f.customer_id = i.customer_id
-                                 WHERE i.type = 'purchase' AND i.at >= :start AND i.at < :stop
-                                   AND {sql.day_of("i.at")} > f.first_day""", w)
-        result["repeat_purchase_rate"] = _share(repeat, active)
+        result["repeat_purchase_rate"] = _share(sum(row["again"] or 0 for row in per_customer), active)
     if wanted & {"revenue", "top20_revenue_share"}:
-        per_customer = conn.execute(
-            f"""SELECT customer_id,
-                      {sql.NET_REVENUE_CENTS} AS net_cents,
-                      max(type = 'purchase') AS bought
-                 FROM interactions
-                WHERE type IN ('purchase', 'refund') AND at >= :start AND at < :stop
-                GROUP BY customer_id""", w).fetchall()
         revenue_cents = sum(row["net_cents"] for row in per_customer)
         result["revenue"] = values.cents_to_amount(revenue_cents)
         spent = sorted((row["net_cents"] for row in per_customer if row["bought"]), reverse=True)
@@ -223,20 +222,22 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
 
 
 def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, as_of: date | None = None,
-            targets: dict[str, Any] | None = None, include_lost: bool = True) -> list[dict[str, Any]]:
+            targets: dict[str, Any] | None = None, include_lost: bool = True,
+            made: list[Any] | None = None) -> list[dict[str, Any]]:
     """The tidy summary: one row per period (oldest first) and metric, with the target beside the actual.
 
     `targets` maps metric -> target for this kind of period. target_met is None for the
-    current, incomplete period and where there is no value to judge.
+    current, incomplete period and where there is no value to judge. The model fits made for
+    customers_lost are appended to `made`, for the caller to store after its snapshot.
     """
     as_of = as_of or values.now().date()
     shown = periods(period, count, as_of)
     lost_counts: dict[Period, int] = {}
     if include_lost:
-        from crmcli.analytics.summary import lost_customers  # numpy and scipy: only here
+        from crmcli.analytics.summary import lost_by_day  # numpy and scipy: only here
 
         ends = sorted({p.previous().end for p in shown} | {p.last_day for p in shown})
-        lost_at = {day: lost_customers(conn, day) for day in ends}
+        lost_at = lost_by_day(conn, ends, made=made)
         lost_counts = {p: len(lost_at[p.last_day] - lost_at[p.previous().end]) for p in shown}
     targets = targets or {}
     rows = []

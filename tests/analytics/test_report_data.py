@@ -75,3 +75,41 @@ def test_a_day_after_all_the_data_reads_the_summary_and_gets_the_same_rows(conn,
     assert len(from_summary) == 2 and from_summary.open_complaints[1] == 1  # feedback read as before
     with pytest.raises(Exception, match="syntax error"):
         load(conn, date(2024, 2, 29))  # Bob bought on 2024-03-01: the summary counts it, so not used
+
+
+def _assert_same_base(got, expected, day):
+    assert got.as_of == expected.as_of == day
+    for name in vars(expected):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=f"{name} as of {day}")
+
+
+def test_load_many_gives_load_s_rows_for_every_day(conn, shop):
+    """report summary's one pass over the purchases: for each day, exactly the base load() gives, in the
+    order the days were asked (refunds, feedback signals, same-day purchases, a day before any data)."""
+    from crmcli.analytics.data import load_many
+
+    days = [date(2024, 12, 31), date(2024, 1, 1), date(2024, 3, 1), date(2023, 12, 31), date(2024, 1, 20),
+            date(2024, 2, 29), date(2024, 3, 5), date(2024, 2, 1)]
+    bases = list(load_many(conn, days))
+    assert len(bases) == len(days)
+    for day, base in zip(days, bases, strict=True):
+        _assert_same_base(base, load(conn, day), day)
+    assert list(load_many(conn, [])) == []
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_load_many_on_the_demo_with_refunds_and_feedback(conn, monkeypatch, seed):
+    from crmcli import demo
+    from crmcli.analytics.data import load_many
+
+    freeze(monkeypatch)
+    with db.transaction(conn):
+        demo.fill(conn, count=120, seed=seed)
+        # Refunds, feedback and a purchase without amount, by another program's hand.
+        conn.execute("UPDATE interactions SET type = 'refund' WHERE id % 17 = 0 AND type = 'purchase'")
+        conn.execute("UPDATE interactions SET amount_cents = NULL WHERE id % 29 = 0 AND type = 'purchase'")
+    assert conn.execute("SELECT count(*) FROM interactions WHERE type = 'refund'").fetchone()[0] > 0
+    assert conn.execute("SELECT count(*) FROM feedback WHERE rating <= 2").fetchone()[0] > 0
+    days = [date(2024, m, 28) for m in range(6, 0, -1)] + [date(2023, 6, 30)]
+    for day, base in zip(days, load_many(conn, days), strict=True):
+        _assert_same_base(base, load(conn, day), day)

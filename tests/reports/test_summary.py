@@ -365,6 +365,35 @@ def test_lost_matches_the_churn_report_on_the_demo(conn, monkeypatch):
         assert lost_customers(conn, day) == by_report != set()
 
 
+def test_the_summary_counts_every_period_end_with_the_model_auto_chose_at_the_last(conn, crm, monkeypatch):
+    """With --model auto the choice is made once, at the latest day, and every earlier end is scored with
+    that model (a switch of model between months must not show as customers lost); the fits made are
+    stored after the report, so a second run fits nothing."""
+    from crmcli import demo
+    from crmcli.analytics import bgnbd, mbgnbd, pareto, report
+    from crmcli.analytics.summary import lost_by_day, lost_customers
+
+    freeze(monkeypatch, NOW)
+    with db.transaction(conn):
+        demo.fill(conn, count=300, seed=5)
+    days = [date(2024, 3, 31), date(2024, 6, 15), date(2024, 4, 30)]
+    chosen = report.score(conn, as_of=date(2024, 6, 15)).fits.scoring_model("auto")
+    assert chosen in ("pareto", "bgnbd", "mbgnbd")
+    made: list = []
+    lost = lost_by_day(conn, days, made=made)
+    assert set(lost) == set(days)
+    for day in days:
+        assert lost[day] == lost_customers(conn, day, model=chosen), day
+    assert {fit.model for fit in made if fit.as_of < date(2024, 6, 15)} <= {chosen, "population"}
+
+    first = crm("report", "summary", "--periods", "3", "--format", "csv")
+    assert first.exit_code == 0, first.stderr
+    for module in (pareto, bgnbd, mbgnbd):
+        monkeypatch.setattr(module, "fit", lambda *a, **k: pytest.fail("fitted again"))
+    again = crm("report", "summary", "--periods", "3", "--format", "csv")
+    assert again.exit_code == 0 and again.stdout == first.stdout
+
+
 def test_every_metric_is_alive_on_the_demo(conn, crm, monkeypatch):
     from crmcli import demo
 
