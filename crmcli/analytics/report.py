@@ -18,7 +18,7 @@ import numpy as np
 from crmcli import values
 from crmcli.analytics import clv, fitset, gamma_gamma, heuristic, history, rfm, rows, stored
 from crmcli.analytics.data import CustomerBase, load, load_one
-from crmcli.analytics.explain import why_best, why_churn
+from crmcli.analytics.explain import best_sentences, why_best, why_churn
 from crmcli.analytics.fitset import MODELS, FitSet
 from crmcli.analytics.stored import StoredFit
 from crmcli.errors import InvalidInput
@@ -274,7 +274,7 @@ def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: 
     if segment is not None:
         wanted = _segment_name(segment)
         order = [i for i in order if s.segment[i] == wanted]
-    explain = history.why_best if s.model == history.MODEL else lambda row: why_best(row, s.horizon_days)
+    explain = history.why_best if s.model == history.MODEL else best_sentences(s.horizon_days)
     return rows.rows(conn, s, order[: limit or None], explain)
 
 
