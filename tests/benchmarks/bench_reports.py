@@ -2,7 +2,7 @@
 """Benchmark: `crm report churn` against the `lifetimes` package, model for model.
 
 Builds (once, then reuses) a reproducible database of simulated customers who
-buy and drop out the way BG/NBD assumes, times `crm report churn --model M` for
+buy and drop out the way BG/NBD assumes (`--story pareto`: the way Pareto/NBD does), times `crm report churn --model M` for
 M = bgnbd and pareto as whole processes (wall time and the child's own peak RSS),
 and runs lifetimes' pipeline for the same model on the same purchases in its own
 virtual environment: BG/NBD against BetaGeoFitter, Pareto/NBD against
@@ -18,7 +18,8 @@ agree, and that is checked: BG/NBD and Gamma-Gamma to PARAM_DIGITS["bgnbd"] and
 likelihood is flat along beta: two good optimisers differ by about 4 in 10,000
 there); a disagreement, like a command that could not run, exits non-zero.
 
-    .venv/bin/python tests/benchmarks/bench_reports.py [--customers 100000] [--seed 1] [--skip-peer]
+    .venv/bin/python tests/benchmarks/bench_reports.py [--customers 100000] [--seed 1] [--story bgnbd|pareto]
+                                                       [--skip-peer]
 
 `crm report best` is timed too, for the record; it has no peer.
 
@@ -72,6 +73,12 @@ GENERATOR_VERSION = 1
 # each purchase the customer drops out for good with probability p ~ Beta(a, b).
 # Tuned so that 100,000 customers make about 1.7 million purchases.
 R, ALPHA, A, B = 0.9, 8.3, 0.6, 4.0
+# The Pareto/NBD story (--story pareto), the other generator, so that no figure is tuned to one model's
+# assumptions: the same purchase rates, and a lifetime per customer ~ Exponential(mu), mu ~ Gamma(shape s,
+# rate beta), after which the customer buys no more, whether or not they just bought (about as many
+# purchases as the BG/NBD story makes).
+PARETO_S, PARETO_BETA = 0.8, 50.0
+STORIES = ("bgnbd", "pareto")
 # Some purchase days have a second purchase (a second basket, an add-on).
 SECOND_PURCHASE_SHARE = 0.05
 # Gamma-Gamma (dollars): a transaction's amount ~ Gamma(shape p, rate nu),
@@ -104,7 +111,7 @@ class Purchases:
     join_day: np.ndarray  # datetime64[D], per customer (index customer_id - 1)
 
 
-def simulate(customers: int, seed: int) -> Purchases:
+def simulate(customers: int, seed: int, story: str = "bgnbd") -> Purchases:
     rng = np.random.default_rng(seed)
     n = customers
     as_of = np.datetime64(AS_OF.isoformat(), "D")
@@ -113,16 +120,22 @@ def simulate(customers: int, seed: int) -> Purchases:
     first_time = rng.uniform(8 / 24, 20 / 24, n)  # first purchase, as a fraction of its day
 
     rate = rng.gamma(R, 1.0 / ALPHA, n)
-    dropout = rng.beta(A, B, n)
-    # Repeat purchases the customer would make before dropping out (dropping
-    # out straight after the first purchase gives 0).
-    allowed = rng.geometric(dropout) - 1
-    # Poisson process from the first purchase to the end of AS_OF. The first k
-    # of its M event times are the first k order statistics of M uniforms:
-    # cumsum(E_1..E_k) / (sum E_1..E_k + Gamma(M + 1 - k)), E_i ~ Exp(1).
+    # Poisson process from the first purchase to the end of AS_OF (BG/NBD) or of the customer's
+    # lifetime, if sooner (Pareto/NBD). The first k of its M event times are the first k order
+    # statistics of M uniforms: cumsum(E_1..E_k) / (sum E_1..E_k + Gamma(M + 1 - k)), E_i ~ Exp(1).
     window = days_before_as_of + 1.0 - first_time
-    events = rng.poisson(rate * window)
-    repeats = np.minimum(allowed, events)
+    if story == "pareto":
+        lifetime = rng.exponential(1.0 / rng.gamma(PARETO_S, 1.0 / PARETO_BETA, n))
+        window = np.minimum(window, lifetime)
+        events = rng.poisson(rate * window)
+        repeats = events
+    else:
+        dropout = rng.beta(A, B, n)
+        # Repeat purchases the customer would make before dropping out (dropping
+        # out straight after the first purchase gives 0).
+        allowed = rng.geometric(dropout) - 1
+        events = rng.poisson(rate * window)
+        repeats = np.minimum(allowed, events)
 
     owner = np.repeat(np.arange(n), repeats)
     gaps = rng.exponential(1.0, owner.size)
@@ -175,13 +188,15 @@ LAST_NAMES = [
 ]
 
 
-def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
-    """The database and the CSV for these parameters: built once, then reused."""
+def build(customers: int, seed: int, story: str = "bgnbd") -> tuple[Path, Path, dict]:
+    """The database and the CSV for these parameters and story: built once, then reused."""
     # The schema's text is part of the key: a database built by an older schema is rebuilt.
     from crmcli import migrations as crm_migrations
 
     schema = hashlib.sha1(repr(crm_migrations.MIGRATIONS).encode()).hexdigest()[:8]
-    key = f"reports-v{GENERATOR_VERSION}-{schema}-c{customers}-s{seed}"
+    # The BG/NBD story's name is the one bench_everyday and older runs know; the other story's is apart.
+    prefix = "reports" if story == "bgnbd" else f"reports-{story}"
+    key = f"{prefix}-v{GENERATOR_VERSION}-{schema}-c{customers}-s{seed}"
     db_path, csv_path, meta_path = WORK / f"{key}.db", WORK / f"{key}.csv", WORK / f"{key}.json"
     if db_path.exists() and csv_path.exists() and meta_path.exists():
         return db_path, csv_path, json.loads(meta_path.read_text())
@@ -191,7 +206,7 @@ def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
 
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    data = simulate(customers, seed)
+    data = simulate(customers, seed, story)
     at_text = np.datetime_as_string(data.at, unit="s")
     day_text = np.datetime_as_string(data.at, unit="D")
     join_text = np.datetime_as_string(data.join_day, unit="D")
@@ -256,7 +271,9 @@ def build(customers: int, seed: int) -> tuple[Path, Path, dict]:
         "purchases": len(ids),
         "purchase_days": purchase_days,
         "build_seconds": round(time.perf_counter() - started, 1),
-        "generator": {"r": R, "alpha": ALPHA, "a": A, "b": B, "second_purchase_share": SECOND_PURCHASE_SHARE,
+        "generator": {"story": story, "r": R, "alpha": ALPHA,
+                      **({"s": PARETO_S, "beta": PARETO_BETA} if story == "pareto" else {"a": A, "b": B}),
+                      "second_purchase_share": SECOND_PURCHASE_SHARE,
                       "gamma_gamma": {"p": GG_P, "q": GG_Q, "gamma": GG_GAMMA}},
     }
     os.replace(tmp_db, db_path)
@@ -417,10 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command; the fastest is reported")
     parser.add_argument("--skip-peer", action="store_true", help="time crm only")
     parser.add_argument("--skip-crm", action="store_true", help="time the peer only")
+    parser.add_argument("--story", choices=STORIES, default="bgnbd",
+                        help="how the simulated customers buy and leave: BG/NBD's story or Pareto/NBD's")
     args = parser.parse_args(argv)
 
     print("building the dataset (reused when it exists) ...", file=sys.stderr, flush=True)
-    db_path, csv_path, meta = build(args.customers, args.seed)
+    db_path, csv_path, meta = build(args.customers, args.seed, args.story)
     as_of = meta["as_of"]
     key = db_path.stem
     errors: list[str] = []
@@ -477,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     # ---- the table
     print()
     print(f"dataset   {meta['customers']:,} customers, {meta['purchases']:,} purchases, "
-          f"{meta['purchase_days']:,} purchase days, as of {as_of} (seed {meta['seed']})")
+          f"{meta['purchase_days']:,} purchase days, as of {as_of} (seed {meta['seed']}, "
+          f"the {meta['generator'].get('story', 'bgnbd')} story)")
     print(f"machine   {os.cpu_count()} cores, Python {platform.python_version()} ({platform.machine()}), "
           f"{platform.system()}; load average {load_before[0]:.2f} before the runs")
     if peer_versions:
