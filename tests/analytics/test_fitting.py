@@ -184,3 +184,25 @@ def test_a_real_fit_out_of_budget_says_so(monkeypatch):
     assert not fit.converged and "no maximum within 5 likelihood evaluations" in fit.message
     monkeypatch.undo()
     assert bgnbd.fit(x, t_x, T).converged  # the default budget is plenty for the same data
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_distinct_rows_is_np_unique_by_rows(seed):
+    """The hand-written lexsort gives np.unique(axis=0)'s rows, in its order, and its inverse."""
+    from crmcli.analytics.fitting import distinct_rows
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    x = rng.integers(0, 6, n).astype(float)
+    t_x = np.where(x > 0, rng.integers(0, 40, n), 0).astype(float)
+    T = t_x + rng.integers(0, 3, n)
+    T[::7] += 0.5  # not only whole numbers
+    columns, inverse = distinct_rows([x, t_x, T])
+    unique, expected_inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
+    assert len(columns[0]) < n  # ties, merged
+    for i, column in enumerate(columns):
+        np.testing.assert_array_equal(column, unique[:, i])
+    np.testing.assert_array_equal(inverse, np.ravel(expected_inverse))
+    np.testing.assert_array_equal(np.column_stack(columns)[inverse], np.column_stack([x, t_x, T]))
+    empty, nothing = distinct_rows([np.zeros(0), np.zeros(0)])
+    assert [len(c) for c in empty] == [0, 0] and len(nothing) == 0
