@@ -2,8 +2,8 @@
 """Benchmark: `crm report churn` against the `lifetimes` package, model for model.
 
 Builds (once, then reuses) a reproducible database of simulated customers who
-buy and drop out the way BG/NBD assumes (`--story pareto`: the way Pareto/NBD does), times `crm report churn --model M` for
-M = bgnbd and pareto as whole processes (wall time and the child's own peak RSS),
+buy and drop out the way BG/NBD assumes (`--story pareto`: the way Pareto/NBD does),
+times `crm report churn --model M` for M = bgnbd and pareto as whole processes (wall time and the child's own peak RSS),
 and runs lifetimes' pipeline for the same model on the same purchases in its own
 virtual environment: BG/NBD against BetaGeoFitter, Pareto/NBD against
 ParetoNBDFitter, each with GammaGammaFitter for the spend (peer_lifetimes.py). Like
@@ -566,7 +566,10 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(f"no customer in common between crm's and the peer's P(alive) ({model})")
         print()
         print("fitted parameters (time in days), crm against lifetimes on the same data; checked")
-        print(f"  {'bgnbd simulated':<22} " + _params({"r": R, "alpha": ALPHA, "a": A, "b": B}, "bgnbd"))
+        story = meta["generator"].get("story", "bgnbd")
+        simulated = {"r": R, "alpha": ALPHA, **({"s": PARETO_S, "beta": PARETO_BETA} if story == "pareto"
+                                                else {"a": A, "b": B})}
+        print(f"  {story + ' simulated':<22} " + _params(simulated, story))
         for model in (*MODELS, "gamma_gamma"):
             # Both peer runs fit the same Gamma-Gamma; the BG/NBD run's is compared.
             peer_run = "bgnbd" if model == "gamma_gamma" else model
