@@ -691,3 +691,34 @@ def test_the_foreign_key_check_at_the_end_catches_a_wrong_customer(conn, monkeyp
     with unchanged(isolated_database), pytest.raises(sqlite3.IntegrityError, match="customer 999"):
         imports.import_csv(conn, "interactions",
                            io.BytesIO(b"customer_external_id,type,at\nA,call,2024-01-02\n"), source="x")
+
+
+MOMENTS = [  # frozen now: 2024-06-15T12:00:00
+    "2024-06-15T12:00:00",  # now: not in the future
+    "2024-06-15T12:00:01",  # a second later: in the future
+    "2024-01-05T10:12:00", "1900-01-01T00:00:00", "9899-12-31T23:59:59",
+    "1899-12-31T23:59:59",  # before the calendar crm accepts
+    "2024-02-30T10:00:00", "2024-13-01T10:00:00", "2024-01-01T25:00:00",  # not moments
+    "2024-01-01 10:00:00", "2024-01-01t10:00:00", "20240101T100000",  # other spellings of one
+    "2024-01-01T10:00:00Z", "2024-01-01T10:00:00+02:00", "2024-01-01T10:00:00.123",
+    "2024-01-01T10:00", "2024-01-01",
+]
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_an_imported_moment_is_what_values_when_makes_of_it(crm, conn, tmp_path, shop, moment):
+    """The import's quick path for 'YYYY-MM-DDTHH:MM:SS' cells gives values.when's answer: the same text
+    stored, or the same refusal."""
+    from crmcli import values
+
+    try:
+        expected, problem = values.when(moment, "at"), None
+    except CrmError as exc:
+        expected, problem = None, exc.problem
+    text = f"customer_external_id,type,at\n007,call,{moment}\n"
+    result = crm("interaction", "import", write(tmp_path, "i.csv", text))
+    if problem is None:
+        assert result.exit_code == 0, result.stderr
+        assert rows(conn, "SELECT at FROM interactions") == [(expected,)]
+    else:
+        assert result.exit_code == 1 and f"line 2, column at: {problem}" in result.stderr, result.stderr
