@@ -14,7 +14,7 @@ from typing import Any
 from crmcli.analytics.data import LOW_RATING_WINDOW_DAYS
 
 # The values each sentence reads, in the order its function takes them.
-BEST_FIELDS = ("purchases", "days_since_last_purchase", "typical_gap_days", "revenue", "model", "p_alive",
+BEST_FIELDS = ("purchases", "days_since_last_purchase", "typical_gap_days", "revenue", "p_alive",
                "expected_purchases", "recency_score", "frequency_score", "monetary_score")
 CHURN_FIELDS = ("purchases", "typical_gap_days", "days_since_last_purchase", "churn_risk", "open_complaints",
                 "low_ratings", "value_if_active")
@@ -28,18 +28,14 @@ def _days_ago(days: int) -> str:
     return "today" if days == 0 else _plural(days, "day") + " ago"
 
 
-def _best_sentence(horizon_days: int, purchases: int, silent: int, gap: float, revenue: Any, model: str,
-                   p_alive: float, expected: float, r_score: int, f_score: int, m_score: int) -> str:
+def _best_sentence(horizon_days: int, purchases: int, silent: int, gap: float, revenue: Any, p_alive: float,
+                   expected: float, r_score: int, f_score: int, m_score: int) -> str:
     if purchases == 1:
         habit = f"bought once, {_days_ago(silent)}"
     else:
         habit = (f"buys about every {gap:.0f} days ({_plural(purchases, 'purchase day')}); "
                  f"last bought {_days_ago(silent)}")
-    if model == "heuristic":
-        outlook = f"about {expected:.1f} purchases expected in {horizon_days} days from their usual gap"
-    else:
-        outlook = (f"{p_alive:.0%} likely still a customer; "
-                   f"about {expected:.1f} purchases expected in {horizon_days} days")
+    outlook = f"{p_alive:.0%} likely still a customer; about {expected:.1f} purchases expected in {horizon_days} days"
     return f"{habit}; spent {revenue:.2f}; {outlook}; RFM {r_score}{f_score}{m_score}"
 
 
