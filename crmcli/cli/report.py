@@ -327,7 +327,10 @@ def summary(
                see_also="--periods 3 shows fewer, --wide all of them, --format csv every value")
     else:
         render(rows, columns(*metrics.SUMMARY_COLUMNS), fmt, output, view=View(columns_, sort, wide))
-    keep_fits(conn, made)  # only once the rows are written: a failed command leaves the database as it was
+    # Only once the rows are written, and not when --check exits 4: a command that exits non-zero leaves
+    # the database as it was (the fits are only a cache; the next summary fits again).
+    if verdict is None or not verdict["missed"]:
+        keep_fits(conn, made)
     if verdict is not None:
         _report_check(verdict, period.value)
 

@@ -280,6 +280,19 @@ def test_targets_beside_the_actuals(shop, crm):
     assert by[("2024-04", "active_customers")]["target"] == ""  # no target can be set for it
 
 
+def test_a_missed_target_stores_no_fit_either(shop, crm, isolated_database):
+    """--check exiting 4 leaves the database as it was, even on the first summary, which fits the models
+    at each period end (stored only when the command exits 0); a summary that exits 0 stores them."""
+    crm("target", "set", "retention_rate", "0.5")  # May: 0.3333
+    with unchanged(isolated_database):
+        missed = crm("report", "summary", "--check", "--format", "csv")
+    assert missed.exit_code == 4, missed.stderr
+    with unchanged(isolated_database):
+        missed = crm("report", "summary", "--check", "--format", "csv")
+    assert crm("report", "summary", "--format", "csv").exit_code == 0
+    assert db.connect(isolated_database).execute("SELECT count(*) FROM model_fits").fetchone()[0] > 0
+
+
 def test_check_exits_4_when_a_target_of_the_last_complete_period_was_missed(shop, crm, isolated_database):
     crm("target", "set", "revenue", "100")
     crm("target", "set", "new_customers", "1")
