@@ -241,7 +241,7 @@ def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, 
 
         ends = sorted({p.previous().end for p in shown} | {p.last_day for p in shown})
         lost_at = lost_by_day(conn, ends, made=made)
-        lost_counts = {p: len(lost_at[p.last_day] - lost_at[p.previous().end]) for p in shown}
+        lost_counts = {p: _newly_lost(lost_at[p.last_day], lost_at[p.previous().end]) for p in shown}
     targets = targets or {}
     rows = []
     for p in shown:
@@ -263,6 +263,13 @@ def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, 
                 "target_met": target_met(metric.name, measured[metric.name], target) if p.complete else None,
             })
     return rows
+
+
+def _newly_lost(now: Any, before: Any) -> int:
+    """How many of the ids lost now (a sorted array) were not lost before."""
+    import numpy as np
+
+    return len(np.setdiff1d(now, before, assume_unique=True))
 
 
 def target_met(metric: str, value: Any, target: Any) -> bool | None:
