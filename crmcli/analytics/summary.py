@@ -64,6 +64,11 @@ def lost_by_day(conn: sqlite3.Connection, days: list[date], model: str = DEFAULT
     return lost
 
 
+def newly_lost(now: np.ndarray, before: np.ndarray) -> int:
+    """How many of the ids lost now (lost_by_day's sorted array) were not lost before."""
+    return len(np.setdiff1d(now, before, assume_unique=True))
+
+
 def _lost(conn: sqlite3.Connection, base: CustomerBase, model: str,
           made: list[StoredFit] | None) -> tuple[np.ndarray, str]:
     p_alive, chosen = _scored(conn, base, model, made)

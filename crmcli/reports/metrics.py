@@ -237,11 +237,11 @@ def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, 
     shown = periods(period, count, as_of)
     lost_counts: dict[Period, int] = {}
     if include_lost:
-        from crmcli.analytics.summary import lost_by_day  # numpy and scipy: only here
+        from crmcli.analytics.summary import lost_by_day, newly_lost  # numpy and scipy: only here
 
         ends = sorted({p.previous().end for p in shown} | {p.last_day for p in shown})
         lost_at = lost_by_day(conn, ends, made=made)
-        lost_counts = {p: _newly_lost(lost_at[p.last_day], lost_at[p.previous().end]) for p in shown}
+        lost_counts = {p: newly_lost(lost_at[p.last_day], lost_at[p.previous().end]) for p in shown}
     targets = targets or {}
     rows = []
     for p in shown:
@@ -263,13 +263,6 @@ def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, 
                 "target_met": target_met(metric.name, measured[metric.name], target) if p.complete else None,
             })
     return rows
-
-
-def _newly_lost(now: Any, before: Any) -> int:
-    """How many of the ids lost now (a sorted array) were not lost before."""
-    import numpy as np
-
-    return len(np.setdiff1d(now, before, assume_unique=True))
 
 
 def target_met(metric: str, value: Any, target: Any) -> bool | None:
