@@ -32,12 +32,15 @@ from crmcli import sql
 # (purchases over the covering index, refunds apart) and subtracted in load().
 # {only} is empty for the whole base, or limits every part to one customer (load_one): then
 # each part is a range of an index that starts with customer_id, whatever the base's size.
-_FEEDBACK = """
-  LEFT JOIN (
+# The feedback signals as of :end, per customer: complaints still open, ratings of 1 or 2 since
+# :low_rating_since (load_many reads them on their own, the others joined to the purchases).
+_SIGNALS = """
        SELECT customer_id,
               sum(type = 'complaint' AND (resolved_at IS NULL OR resolved_at >= :end)) AS open_complaints,
               sum(rating <= 2 AND at >= :low_rating_since) AS low_ratings
-         FROM feedback WHERE at < :end {only} GROUP BY customer_id
+         FROM feedback WHERE at < :end {only} GROUP BY customer_id"""
+_FEEDBACK = f"""
+  LEFT JOIN ({_SIGNALS}
   ) f ON f.customer_id = p.customer_id"""
 _BASE_TEMPLATE = f"""
 SELECT p.customer_id, p.days,
@@ -190,11 +193,8 @@ SELECT customer_id, julianday({sql.DAY}) - :julian_ordinal AS ordinal, count(*) 
 _REFUNDS_SQL = f"""
 SELECT customer_id, julianday({sql.DAY}) - :julian_ordinal AS ordinal, coalesce(amount_cents, 0)
   FROM interactions WHERE type = 'refund' AND at < :end"""
-_SIGNALS_SQL = """
-SELECT customer_id,
-       coalesce(sum(type = 'complaint' AND (resolved_at IS NULL OR resolved_at >= :end)), 0) AS open_complaints,
-       coalesce(sum(rating <= 2 AND at >= :low_rating_since), 0) AS low_ratings
-  FROM feedback WHERE at < :end GROUP BY customer_id"""
+_SIGNALS_SQL = f"""
+SELECT customer_id, coalesce(open_complaints, 0), coalesce(low_ratings, 0) FROM ({_SIGNALS.format(only="")})"""
 
 
 def load_many(conn: sqlite3.Connection, days: list[date]) -> Iterator[CustomerBase]:
