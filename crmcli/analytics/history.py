@@ -49,6 +49,9 @@ def lapsed(x, t_x, T, one_time_gap: float | None = None) -> np.ndarray:
 def shortfall(repeat: int, customers: int) -> str:
     """What a fit needs that the base lacks, in words: '2 of 3 buyers bought more than once; a fit needs
     at least 100 buyers (97 more) and 20 repeat buyers (18 more)'."""
+    if not customers:
+        return (f"no purchases yet; a fit needs at least {heuristic.MIN_CUSTOMERS} buyers and "
+                f"{heuristic.MIN_REPEAT_CUSTOMERS} repeat buyers")
     needs = []
     if customers < heuristic.MIN_CUSTOMERS:
         needs.append(f"{heuristic.MIN_CUSTOMERS} buyers ({heuristic.MIN_CUSTOMERS - customers} more)")
@@ -58,9 +61,6 @@ def shortfall(repeat: int, customers: int) -> str:
         share = f", {heuristic.MIN_REPEAT_SHARE:.0%} of the buyers" if needed > heuristic.MIN_REPEAT_CUSTOMERS else ""
         needs.append(f"{needed} repeat buyers{share} ({needed - repeat} more)")
     what = " and ".join(needs) if needs else "more repeat buyers"
-    if not customers:
-        return (f"no purchases yet; a fit needs at least {heuristic.MIN_CUSTOMERS} buyers and "
-                f"{heuristic.MIN_REPEAT_CUSTOMERS} repeat buyers")
     buyers = f"{customers} buyer{'' if customers == 1 else 's'}"
     return f"{repeat} of {buyers} bought more than once; a fit needs at least {what}"
 

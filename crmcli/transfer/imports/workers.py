@@ -184,15 +184,13 @@ def chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: Imp
                     worker.send(block, first_line)
                     pending.append((worker, block, first_line))
                     continue
-                oldest = pending.popleft()
+                _, old_block, old_first_line = pending.popleft()  # the same worker's previous block
                 result = worker.receive()
                 worker.send(block, first_line)
                 pending.append((worker, block, first_line))
-                yield from _finished(result, oldest[1], oldest[2], delimiter, source, counter.header)
+                yield from _finished(result, old_block, old_first_line, delimiter, source, counter.header)
         except blocks.NoBoundary as stuck:
-            while pending:
-                worker, block, first_line = pending.popleft()
-                yield from _finished(worker.receive(), block, first_line, delimiter, source, counter.header)
+            yield from _drain(pending, delimiter, source, counter.header)
             rest = counter.spawn(io.BufferedReader(csvfiles.Prepended(stuck.carry, stream)))
             rest.count = stuck.line - 1
             yield from blocks.prepared_chunks(csv.reader(iter(rest), delimiter=delimiter, strict=True), rest,
@@ -200,9 +198,7 @@ def chunks_from_workers(stream: BinaryIO, counter: csvfiles.Lines, importer: Imp
             counter.bytes += rest.bytes - len(stuck.carry)
             stopped_part_way = False
             return
-        while pending:
-            worker, block, first_line = pending.popleft()
-            yield from _finished(worker.receive(), block, first_line, delimiter, source, counter.header)
+        yield from _drain(pending, delimiter, source, counter.header)
         stopped_part_way = False
     finally:
         # Stopped part-way (an error in a row, Ctrl-C, SIGTERM): the workers are killed, not waited for.
@@ -249,6 +245,13 @@ def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_SECONDS)
     os._exit(1)
+
+
+def _drain(pending: collections.deque, delimiter: str, source: str, header: list[str] | None) -> Iterator[Any]:
+    """The chunks of the blocks still with the workers, oldest first."""
+    while pending:
+        worker, block, first_line = pending.popleft()
+        yield from _finished(worker.receive(), block, first_line, delimiter, source, header)
 
 
 def _finished(outcome: tuple[str, Any], block: bytes, first_line: int, delimiter: str, source: str,
