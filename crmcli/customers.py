@@ -3,10 +3,10 @@ return plain data; they raise CrmError and never print."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from crmcli import refs, values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
 SQLITE_MAX_INTEGER = refs.SQLITE_MAX_INTEGER
@@ -29,7 +29,7 @@ def _clean_tags(tags: list[str] | tuple[str, ...], field: str = "tag") -> list[s
     return sorted(set(cleaned))
 
 
-def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: int | None = None) -> None:
+def _check_email_free(conn: Connection, email: str | None, except_id: int | None = None) -> None:
     if email is None:
         return
     row = conn.execute(
@@ -40,7 +40,7 @@ def _check_email_free(conn: sqlite3.Connection, email: str | None, except_id: in
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     name: str,
     *,
     email: str | None = None,
@@ -101,7 +101,7 @@ def add(
     return customer_id
 
 
-def _next_id(conn: sqlite3.Connection) -> int:
+def _next_id(conn: Connection) -> int:
     """One more than any id ever used, even by a customer since deleted.
 
     SQLite would reuse the highest id after a delete; then a new person would
@@ -109,8 +109,8 @@ def _next_id(conn: sqlite3.Connection) -> int:
     Both maxima are index lookups.
     """
     highest = conn.execute(
-        "SELECT max(coalesce((SELECT max(id) FROM customers), 0),"
-        "           coalesce((SELECT max(customer_id) FROM customer_history), 0))"
+        "SELECT coalesce(max(highest), 0) FROM (SELECT max(id) AS highest FROM customers "
+        "UNION ALL SELECT max(customer_id) FROM customer_history) AS used"
     ).fetchone()[0]
     if highest >= SQLITE_MAX_INTEGER:
         raise Conflict(f"id: customer ids are used up to {highest}, the largest SQLite can store (an import set it); "
@@ -118,28 +118,28 @@ def _next_id(conn: sqlite3.Connection) -> int:
     return highest + 1
 
 
-def resolve(conn: sqlite3.Connection, ref: str) -> int:
+def resolve(conn: Connection, ref: str) -> int:
     """The one customer REF means: id, email, external id, phone number or name, by the rules of
     crmcli.refs (README, "REF"). Several matches are an error listing them, never a pick."""
     return refs.resolve(conn, ref)
 
 
-def look_alikes(conn: sqlite3.Connection, customer_id: int) -> list[dict[str, Any]]:
+def look_alikes(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
     """Other customers with the same phone number or folded name (id, name, email, reason)."""
     return refs.look_alikes(conn, customer_id)
 
 
-def resolve_optional(conn: sqlite3.Connection, ref: str | None) -> int | None:
+def resolve_optional(conn: Connection, ref: str | None) -> int | None:
     """resolve(), for the optional REF of a list command: None means every customer."""
     return None if ref is None else resolve(conn, ref)
 
 
-def count(conn: sqlite3.Connection) -> int:
+def count(conn: Connection) -> int:
     return conn.execute("SELECT count(*) FROM customers").fetchone()[0]
 
 
 def list_customers(
-    conn: sqlite3.Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
+    conn: Connection, *, tag: str | None = None, search: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     where: list[str] = []
     params: list[Any] = []
@@ -155,7 +155,7 @@ def list_customers(
     query = f"""
         SELECT c.id, c.name, c.email, c.phone, c.company,
                (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
-                 WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
+                 WHERE t.customer_id = c.id ORDER BY tag) AS ordered) AS tags,
                c.since, s.purchase_days AS purchases, s.net_revenue_cents AS net_cents,
                s.last_purchase_day AS last_purchase,
                (SELECT count(*) FROM feedback f WHERE f.customer_id = c.id
@@ -186,7 +186,7 @@ def _with_revenue(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def get(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
+def get(conn: Connection, customer_id: int) -> dict[str, Any]:
     row = conn.execute(
         "SELECT id, name, email, phone, company, note, external_id, since, created_at, updated_at "
         "FROM customers WHERE id = ?",
@@ -200,7 +200,7 @@ def get(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
     return customer
 
 
-def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int = 15) -> dict[str, Any]:
+def profile(conn: Connection, customer_id: int, *, timeline_limit: int = 15) -> dict[str, Any]:
     """Everything `customer show` prints: profile, purchase stats, open complaints, recent timeline."""
     customer = get(conn, customer_id)
     stats = conn.execute(_SUMMARY_SQL, (customer_id,)).fetchone()
@@ -221,7 +221,7 @@ def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int =
                FROM interactions WHERE customer_id = :id
              UNION ALL
              SELECT at, 'feedback', type, NULL,  staff, note, id FROM feedback WHERE customer_id = :id
-           ) ORDER BY at DESC, id DESC LIMIT :limit""",
+           ) AS events ORDER BY at DESC, id DESC LIMIT :limit""",
         {"id": customer_id, "limit": timeline_limit},
     )]
     for event in timeline:
@@ -230,7 +230,7 @@ def profile(conn: sqlite3.Connection, customer_id: int, *, timeline_limit: int =
 
 
 def edit(
-    conn: sqlite3.Connection,
+    conn: Connection,
     customer_id: int,
     *,
     name: str | None = None,
@@ -266,7 +266,8 @@ def edit(
         # After the change: M006's trigger has just cleared the keys it makes stale.
         refs.store(conn, customer_id, merged["name"], merged["email"], merged["phone"], merged["company"])
     conn.executemany(
-        "INSERT OR IGNORE INTO customer_tags (customer_id, tag) VALUES (?, ?)", [(customer_id, t) for t in to_add]
+        "INSERT INTO customer_tags (customer_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(customer_id, t) for t in to_add]
     )
     conn.executemany(
         "DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?", [(customer_id, t) for t in to_remove]
@@ -274,7 +275,7 @@ def edit(
     return get(conn, customer_id)
 
 
-def delete(conn: sqlite3.Connection, customer_id: int) -> dict[str, int]:
+def delete(conn: Connection, customer_id: int) -> dict[str, int]:
     """Delete a customer with their interactions, feedback and tags. Returns what was removed."""
     get(conn, customer_id)
     counts = {

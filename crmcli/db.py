@@ -14,8 +14,30 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crmcli.errors import DatabaseUnusable
+
+if TYPE_CHECKING:
+    from crmcli.postgres import PgConnection
+
+
+class Connection(Protocol):
+    """What crm's code talks to: an sqlite3.Connection, or a postgres.PgConnection, which offers the same
+    methods over a PostgreSQL server. Code that needs SQLite itself (backup, the -wal file) says
+    sqlite3.Connection."""
+
+    row_factory: Any
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+    def close(self) -> None: ...
+
 
 # "CRM1" as a 32-bit integer: marks the file as a crmcli database.
 APPLICATION_ID = 0x43524D31
@@ -23,19 +45,29 @@ BUSY_TIMEOUT_SECONDS = 10.0
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-# A database server's address (postgresql://user@host/shop and the like), not a file name: taken as a
-# path it would make a folder called "postgresql:" and an empty database in it. Only SQLite files are
-# supported so far, so such a value is refused, naming it (a path keeps the "scheme:/" after Path()).
-_SERVER_SCHEMES = ("postgresql", "postgres", "mysql", "mariadb", "sqlite", "mssql", "oracle", "redis", "mongodb")
+# A database server's address of another kind than PostgreSQL's (mysql://host/shop and the like), not a
+# file name: taken as a path it would make a folder called "mysql:" and an empty database in it. Such a
+# value is refused, naming it (a path keeps the "scheme:/" after Path()). postgresql:// is a server crm uses.
+_SERVER_SCHEMES = ("mysql", "mariadb", "sqlite", "mssql", "oracle", "redis", "mongodb")
+
+
+def is_server_address(text: str) -> bool:
+    """Is `text` (--db, $CRM_DB) a PostgreSQL server's address (postgresql://...) rather than a file path?"""
+    scheme, colon, rest = str(text).partition(":")
+    return bool(colon) and rest.startswith("//") and scheme.lower() in ("postgresql", "postgres")
 
 
 def refuse_server_address(text: str, named_by: str) -> None:
-    """Raise DatabaseUnusable when `text` (--db or $CRM_DB) is a server URL rather than a file path."""
+    """Raise DatabaseUnusable when `text` (--db or $CRM_DB) is the URL of a server crm cannot use."""
     scheme, colon, rest = str(text).partition(":")
     if colon and rest.startswith("/") and scheme.lower().split("+")[0] in _SERVER_SCHEMES:
         raise DatabaseUnusable(
-            f"{named_by} is {text!r}, a database server's address: this version of crm keeps its data in "
-            "one SQLite file and cannot use a server yet. Give a file path instead, e.g. --db ~/shop/crm.db")
+            f"{named_by} is {text!r}, a database server's address: crm keeps its data in one SQLite file or on "
+            "a PostgreSQL server (postgresql://user@host/dbname). Give a file path or such an address instead, "
+            "e.g. --db ~/shop/crm.db")
+    if colon and rest.startswith("/") and scheme.lower().startswith("postgres") and not is_server_address(text):
+        raise DatabaseUnusable(f"{named_by} is {text!r}: a PostgreSQL server's address is written postgresql://, "
+                               "with two slashes and no driver name, e.g. postgresql://user@host:5432/shop")
 
 
 def default_path() -> Path:
@@ -110,29 +142,71 @@ def make_private_folders(folder: Path) -> None:
             part.mkdir(mode=0o700)
 
 
+def _server(conn: Connection) -> PgConnection:
+    """A connection that is not SQLite's is a PostgreSQL server's (psycopg is loaded already then)."""
+    from crmcli.postgres import PgConnection
+
+    assert isinstance(conn, PgConnection), type(conn)
+    return conn
+
+
+def is_server(conn: Connection) -> bool:
+    return not isinstance(conn, sqlite3.Connection)
+
+
+def tuples(conn: Connection, query: str, params: dict[str, Any]) -> Any:
+    """A cursor over the query's rows as plain tuples (numpy reads them faster than rows with names)."""
+    if isinstance(conn, sqlite3.Connection):
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(query, params)
+    return _server(conn).tuples(query, params)
+
+
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: Connection, *, busy_ms: int | None = None) -> Iterator[Connection]:
     """One write transaction: all of it commits, or none of it.
 
     BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the
     busy timeout instead of failing half-way with "database is locked".
+    busy_ms: wait this long for the lock instead of the busy timeout.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        # After a disk-full or I/O error SQLite may have rolled back already; a second
-        # ROLLBACK would fail and hide the error that matters.
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+    with _busy_timeout(conn, busy_ms):
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            _server(conn).begin_write(busy_ms)  # the same queue of writers on a PostgreSQL server
+        try:
+            yield conn
+        except BaseException:
+            # After a disk-full or I/O error SQLite may have rolled back already; a second
+            # ROLLBACK would fail and hide the error that matters.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 @contextmanager
-def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def _busy_timeout(conn: Connection, busy_ms: int | None) -> Iterator[None]:
+    if busy_ms is None or not isinstance(conn, sqlite3.Connection):
+        yield
+        return
+    usual = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(usual)}")
+
+
+@contextmanager
+def snapshot(conn: Connection) -> Iterator[Connection]:
     """A read transaction: every query inside sees the same committed state."""
-    conn.execute("BEGIN")
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("BEGIN")
+    else:
+        _server(conn).begin_read()
     try:
         yield conn
     finally:
@@ -140,8 +214,17 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             conn.execute("COMMIT")
 
 
-def connect(path: Path, *, create: bool = True, named_by: str | None = None) -> sqlite3.Connection:
-    """Open the crmcli database at `path`, migrated to the latest schema.
+def connect(path: Path | str, *, create: bool = True, named_by: str | None = None) -> Connection:
+    """Open the crmcli database at `path`, a file (connect_file) or a PostgreSQL server's address."""
+    if is_server_address(str(path)):
+        from crmcli import postgres
+
+        return postgres.connect(str(path), named_by or "--db")
+    return connect_file(Path(path), create=create, named_by=named_by)
+
+
+def connect_file(path: Path, *, create: bool = True, named_by: str | None = None) -> sqlite3.Connection:
+    """Open the crmcli database file at `path`, migrated to the latest schema.
 
     create=True (commands that write, `crm init`): a missing file is created, in private 0700 folders.
     create=False (commands that only read): a missing file is an error naming the path, and no file or
@@ -303,5 +386,7 @@ def truncate_wal(conn: sqlite3.Connection) -> bool:
     return busy == 0
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+def schema_version(conn: Connection) -> int:
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    return conn.execute("SELECT version FROM crm_schema").fetchone()[0]

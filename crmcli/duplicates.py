@@ -21,10 +21,10 @@ stays fast for many thousands of customers.
 from __future__ import annotations
 
 import difflib
-import sqlite3
 from typing import Any
 
 from crmcli import customers, history, interactions, refs, values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 
 SAME_EMAIL, SAME_PHONE, SAME_NAME, SIMILAR_NAME = 1, 2, 3, 4
@@ -57,7 +57,7 @@ def _one_deletion_variants(text: str) -> set[str]:
     return {text} | {text[:n] + text[n + 1:] for n in range(len(text))}
 
 
-def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def find(conn: Connection) -> list[dict[str, Any]]:
     """Likely duplicate pairs (older customer first), strongest reason first. Call inside db.snapshot."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS duplicate_keys (rule INTEGER, key TEXT, customer_id INTEGER)")
     conn.execute("DELETE FROM temp.duplicate_keys")
@@ -84,17 +84,19 @@ def find(conn: sqlite3.Connection) -> list[dict[str, Any]]:
                 batch.clear()
         conn.executemany("INSERT INTO temp.duplicate_keys VALUES (?, ?, ?)", batch)
         conn.execute("CREATE INDEX IF NOT EXISTS temp.duplicate_keys_key ON duplicate_keys (rule, key)")
-        pairs = conn.execute(
-            """SELECT a.customer_id, b.customer_id, group_concat(DISTINCT a.rule)
+        shared = conn.execute(
+            """SELECT DISTINCT a.customer_id, b.customer_id, a.rule
                  FROM temp.duplicate_keys a
-                 JOIN temp.duplicate_keys b ON b.rule = a.rule AND b.key = a.key AND b.customer_id > a.customer_id
-                GROUP BY a.customer_id, b.customer_id"""
+                 JOIN temp.duplicate_keys b ON b.rule = a.rule AND b.key = a.key AND b.customer_id > a.customer_id"""
         ).fetchall()
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.duplicate_keys")
+    pairs: dict[tuple[int, int], set[int]] = {}
+    for first, second, rule in shared:
+        pairs.setdefault((first, second), set()).add(int(rule))
     found = []
-    for first, second, rules_text in pairs:
-        rules = sorted({int(rule) for rule in rules_text.split(",")})
+    for (first, second), rule_set in pairs.items():
+        rules = sorted(rule_set)
         a, b = customers.get(conn, first), customers.get(conn, second)
         if rules == [SIMILAR_NAME]:
             # One shared deletion variant is only a candidate: confirm the names really are alike.
@@ -122,7 +124,7 @@ def _same(field: str, a: str, b: str) -> bool:
     return values.fold(a) == values.fold(b)
 
 
-def merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int) -> dict[str, Any]:
+def merge(conn: Connection, keep_id: int, duplicate_id: int) -> dict[str, Any]:
     """Fold customer `duplicate_id` into `keep_id` (call inside a transaction).
 
     Every interaction, feedback, follow-up and tag moves to KEEP; KEEP's empty fields are

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from crmcli import values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, InvalidInput, NotFound
 from crmcli.interactions import full_moment
 from crmcli.migrations import FEEDBACK_TYPES  # the types M001's CHECK allows
@@ -18,7 +18,7 @@ LIST_COLUMNS = (
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     customer_id: int,
     type: str,
     *,
@@ -52,12 +52,12 @@ def add(
     cursor = conn.execute(
         """INSERT INTO feedback (customer_id, type, rating, category, staff, note, at, external_id,
                                  resolved_at, resolution_note, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (customer_id, kind, values.rating(rating), _category(category), values.text(by, "by"),
          values.text(note, "note"), moment, external_id, resolved,
          values.text(resolution_note, "resolution_note"), values.now().isoformat()),
     )
-    new_id = cursor.lastrowid
+    new_id = cursor.fetchall()[0][0]  # all rows: the statement finishes here
     assert new_id is not None  # an INSERT that succeeded always sets it
     return new_id
 
@@ -67,7 +67,7 @@ def _category(category: str | None) -> str | None:
     return cleaned.lower() if cleaned else None
 
 
-def resolve(conn: sqlite3.Connection, feedback_id: int, *, note: str | None = None) -> dict[str, Any]:
+def resolve(conn: Connection, feedback_id: int, *, note: str | None = None) -> dict[str, Any]:
     # An id beyond SQLite's integer range cannot exist (and would not fit in the query).
     row = conn.execute("SELECT id, type, at, resolved_at FROM feedback WHERE id = ?", (feedback_id,)).fetchone() \
         if abs(feedback_id) <= 2**63 - 1 else None
@@ -93,7 +93,7 @@ def _days_between(start: str, end: str | None) -> float | None:
 
 
 def list_feedback(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     open_only: bool = False,
     type: str | None = None,

@@ -7,12 +7,12 @@ gone quiet, in one list. Plain SQL and Python: no numpy.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
 from crmcli import values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
 LIST_COLUMNS = (
@@ -48,7 +48,7 @@ def staff_key(name: str | None) -> str | None:
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     customer_id: int,
     due: str | date,
     *,
@@ -75,15 +75,14 @@ def add(
         raise InvalidInput("done_note", done_note, "is only kept for a follow-up that is done")
     cursor = conn.execute(
         """INSERT INTO followups (customer_id, due, staff, note, created_at, done_at, done_note)
-           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (customer_id, due_date.isoformat(), values.text(by, "by"), values.text(note, "note"), created, finished,
          values.text(done_note, "note")),
     )
-    assert cursor.lastrowid is not None  # an INSERT's row
-    return cursor.lastrowid
+    return cursor.fetchall()[0][0]  # all rows: the statement finishes here
 
 
-def done(conn: sqlite3.Connection, followup_id: int, *, note: str | None = None) -> dict[str, Any]:
+def done(conn: Connection, followup_id: int, *, note: str | None = None) -> dict[str, Any]:
     """Close an open follow-up now, with what came of it."""
     row = conn.execute("SELECT id, customer_id, done_at FROM followups WHERE id = ?", (followup_id,)).fetchone() \
         if abs(followup_id) <= 2**63 - 1 else None
@@ -98,7 +97,7 @@ def done(conn: sqlite3.Connection, followup_id: int, *, note: str | None = None)
 
 
 def list_followups(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     overdue: bool = False,
     due: str | None = None,
@@ -146,13 +145,13 @@ def list_followups(
     return rows
 
 
-def open_for_customer(conn: sqlite3.Connection, customer_id: int) -> list[dict[str, Any]]:
+def open_for_customer(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
     """The customer's open follow-ups, for `customer show`."""
     return [{key: row[key] for key in ("id", "due", "days_overdue", "by", "note")}
             for row in list_followups(conn, customer_id=customer_id)]
 
 
-def main_staff(conn: sqlite3.Connection, customer_ids: Iterable[int]) -> dict[int, str]:
+def main_staff(conn: Connection, customer_ids: Iterable[int]) -> dict[int, str]:
     """Per customer, the staff member with the most interactions with them (ties: first by name)."""
     ids = sorted(set(customer_ids))
     best: dict[int, tuple[int, str]] = {}
@@ -169,7 +168,7 @@ def main_staff(conn: sqlite3.Connection, customer_ids: Iterable[int]) -> dict[in
     return {customer: staff for customer, (_, staff) in best.items()}
 
 
-def schedule_for_churn(conn: sqlite3.Connection, rows: list[dict[str, Any]], *, as_of: date,
+def schedule_for_churn(conn: Connection, rows: list[dict[str, Any]], *, as_of: date,
                        due: date | None = None) -> dict[str, list[int]]:
     """A follow-up due today for each churn-report row whose customer has no open one.
 

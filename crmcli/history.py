@@ -8,15 +8,17 @@ is forgotten. Functions take a connection, raise CrmError and never print.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from crmcli import customers, refs, values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, NotFound
 
 COLUMNS = ("customer_id", "at", "action", "field", "old_value", "new_value")
 
 FORGOTTEN_NAME = "(forgotten)"
+# Every table `forget` changes (on a server, each is vacuumed after it).
+ERASED_TABLES = ("customers", "customer_tags", "customer_history", "interactions", "feedback", "followups")
 
 # The free text of a customer's records that `forget` erases. Amounts, dates, types,
 # ratings, categories and staff names stay: the totals and reports stay right, and
@@ -28,7 +30,7 @@ ERASED_TEXT = {
 }
 
 
-def resolve(conn: sqlite3.Connection, ref: str) -> int:
+def resolve(conn: Connection, ref: str) -> int:
     """A customer's id by REF, or the id of a deleted customer that only the history still knows."""
     try:
         return customers.resolve(conn, ref)
@@ -42,13 +44,13 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
         raise
 
 
-def for_customer(conn: sqlite3.Connection, customer_id: int) -> list[dict[str, Any]]:
+def for_customer(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
     """Every recorded change to the customer, oldest first."""
     return [dict(row) for row in conn.execute(
         f"SELECT {', '.join(COLUMNS)} FROM customer_history WHERE customer_id = ? ORDER BY id", (customer_id,))]
 
 
-def record(conn: sqlite3.Connection, customer_id: int, action: str, field: str | None = None,
+def record(conn: Connection, customer_id: int, action: str, field: str | None = None,
            old_value: str | None = None, new_value: str | None = None) -> None:
     conn.execute(
         "INSERT INTO customer_history (customer_id, at, action, field, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
@@ -56,11 +58,11 @@ def record(conn: sqlite3.Connection, customer_id: int, action: str, field: str |
     )
 
 
-def last_id(conn: sqlite3.Connection) -> int:
+def last_id(conn: Connection) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM customer_history").fetchone()[0]
 
 
-def mark_merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int, since: int) -> None:
+def mark_merge(conn: Connection, keep_id: int, duplicate_id: int, since: int) -> None:
     """Label the rows the triggers wrote during a merge (after history id `since`: DUP's
     delete, KEEP's filled fields and tags) as the merge they are, and link the two records."""
     conn.execute("UPDATE customer_history SET action = 'merge' WHERE customer_id IN (?, ?) AND id > ?",
@@ -69,7 +71,7 @@ def mark_merge(conn: sqlite3.Connection, keep_id: int, duplicate_id: int, since:
     record(conn, keep_id, "merge", "merged_from", new_value=str(duplicate_id))
 
 
-def with_merged_records(conn: sqlite3.Connection, customer_id: int) -> list[int]:
+def with_merged_records(conn: Connection, customer_id: int) -> list[int]:
     """The customer and every record ever merged into it (and into those), for `forget`."""
     found, pending = [], [customer_id]
     while pending:
@@ -82,7 +84,7 @@ def with_merged_records(conn: sqlite3.Connection, customer_id: int) -> list[int]
     return found
 
 
-def forget(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
+def forget(conn: Connection, customer_id: int) -> dict[str, Any]:
     """Erase a person's personal data (call inside a transaction); keep amounts and dates.
 
     The customer row stays, renamed FORGOTTEN_NAME with every other personal field

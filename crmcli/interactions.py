@@ -6,9 +6,11 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from crmcli import sql, values
+from crmcli import db, sql, values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, InvalidInput
 from crmcli.migrations import INTERACTION_TYPES, SUMMARY_INTERACTION_TRIGGERS  # the types M001 allows; M008
+from crmcli.postgres_schema import SUMMARY_ASIDE_SETTING
 
 MONEY_TYPES = ("purchase", "refund")
 LIST_COLUMNS = ("id", "customer_id", "customer_name", "type", "at", "amount", "by", "note")
@@ -34,7 +36,7 @@ _OUT_OF_BOUNDS_SQL = f"SELECT id FROM interactions WHERE amount_cents > {values.
 _IDS_LISTED = 20
 
 
-def overflow_problem(conn: sqlite3.Connection, path: object) -> str:
+def overflow_problem(conn: Connection, path: object) -> str:
     """What to say when SQLite's 64-bit sum of amounts overflowed ("integer overflow").
 
     crm refuses amounts over values.MAX_AMOUNT_CENTS, and migrations.M005's triggers refuse them from
@@ -63,7 +65,7 @@ def overflow_problem(conn: sqlite3.Connection, path: object) -> str:
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     customer_id: int,
     type: str,
     *,
@@ -85,17 +87,17 @@ def add(
         raise Conflict(f"{external_id!r} is already recorded", field="external_id")
     cursor = conn.execute(
         """INSERT INTO interactions (customer_id, type, at, amount_cents, staff, note, external_id, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         (customer_id, kind, moment, cents, values.text(by, "by"), values.text(note, "note"),
          external_id, values.now().isoformat()),
     )
-    new_id = cursor.lastrowid
+    new_id = cursor.fetchall()[0][0]  # all rows: the statement finishes here
     assert new_id is not None  # an INSERT that succeeded always sets it
     return new_id
 
 
 def list_interactions(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     customer_id: int | None = None,
     type: str | None = None,
@@ -171,24 +173,31 @@ class SummaryAside:
     then restore(): their rows are recomputed with one aggregate and the triggers made again exactly as
     the file had them. A rollback brings the triggers back too, so the file is never left without them."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: Connection):
         self.conn = conn
+        self.triggers: list[str] = []
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS summary_touched (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.summary_touched")
+        if db.is_server(conn):
+            # On a server the triggers stay (dropping them would lock the table against every reader until
+            # the commit); a setting of this transaction alone tells them to stand aside (postgres_schema).
+            conn.execute(f"SET LOCAL {SUMMARY_ASIDE_SETTING} = 'on'")
+            return
         marks = ", ".join("?" * len(SUMMARY_INTERACTION_TRIGGERS))
         self.triggers = [row[1] for row in conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks}) ORDER BY name",
             SUMMARY_INTERACTION_TRIGGERS)]
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS summary_touched (id INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.summary_touched")
         for name in SUMMARY_INTERACTION_TRIGGERS:
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
 
     def touch(self, condition: str, params: Sequence[Any] = ()) -> None:
         """The customers of the interactions for which the SQL condition holds."""
-        self.conn.execute("INSERT OR IGNORE INTO temp.summary_touched (id) "
-                          f"SELECT DISTINCT customer_id FROM interactions WHERE {condition}", params)
+        self.conn.execute("INSERT INTO temp.summary_touched (id) "
+                          f"SELECT DISTINCT customer_id FROM interactions WHERE {condition} ON CONFLICT DO NOTHING",
+                          params)
 
     def touch_ids(self, customer_ids: Iterable[int]) -> None:
-        self.conn.executemany("INSERT OR IGNORE INTO temp.summary_touched (id) VALUES (?)",
+        self.conn.executemany("INSERT INTO temp.summary_touched (id) VALUES (?) ON CONFLICT DO NOTHING",
                               ((customer_id,) for customer_id in customer_ids))
 
     def restore(self) -> int:
@@ -199,6 +208,8 @@ class SummaryAside:
                 "customer_id IN (SELECT t.id FROM temp.summary_touched t JOIN customers c ON c.id = t.id)"):
             self.conn.execute(statement)
         self.conn.execute("DELETE FROM temp.summary_touched")
+        if db.is_server(self.conn):
+            self.conn.execute(f"SET LOCAL {SUMMARY_ASIDE_SETTING} = 'off'")
         for trigger in self.triggers:
             self.conn.execute(trigger)
         return touched

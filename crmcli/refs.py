@@ -24,11 +24,11 @@ Several customers at any rule is an error that lists them, never a pick.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from crmcli import values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
 SQLITE_MAX_INTEGER = 2**63 - 1
@@ -39,20 +39,20 @@ SAME_PHONE_DIGITS = 9  # the last 9 digits make two numbers "the same phone" (+4
 Keys = dict[str, Any]
 
 
-def store(conn: sqlite3.Connection, customer_id: int, name: str, email: str | None, phone: str | None,
+def store(conn: Connection, customer_id: int, name: str, email: str | None, phone: str | None,
           company: str | None) -> None:
     """Write the customer's keys (after the change they come from: M006's trigger clears them)."""
     conn.execute("UPDATE customers SET name_key = ?, phone_key = ?, search_text = ? WHERE id = ?",
                  (*values.customer_keys(name, email, phone, company), customer_id))
 
 
-def erase(conn: sqlite3.Connection, customer_id: int) -> None:
+def erase(conn: Connection, customer_id: int) -> None:
     """A forgotten person's keys: empty (not NULL, which would mean "compute them")."""
     conn.execute("UPDATE customers SET name_key = '', phone_key = NULL, search_text = '' WHERE id = ?",
                  (customer_id,))
 
 
-def missing_keys(conn: sqlite3.Connection) -> list[Keys]:
+def missing_keys(conn: Connection) -> list[Keys]:
     """The rows whose keys another program left out of date, with their keys computed now."""
     found = []
     for row in conn.execute("SELECT id, name, email, phone, company FROM customers WHERE name_key IS NULL"):
@@ -63,7 +63,7 @@ def missing_keys(conn: sqlite3.Connection) -> list[Keys]:
     return found
 
 
-def refill(conn: sqlite3.Connection) -> int:
+def refill(conn: Connection) -> int:
     """Store the missing keys (inside a write transaction); how many rows had none."""
     stale = missing_keys(conn)
     conn.executemany("UPDATE customers SET name_key = ?, phone_key = ?, search_text = ? WHERE id = ?",
@@ -71,7 +71,7 @@ def refill(conn: sqlite3.Connection) -> int:
     return len(stale)
 
 
-def _matching(conn: sqlite3.Connection, condition: str, params: list[Any],
+def _matching(conn: Connection, condition: str, params: list[Any],
               test: Callable[[Keys], bool]) -> list[dict[str, Any]]:
     """Customers (id, name, email) whose stored keys meet `condition`, or whose missing keys pass `test`."""
     rows = [dict(row) for row in conn.execute(
@@ -90,7 +90,7 @@ def _one(rows: list[dict[str, Any]], ref: str, missing: str) -> int:
     raise Conflict(f"{ref!r} matches {len(rows)} customers: {listed}{more}; use the id or email", field="customer")
 
 
-def resolve(conn: sqlite3.Connection, ref: str) -> int:
+def resolve(conn: Connection, ref: str) -> int:
     """The one customer REF means, by the rules of this module's docstring."""
     ref = (ref or "").strip()
     if not ref:
@@ -110,7 +110,7 @@ def resolve(conn: sqlite3.Connection, ref: str) -> int:
     return _one(by_name(conn, ref), ref, f"no customer named {ref!r}")
 
 
-def _by_id(conn: sqlite3.Connection, ref: str) -> int:
+def _by_id(conn: Connection, ref: str) -> int:
     # An id beyond SQLite's integer range cannot exist (and would not fit in the query); the length
     # first, as int() refuses more than 4,300 digits.
     number = int(ref) if len(ref.lstrip("0")) <= len(str(SQLITE_MAX_INTEGER)) else SQLITE_MAX_INTEGER + 1
@@ -129,7 +129,7 @@ def _by_id(conn: sqlite3.Connection, ref: str) -> int:
     raise NotFound(f"no customer with id {ref}", field="customer")
 
 
-def by_phone(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
+def by_phone(conn: Connection, text: str) -> list[dict[str, Any]]:
     """Customers whose number has exactly the digits of `text`; else those whose number ends with them or
     whose digits they end with (values.phone_digits; MIN_PHONE_DIGITS at least)."""
     key = values.phone_key(text)
@@ -145,7 +145,7 @@ def by_phone(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
                      lambda k: bool(k["phone_key"]) and (k["phone_key"].startswith(key) or k["phone_key"] in shorter))
 
 
-def by_name(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
+def by_name(conn: Connection, text: str) -> list[dict[str, Any]]:
     """Customers named `text` (folded, words in any order; the exactly typed name first), else those
     whose name has a word beginning with each word of it."""
     key = values.name_key(text)
@@ -160,7 +160,7 @@ def by_name(conn: sqlite3.Connection, text: str) -> list[dict[str, Any]]:
                      lambda k: all(start in " " + k["name_key"] for start in starts))
 
 
-def search_condition(conn: sqlite3.Connection, text: str, alias: str = "c") -> tuple[str, list[Any]]:
+def search_condition(conn: Connection, text: str, alias: str = "c") -> tuple[str, list[Any]]:
     """SQL (over customers AS alias) for `--search TEXT`: every folded word of TEXT, in any order, in the
     folded name, email or company, or TEXT's digits in the phone number if it looks like one."""
     words = [values.phone_digits(text)] if values.looks_like_phone(text) else values.search_fold(text).split()
@@ -176,7 +176,7 @@ def search_condition(conn: sqlite3.Connection, text: str, alias: str = "c") -> t
     return condition, params
 
 
-def merged_into(conn: sqlite3.Connection, customer_id: int) -> int | None:
+def merged_into(conn: Connection, customer_id: int) -> int | None:
     """The customer a merged-away record went into, following further merges to one that exists."""
     seen = set()
     while customer_id not in seen:
@@ -191,7 +191,7 @@ def merged_into(conn: sqlite3.Connection, customer_id: int) -> int | None:
     return None
 
 
-def look_alikes(conn: sqlite3.Connection, customer_id: int) -> list[dict[str, Any]]:
+def look_alikes(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
     """Other customers who may be this one (`crm customer duplicates`' rules 2 and 3, by index): the same
     phone (the last SAME_PHONE_DIGITS digits) or the same folded name. Forgotten people never match."""
     row = conn.execute("SELECT name, email, phone, company FROM customers WHERE id = ?", (customer_id,)).fetchone()

@@ -1,6 +1,9 @@
 """Every test gets its own database and data folder: no test touches a real home directory."""
 
+import os
+
 import pytest
+from helpers import PG_BASE, new_pg_database, pg_admin, pg_url
 from typer.testing import CliRunner
 
 from crmcli import db
@@ -22,9 +25,37 @@ def real_data_folder_untouched():
     assert _snapshot(real) == before, f"a test wrote to the real data folder {real}"
 
 
+def pytest_generate_tests(metafunc):
+    """A test module or test marked both_backends runs once on an SQLite file and once on a PostgreSQL server;
+    one marked postgresql_only, on the server alone."""
+    marked = metafunc.definition.get_closest_marker
+    if marked("postgresql_only"):
+        metafunc.parametrize("backend", ["postgresql"], indirect=True)
+    elif marked("both_backends") and not marked("sqlite_only"):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def backend(request):
+    """'sqlite' or 'postgresql': where this test's database is. CRM_TEST_ALL_ON_POSTGRES=1 puts every test
+    not marked sqlite_only on the server (to see what the rest of the suite makes of it)."""
+    if hasattr(request, "param"):
+        return request.param
+    on_server = os.environ.get("CRM_TEST_ALL_ON_POSTGRES") and "sqlite_only" not in request.keywords
+    return "postgresql" if on_server else "sqlite"
+
+
 @pytest.fixture(autouse=True)
-def isolated_database(tmp_path, monkeypatch):
+def isolated_database(tmp_path, monkeypatch, request, backend):
+    """This test's database: a file in its own folder, or a new database on the test server. $CRM_DB names it."""
     path = tmp_path / "crm.db"
+    if backend == "postgresql":
+        if not PG_BASE:
+            if os.environ.get("CI"):
+                pytest.fail("CI runs the PostgreSQL half of the suite, but CRM_TEST_POSTGRES names no server "
+                            "(.ci/run starts one)")
+            pytest.skip("no PostgreSQL server for the tests: set CRM_TEST_POSTGRES=postgresql://user@host/postgres")
+        path = new_pg_database(request.getfixturevalue("pg_template"))
     monkeypatch.setenv("CRM_DB", str(path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
@@ -54,3 +85,23 @@ def crm(runner):
         return runner.invoke(app, [str(a) for a in args], input=input)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """A database crm has made its own, copied for each test; it and the tests' databases go at the end."""
+    from crmcli import postgres
+
+    template = f"crm_test_{os.getpid()}_template"
+    with pg_admin() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {template}")
+        admin.execute(f"CREATE DATABASE {template}")
+    postgres.connect(pg_url(template), "tests").close()
+    yield template
+    with pg_admin() as admin:
+        made = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                             (f"crm_test_{os.getpid()}_%",)).fetchall()
+        for (name,) in made:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+

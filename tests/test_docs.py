@@ -41,7 +41,7 @@ def _imported_modules(*args, env_extra=None):
 def test_start_up_does_not_load_numpy_or_scipy(args, isolated_database):
     modules = _imported_modules(*args, env_extra={"CRM_DB": str(isolated_database)})
     assert "typer" in modules  # the probe really ran the CLI
-    assert not {m for m in modules if m.split(".")[0] in ("numpy", "scipy", "pandas", "sqlite_utils")}
+    assert not {m for m in modules if m.split(".")[0] in ("numpy", "scipy", "pandas", "sqlite_utils", "psycopg")}
 
 
 def _tests_named_in_readme():

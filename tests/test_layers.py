@@ -3,8 +3,8 @@
     cli  ->  reports / analytics / transfer / output / demo  ->  records  ->  db / migrations / sql / values  ->  errors
 
 A module may import from its own layer or a lower one, never a higher one. Only cli/ imports typer; only
-analytics/ imports numpy or scipy. Every import is checked, those inside functions too (they are how crm
-keeps start-up fast, and a forbidden one there is just as wrong).
+analytics/ imports numpy or scipy; only postgres.py imports psycopg. Every import is checked, those inside
+functions too (they are how crm keeps start-up fast, and a forbidden one there is just as wrong).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "crmcli"
 
 LAYERS = {
     "errors": 0,
-    "db": 1, "migrations": 1, "sql": 1, "values": 1,
+    "db": 1, "migrations": 1, "sql": 1, "values": 1, "postgres": 1, "postgres_schema": 1,
     "customers": 2, "refs": 2, "interactions": 2, "feedback": 2, "followups": 2, "history": 2, "duplicates": 2,
     "reports": 3, "analytics": 3, "transfer": 3, "output": 3, "demo": 3,
     "cli": 4, "__init__": 4, "__main__": 4,
 }
-ONLY_IN = {"typer": "cli", "click": "cli", "numpy": "analytics", "scipy": "analytics"}
+ONLY_IN = {"typer": "cli", "click": "cli", "numpy": "analytics", "scipy": "analytics", "psycopg": "postgres"}
 
 
 def top_part(module: str) -> str:

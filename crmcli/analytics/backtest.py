@@ -24,7 +24,6 @@ homogeneous drop-out ridge is the limit model and is named so).
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,6 +34,7 @@ from crmcli import sql
 from crmcli.analytics import heuristic
 from crmcli.analytics.data import load
 from crmcli.analytics.fitting import FitResult
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 
 MIN_HOLDOUT_DAYS = 7
@@ -135,7 +135,7 @@ def window(first_day: int, end: int, holdout_days: int | None) -> int:
     return end - chosen
 
 
-def split(conn: sqlite3.Connection, as_of: date, holdout_days: int | None = None) -> Split:
+def split(conn: Connection, as_of: date, holdout_days: int | None = None) -> Split:
     """The shop's calibration and holdout as of `as_of` (inside the caller's snapshot)."""
     later = load(conn, as_of)
     if not len(later):
@@ -163,7 +163,7 @@ def tracking_points(first_day: int, cutoff: int, end: int) -> np.ndarray:
     return points if points[-1] == end else np.append(points, end)
 
 
-def _repeat_days_by(conn: sqlite3.Connection, cutoff: date, as_of: date, points: np.ndarray) -> np.ndarray:
+def _repeat_days_by(conn: Connection, cutoff: date, as_of: date, points: np.ndarray) -> np.ndarray:
     """Repeat purchase days by each point of the customers whose first purchase is on or before the cut-off."""
     cursor = conn.execute(_PURCHASE_DAYS_SQL, {"end": as_of.isoformat() + "~", "julian_ordinal": _JULIAN_ORDINAL})
     chunks = []

@@ -11,14 +11,14 @@ Refunds reduce revenue; they are not transactions.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 
-from crmcli import sql
+from crmcli import db, sql
+from crmcli.db import Connection
 
 # Aggregated in SQL so that only one row per customer crosses into Python,
 # whatever the number of purchases. The scan follows the covering index
@@ -140,7 +140,7 @@ _JULIAN_ORDINAL = 1721424.5
 _FETCH_ROWS = 20_000
 
 
-def load(conn: sqlite3.Connection, as_of: date) -> CustomerBase:
+def load(conn: Connection, as_of: date) -> CustomerBase:
     """One row per customer with a purchase on or before `as_of` (purchases on that day count): from
     customer_summary when nothing is dated after that day, else aggregated from the purchases."""
     complete = conn.execute(_COMPLETE_SQL, {"end": _end(as_of)}).fetchone()[0]
@@ -152,7 +152,7 @@ def _end(as_of: date) -> str:
     return as_of.isoformat() + "~"
 
 
-def load_one(conn: sqlite3.Connection, customer_id: int, as_of: date) -> CustomerBase:
+def load_one(conn: Connection, customer_id: int, as_of: date) -> CustomerBase:
     """load() for one customer: the same row, or none if they had not bought by `as_of`, read by index."""
     return _load(conn, as_of, _ONE_SQL, {"customer_id": customer_id})
 
@@ -163,19 +163,18 @@ def _low_since(as_of: date) -> str:
     return (as_of - timedelta(days=LOW_RATING_WINDOW_DAYS)).isoformat()
 
 
-def _table(conn: sqlite3.Connection, query: str, params: dict, width: int) -> np.ndarray:
+def _table(conn: Connection, query: str, params: dict, width: int) -> np.ndarray:
     """A query's rows as one float table, read a chunk at a time: the full list of row tuples
     would cost more memory than everything else in a report."""
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: numpy reads them a third faster than sqlite3.Row
-    cursor.execute(query, {"julian_ordinal": _JULIAN_ORDINAL, **params})
+    # plain tuples: numpy reads them a third faster than sqlite3.Row
+    cursor = db.tuples(conn, query, {"julian_ordinal": _JULIAN_ORDINAL, **params})
     chunks = []
     while batch := cursor.fetchmany(_FETCH_ROWS):
         chunks.append(np.array(batch, dtype=np.float64))
     return np.concatenate(chunks) if chunks else np.empty((0, width))
 
 
-def _load(conn: sqlite3.Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
+def _load(conn: Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
     table = _table(conn, query, {"end": _end(as_of), "low_rating_since": _low_since(as_of), **extra}, 10)
     return _base(as_of, *table.T)
 
@@ -194,10 +193,11 @@ _REFUNDS_SQL = f"""
 SELECT customer_id, julianday({sql.DAY}) - :julian_ordinal AS ordinal, coalesce(amount_cents, 0)
   FROM interactions WHERE type = 'refund' AND at < :end"""
 _SIGNALS_SQL = f"""
-SELECT customer_id, coalesce(open_complaints, 0), coalesce(low_ratings, 0) FROM ({_SIGNALS.format(only="")})"""
+SELECT customer_id, coalesce(open_complaints, 0), coalesce(low_ratings, 0)
+  FROM ({_SIGNALS.format(only="")}) AS signals"""
 
 
-def load_many(conn: sqlite3.Connection, days: list[date]) -> Iterator[CustomerBase]:
+def load_many(conn: Connection, days: list[date]) -> Iterator[CustomerBase]:
     """load() as of each of several days, in their order (report summary's period ends), from two reads:
     the aggregate as of the earliest day, and the purchase days between it and the latest. Seven
     aggregates over 1.7 million purchases took 6.5 s at 100,000 customers; holding every purchase day

@@ -14,7 +14,6 @@ same data.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -26,6 +25,7 @@ from crmcli.analytics.choose import AUTO, CANDIDATES
 from crmcli.analytics.data import CustomerBase
 from crmcli.analytics.fitting import FitResult
 from crmcli.analytics.stored import POPULATION, StoredFit
+from crmcli.db import Connection
 
 # "auto" scores with whichever candidate was chosen (choose.py); it is not fitted itself (no fit()).
 MODELS = {"bgnbd": bgnbd, "pareto": pareto, "mbgnbd": mbgnbd, AUTO: choose}
@@ -89,7 +89,7 @@ def spend_can_fit(base: CustomerBase) -> bool:
     return bool(heuristic.can_fit(np.where(repeat, base.x, 0)))
 
 
-def for_base(conn: sqlite3.Connection, base: CustomerBase, models: tuple[str, ...], *,
+def for_base(conn: Connection, base: CustomerBase, models: tuple[str, ...], *,
              refit: bool = False, spend: bool = True) -> tuple[FitSet, dict[str, StoredFit]]:
     """The fits for a report on the whole `base` (inside its snapshot): the FitSet of models[0], and
     every purchase model asked for by name ("auto": every candidate, and the choice as "auto"). Stored
@@ -131,7 +131,7 @@ def _one_base(fits: list[StoredFit | None]) -> bool:
     return len(marks) == 1
 
 
-def _choice(conn: sqlite3.Connection, candidates: list[StoredFit], as_of: date, refit: bool) -> StoredFit:
+def _choice(conn: Connection, candidates: list[StoredFit], as_of: date, refit: bool) -> StoredFit:
     """The stored choice when the candidates are the stored ones it was made from, else made now."""
     first = candidates[0]
     if all(fit.reused for fit in candidates) and not refit:
@@ -153,7 +153,7 @@ def _with_purchase(fit_set: FitSet, asked: str, fits: dict[str, StoredFit]) -> F
     return replace(fit_set, purchase=purchase, choice=choice, candidates=tuple(fits[name] for name in CANDIDATES))
 
 
-def for_customer(conn: sqlite3.Connection, model: str, as_of: date) -> FitSet | None:
+def for_customer(conn: Connection, model: str, as_of: date) -> FitSet | None:
     """The stored fits for scoring one customer as of `as_of`, or None if a needed one is not stored.
     For auto: the stored choice, and the winner's fit it was made from (the same as-of day)."""
     population = stored.find(conn, POPULATION, as_of)
@@ -174,7 +174,7 @@ def for_customer(conn: sqlite3.Connection, model: str, as_of: date) -> FitSet | 
     return FitSet(as_of, population, purchase, spend, choice)
 
 
-def _stored_winner(conn: sqlite3.Connection, choice: StoredFit) -> StoredFit | None:
+def _stored_winner(conn: Connection, choice: StoredFit) -> StoredFit | None:
     """The chosen candidate's stored fit of the choice's day (the choice itself when none converged)."""
     winner = str(choice.params["chosen"])
     if not winner:

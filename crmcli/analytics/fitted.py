@@ -5,7 +5,6 @@ when, each candidate's BIC, and which one auto chose and why (choose.py)."""
 from __future__ import annotations
 
 import math
-import sqlite3
 from datetime import date
 from typing import Any
 
@@ -16,6 +15,7 @@ from crmcli.analytics.data import load
 from crmcli.analytics.fitset import SPEND, for_base
 from crmcli.analytics.report import BACKTEST, expected_spend, repeat_buyers
 from crmcli.analytics.stored import StoredFit
+from crmcli.db import Connection
 
 MODEL_COLUMNS = ("model", "time_unit", "params", "log_likelihood", "customers", "repeat_customers", "converged",
                  "as_of", "purchase_days", "iterations", "fitted_at", "reused", "bic", "chosen", "why",
@@ -26,7 +26,7 @@ MODEL_SENTENCES = ("why",)
 PURCHASE_MODELS = CANDIDATES  # pareto, bgnbd, mbgnbd: the candidates of --model auto
 
 
-def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
+def fitted_models(conn: Connection, *, as_of: date | None = None,
                   refit: bool = False) -> tuple[list[dict[str, Any]], list[str], list[StoredFit]]:
     """Rows, notes, and the fits made now (to store after the snapshot), for the base as of `as_of`."""
     base = load(conn, as_of or values.now().date())
@@ -47,7 +47,7 @@ def fitted_models(conn: sqlite3.Connection, *, as_of: date | None = None,
     return rows, notes, [fit for fit in fits.values() if not fit.reused]
 
 
-def _add_holdout(conn: sqlite3.Connection, as_of: date, rows: list[dict[str, Any]], notes: list[str]) -> None:
+def _add_holdout(conn: Connection, as_of: date, rows: list[dict[str, Any]], notes: list[str]) -> None:
     """Each purchase model's holdout error and correlation from the stored backtest (`crm report model
     --backtest` measures them: fitting before a cut-off and predicting the rest costs as much as the fits
     again, so it is not done every time), by the stored fits' reuse rule."""

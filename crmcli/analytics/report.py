@@ -7,7 +7,6 @@ a published model or from the customer's own history; `why` says which.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +20,7 @@ from crmcli.analytics.data import CustomerBase, load, load_one
 from crmcli.analytics.explain import best_sentences, why_best, why_churn
 from crmcli.analytics.fitset import MODELS, FitSet
 from crmcli.analytics.stored import StoredFit
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 
 DEFAULT_MODEL = "auto"  # the shop's own data choose among Pareto/NBD, BG/NBD and MBG/NBD (choose.py); see README
@@ -91,7 +91,7 @@ class Scores:
 
 
 def score(
-    conn: sqlite3.Connection,
+    conn: Connection,
     *,
     as_of: date | None = None,
     model: str = DEFAULT_MODEL,
@@ -256,7 +256,7 @@ def ranked_by(by: str, s: Scores) -> str:
     return "revenue, no model" if by == "clv" and s.model == history.MODEL else by
 
 
-def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
+def best_rows(conn: Connection, s: Scores, *, by: str = "clv", segment: str | None = None,
               limit: int | None = 20) -> Iterator[dict[str, Any]]:
     b = s.base
     if by == "clv" and s.model == history.MODEL:
@@ -278,7 +278,7 @@ def best_rows(conn: sqlite3.Connection, s: Scores, *, by: str = "clv", segment: 
     return rows.rows(conn, s, order[: limit or None], explain)
 
 
-def churn_rows(conn: sqlite3.Connection, s: Scores, *, min_risk: float = 0.0,
+def churn_rows(conn: Connection, s: Scores, *, min_risk: float = 0.0,
                limit: int | None = 20) -> Iterator[dict[str, Any]]:
     if not 0.0 <= min_risk <= 1.0:
         raise InvalidInput("min-risk", min_risk, "must be a probability from 0 to 1")
@@ -309,7 +309,7 @@ COMPLAINTS = "complaints"  # model_fits holds each model's complaint signal as C
 BACKTEST = "backtest"  # ... and its backtest's holdout summary as BACKTEST + "_" + model
 
 
-def backtest_fits(conn: sqlite3.Connection, as_of: date, measured: dict[str, dict[str, Any]], customers: int,
+def backtest_fits(conn: Connection, as_of: date, measured: dict[str, dict[str, Any]], customers: int,
                   repeat_customers: int, purchase_days: int) -> list[StoredFit]:
     """What a backtest as of `as_of` measured, as stored records by name: COMPLAINTS + "_" + model (the
     complaint signal, for use_complaint_signal) and BACKTEST + "_" + model (its holdout summary, for
@@ -329,7 +329,7 @@ def backtest_fits(conn: sqlite3.Connection, as_of: date, measured: dict[str, dic
             for name, figures in measured.items()]
 
 
-def use_complaint_signal(conn: sqlite3.Connection, s: Scores) -> str | None:
+def use_complaint_signal(conn: Connection, s: Scores) -> str | None:
     """Apply the shop's stored complaint signal for s.model (measured by `crm report model --backtest`,
     kept by the stored fits' reuse policy) to the churn ranking when it is supported; the note to print."""
     if s.model == history.MODEL or not s.flagged.any():
@@ -347,7 +347,7 @@ def use_complaint_signal(conn: sqlite3.Connection, s: Scores) -> str | None:
     return f"complaints and low ratings count in the ranking: {signal.get('reason')}"
 
 
-def segment_rows(conn: sqlite3.Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
+def segment_rows(conn: Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
     """Customers and revenue per RFM segment. RFM needs no model, so none is fitted."""
     base = load(conn, as_of or values.now().date())
     segments = _rfm(base)[3]
@@ -398,7 +398,7 @@ class CustomerScores(dict):
         self.notes = notes
 
 
-def customer_scores(conn: sqlite3.Connection, customer_id: int, *, as_of: date | None = None,
+def customer_scores(conn: Connection, customer_id: int, *, as_of: date | None = None,
                     model: str = DEFAULT_MODEL) -> CustomerScores | None:
     """The scores `customer show` prints; None for a customer who has not bought yet.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import operator
-import sqlite3
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crmcli import values
+from crmcli.db import Connection
 
 if TYPE_CHECKING:
     from crmcli.analytics.report import Scores
@@ -30,7 +30,7 @@ _NAMES_SQL = ("SELECT c.name, c.email FROM json_each(?) j LEFT JOIN customers c 
               "ORDER BY j.key")
 
 
-def names(conn: sqlite3.Connection, ids: list[int]) -> tuple[list[str], list[str | None]]:
+def names(conn: Connection, ids: list[int]) -> tuple[list[str], list[str | None]]:
     """The names and emails of the customers `ids`, in that order ('' and None for one not found)."""
     found = conn.execute(_NAMES_SQL, (json.dumps(ids),)).fetchall()
     return ([name if name is not None else "" for name, _ in found], [email for _, email in found])
@@ -115,7 +115,7 @@ class ReportRows:
     the scores. Iterate for dicts, or call column_chunks once for lists; not both.
     """
 
-    def __init__(self, conn: sqlite3.Connection, s: Scores, order: Sequence[int], explain: Callable[..., str]):
+    def __init__(self, conn: Connection, s: Scores, order: Sequence[int], explain: Callable[..., str]):
         self._conn, self._s, self._explain = conn, s, explain
         self._order = np.asarray(order, dtype=np.int64)
         self._started = False
@@ -176,6 +176,6 @@ class ReportRows:
             yield columns
 
 
-def rows(conn: sqlite3.Connection, s: Scores, order: Sequence[int], explain: Callable[..., str]) -> ReportRows:
+def rows(conn: Connection, s: Scores, order: Sequence[int], explain: Callable[..., str]) -> ReportRows:
     """The rows for the customers in `order` (indices into the scores), ranked from 1, each with its `why`."""
     return ReportRows(conn, s, order, explain)

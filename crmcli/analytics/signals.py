@@ -28,7 +28,6 @@ MIN_FLAGGED) or too few predicted purchase days among them (under MIN_PREDICTED)
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from crmcli.analytics import backtest
+from crmcli.db import Connection
 
 Z_95 = 1.959963984540054  # the standard normal's 97.5% point
 ZERO_EVENTS_UPPER = -math.log(0.025)  # exact Poisson upper 97.5% bound on the mean after 0 events
@@ -125,7 +125,7 @@ def from_check(data: backtest.Split, check: backtest.ModelCheck) -> Signal:
                   reason=f"{verdict} (lift {value:.2f}, 95% interval {low:.2f} to {high:.2f})")
 
 
-def complaint_signal(conn: sqlite3.Connection, as_of: date, model: str = "pareto",
+def complaint_signal(conn: Connection, as_of: date, model: str = "pareto",
                      holdout_days: int | None = None) -> Signal | None:
     """The complaint signal for `model` on the shop's own backtest as of `as_of` (inside the caller's
     snapshot), or None when there is too little data for a backtest or the model is not a purchase model

@@ -35,8 +35,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from crmcli import values
+from crmcli import db, values
 from crmcli.analytics.fitting import FitResult
+from crmcli.db import Connection
+from crmcli.errors import DatabaseUnusable
 
 REUSE_DAYS = 7
 REUSE_CHANGE = 0.02
@@ -86,7 +88,7 @@ def _end(day: date) -> str:
     return day.isoformat() + "~"  # every stored moment of that day sorts below it
 
 
-def seen(conn: sqlite3.Connection, as_of: date, customers: int, repeat_customers: int, purchase_days: int,
+def seen(conn: Connection, as_of: date, customers: int, repeat_customers: int, purchase_days: int,
          purchases: int) -> Seen:
     """The data marks of a fit made now on the base as of `as_of` (inside the fit's snapshot); `purchases`
     is the base's count of purchase records up to `as_of` (data.CustomerBase.purchase_records summed)."""
@@ -121,7 +123,7 @@ _COLUMNS = ("model", "as_of", "params", "customers", "repeat_customers", "purcha
             "fitted_at", "crm_version")
 
 
-def find(conn: sqlite3.Connection, model: str, as_of: date) -> StoredFit | None:
+def find(conn: Connection, model: str, as_of: date) -> StoredFit | None:
     """The stored fit of `model` that the reuse policy allows for a command as of `as_of`, or None."""
     rows = conn.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM model_fits WHERE model = ? AND as_of <= ? AND as_of >= ? "
@@ -140,19 +142,20 @@ def most_changed(purchases: int) -> int:
     return math.ceil(REUSE_CHANGE * purchases) - 1
 
 
-def changed_since(conn: sqlite3.Connection, fit: StoredFit, as_of: date, cap: int | None = None) -> int:
+def changed_since(conn: Connection, fit: StoredFit, as_of: date, cap: int | None = None) -> int:
     """Purchases a command as of `as_of` sees that `fit` did not: dated after its as-of day (up to
     `as_of`), or recorded after it with an earlier date. Counted up to `cap` (enough to refuse)."""
     cap = most_changed(fit.seen.purchases) + 1 if cap is None else cap
     fit_end = _end(fit.as_of)
     later = conn.execute(
-        "SELECT count(*) FROM (SELECT 1 FROM interactions WHERE type = 'purchase' AND at >= ? AND at < ? LIMIT ?)",
+        "SELECT count(*) FROM (SELECT 1 FROM interactions WHERE type = 'purchase' AND at >= ? AND at < ? LIMIT ?) "
+        "AS later",
         (fit_end, _end(as_of), cap)).fetchone()[0]
     backdated = conn.execute(
         # NOT INDEXED: the rows after the newest the fit saw, by rowid; the planner would otherwise scan
         # every purchase's (type, at) entry to find the few new ones.
         "SELECT count(*) FROM (SELECT 1 FROM interactions NOT INDEXED WHERE id > ? AND type = 'purchase' AND at < ? "
-        "LIMIT ?)",
+        "LIMIT ?) AS backdated",
         (fit.seen.max_interaction_id, fit_end, cap)).fetchone()[0]
     return int(later) + int(backdated)
 
@@ -179,7 +182,7 @@ def _to_row(fit: StoredFit) -> tuple:
             fit.iterations, fit.fitted_at, fit.crm_version)
 
 
-def save(conn: sqlite3.Connection, fits: list[StoredFit]) -> str | None:
+def save(conn: Connection, fits: list[StoredFit]) -> str | None:
     """Store the fits made by a command, in a transaction of their own; call it outside any snapshot.
 
     Returns None when stored (or nothing to store), else a note why not. Never raises for a busy,
@@ -190,22 +193,20 @@ def save(conn: sqlite3.Connection, fits: list[StoredFit]) -> str | None:
         return None
     if conn.in_transaction:
         raise RuntimeError("stored.save must run outside the command's snapshot")
-    timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {STORE_BUSY_MS}")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany(f"INSERT OR REPLACE INTO model_fits ({', '.join(_COLUMNS)}) "
-                             f"VALUES ({', '.join('?' * len(_COLUMNS))})", [_to_row(fit) for fit in fresh])
-            conn.execute("COMMIT")
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+        with db.transaction(conn, busy_ms=STORE_BUSY_MS):
+            conn.executemany(_UPSERT, [_to_row(fit) for fit in fresh])
     except sqlite3.Error as exc:
         return _why_not_stored(exc)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+    except DatabaseUnusable as exc:  # a server's refusal, in words already
+        return f"the fit was not stored ({exc.message}); the next report fits again"
     return None
+
+
+# A fit replaces the one of the same model and as-of day (the UNIQUE key), in SQL both engines run.
+_UPSERT = (f"INSERT INTO model_fits ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+           f"ON CONFLICT (model, as_of) DO UPDATE SET "
+           f"{', '.join(f'{c} = excluded.{c}' for c in _COLUMNS if c not in ('model', 'as_of'))}")
 
 
 def _why_not_stored(exc: sqlite3.Error) -> str:
@@ -219,7 +220,7 @@ def _why_not_stored(exc: sqlite3.Error) -> str:
     return f"the fit was not stored ({why}); the next report fits again"
 
 
-def stored_fits(conn: sqlite3.Connection) -> list[StoredFit]:
+def stored_fits(conn: Connection) -> list[StoredFit]:
     """Every stored fit, newest as-of day first (for `crm report model`)."""
     return [_from_row(row) for row in conn.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM model_fits ORDER BY as_of DESC, model")]

@@ -23,7 +23,6 @@ fits one model, not three, at every end but the last.)
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 
 import numpy as np
@@ -32,11 +31,12 @@ from crmcli.analytics import fitset, heuristic, history
 from crmcli.analytics.data import CustomerBase, load, load_many
 from crmcli.analytics.report import DEFAULT_MODEL, MODELS
 from crmcli.analytics.stored import StoredFit
+from crmcli.db import Connection
 
 LOST_BELOW = 0.5
 
 
-def p_alive_as_of(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray]:
+def p_alive_as_of(conn: Connection, day: date, model: str = DEFAULT_MODEL) -> tuple[np.ndarray, np.ndarray]:
     """(customer ids, P(alive)) of every customer who had bought by `day`, as report.score computes them
     (NaN for all when there is too little history for a model)."""
     base = load(conn, day)
@@ -44,13 +44,13 @@ def p_alive_as_of(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODE
     return base.customer_id, np.full(len(base), np.nan) if p_alive is None else p_alive
 
 
-def lost_customers(conn: sqlite3.Connection, day: date, model: str = DEFAULT_MODEL) -> set[int]:
+def lost_customers(conn: Connection, day: date, model: str = DEFAULT_MODEL) -> set[int]:
     """Ids of the customers the churn model calls lost as of `day` (P(alive) < 0.5), or with too little
     history for a model, those silent for longer than their hiatus (history.lapsed), as report churn says."""
     return set(_lost(conn, load(conn, day), model, None)[0].tolist())
 
 
-def lost_by_day(conn: sqlite3.Connection, days: list[date], model: str = DEFAULT_MODEL,
+def lost_by_day(conn: Connection, days: list[date], model: str = DEFAULT_MODEL,
                 made: list[StoredFit] | None = None) -> dict[date, np.ndarray]:
     """lost_customers at each day (as sorted id arrays), with one model for all of them: `model`, or for
     auto the model it chooses at the latest day (the module's docstring says why). The fits made, not
@@ -69,7 +69,7 @@ def newly_lost(now: np.ndarray, before: np.ndarray) -> int:
     return len(np.setdiff1d(now, before, assume_unique=True))
 
 
-def _lost(conn: sqlite3.Connection, base: CustomerBase, model: str,
+def _lost(conn: Connection, base: CustomerBase, model: str,
           made: list[StoredFit] | None) -> tuple[np.ndarray, str]:
     p_alive, chosen = _scored(conn, base, model, made)
     if p_alive is None:
@@ -79,7 +79,7 @@ def _lost(conn: sqlite3.Connection, base: CustomerBase, model: str,
     return base.customer_id[lost], chosen  # sorted, as the base is: a Python set of each day's was 60 MB at 1M
 
 
-def _scored(conn: sqlite3.Connection, base: CustomerBase, model: str,
+def _scored(conn: Connection, base: CustomerBase, model: str,
             made: list[StoredFit] | None = None) -> tuple[np.ndarray | None, str]:
     """The base's P(alive) (None without a converged fit) and the model scored with."""
     if not len(base):

@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 from contextlib import suppress
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,9 +50,10 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     db: Annotated[
-        Path | None,
-        typer.Option("--db", help="Database file. Default: $CRM_DB, else crm.db in your user data folder. "
-                     "Before or after the subcommand.", dir_okay=False, show_default=False, metavar="FILE"),
+        str | None,
+        typer.Option("--db", help="Database file, or a PostgreSQL server's address (postgresql://user@host/dbname). "
+                     "Default: $CRM_DB, else crm.db in your user data folder. Before or after the subcommand.",
+                     show_default=False, metavar="FILE|URL"),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No notes on stderr, only errors: a healthy cron job prints "
@@ -73,7 +73,7 @@ def root(
     set_quiet(quiet)
     output.set_crlf(crlf)
     # No --output, --rejects, export or backup may write onto the database or its -wal/-shm files.
-    output.protect_database(ctx.obj.path)
+    output.protect_database(None if ctx.obj.server else ctx.obj.path)
 
 
 app.add_typer(customer.app, name="customer")

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from crmcli import db
+from crmcli.db import Connection
 from crmcli.errors import (
     CrmError,
     DatabaseUnusable,
@@ -67,7 +68,7 @@ def say(text: object) -> None:
 
 
 @contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def write_transaction(conn: Connection) -> Iterator[Connection]:
     """The command's one write transaction, committed only after what it printed on stdout got out.
 
     A command that fails, its output included, changes nothing: so the output is written and flushed
@@ -193,21 +194,47 @@ class CrmGroup(TyperGroup):
 class State:
     """Per-invocation state on ctx.obj: where the database is, and its connection once opened."""
 
-    def __init__(self, db_path: Path | None):
-        self.db_path = db_path
-        self.conn: sqlite3.Connection | None = None
+    def __init__(self, db_given: str | None):
+        self.db_given = db_given
+        self.conn: Connection | None = None
+
+    @property
+    def given(self) -> str | None:
+        return self.db_given if self.db_given else os.environ.get("CRM_DB") or None
+
+    @property
+    def server(self) -> str | None:
+        """The PostgreSQL server's address, when --db or $CRM_DB is one."""
+        given = self.given
+        return given if given and db.is_server_address(given) else None
 
     @property
     def path(self) -> Path:
-        given = self.db_path if self.db_path else os.environ.get("CRM_DB")
+        """The database file. A command that works on the file itself (backup, restore) asks for it, so
+        on a server it is refused, pointing at the server's own tool."""
+        given = self.given
         if given:
-            db.refuse_server_address(str(given), self.named_by)
-        return Path(self.db_path).expanduser() if self.db_path else db.default_path()
+            db.refuse_server_address(given, self.named_by)
+            if db.is_server_address(given):
+                from crmcli import postgres
+
+                raise DatabaseUnusable(f"{self.named_by} is the PostgreSQL server {postgres.shown(given)}: this "
+                                       "command works on a database file. On a server, use pg_dump and pg_restore")
+        return Path(given).expanduser() if given else db.default_path()
+
+    @property
+    def where(self) -> str:
+        """The database, as messages name it: the file's path, or the server's address without a password."""
+        if self.server:
+            from crmcli import postgres
+
+            return postgres.shown(self.server)
+        return str(self.path)
 
     @property
     def named_by(self) -> str:
         """Where the path came from, for a message about it."""
-        if self.db_path:
+        if self.db_given:
             return "--db"
         return "$CRM_DB" if os.environ.get("CRM_DB") else "the default place"
 
@@ -219,14 +246,14 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-def connection(ctx: typer.Context, *, create: bool = True) -> sqlite3.Connection:
+def connection(ctx: typer.Context, *, create: bool = True) -> Connection:
     """Open the database on first use in this command; closed when the command ends.
 
     create=False for a command that only reads: a missing database is then an error naming the path
     (exit 3), and no file or folder is made, so a mistyped --db or CRM_DB cannot pass unnoticed."""
     current = state(ctx)
     if current.conn is None:
-        current.conn = db.connect(current.path, create=create, named_by=current.named_by)
+        current.conn = db.connect(current.server or current.path, create=create, named_by=current.named_by)
         ctx.find_root().call_on_close(current.conn.close)
     return current.conn
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sqlite3
+from typing import Annotated, cast
 
 import typer
 
@@ -269,7 +270,15 @@ def forget(
                 "for good?", without_asking="erase without asking", declined="nothing erased")
     with write_transaction(conn):
         erased = history.forget(conn, customer_id)
-    if not db.truncate_wal(conn):
+    if db.is_server(conn):
+        from crmcli import postgres
+
+        postgres.vacuum(conn, history.ERASED_TABLES)  # the old row versions, with the erased text, go too
+        note(_forget_summary(erased))
+        note("note: the server's write-ahead log, its replicas and base backups may still hold the erased text "
+             "until they are recycled (README, \"Sharing one customer base\")")
+        return
+    if not db.truncate_wal(cast(sqlite3.Connection, conn)):
         note("note: another program is reading the database, so the erased text may stay in its "
              "write-ahead log (the -wal file) until that program finishes")
     note(_forget_summary(erased))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -53,9 +54,10 @@ def backup(
     """Write a consistent copy of the database (safe while others use it); readable by you only."""
     from crmcli.transfer import backup as backups
 
-    conn = connection(ctx, create=False)
-    written = backups.backup(conn, state(ctx).path, path, force=force)
-    note(f"backed up {state(ctx).path} to {written}")
+    database = state(ctx).path  # a file: a server is backed up by pg_dump (State.path says so)
+    conn = cast(sqlite3.Connection, connection(ctx, create=False))
+    written = backups.backup(conn, database, path, force=force)
+    note(f"backed up {database} to {written}")
 
 
 def restore(

@@ -32,10 +32,10 @@ def demo(
     with write_transaction(conn):
         existing = customers_module.count(conn)
         if existing and not force:
-            raise Conflict(f"demo: the database {state(ctx).path} already holds {existing} customers; "
+            raise Conflict(f"demo: the database {state(ctx).where} already holds {existing} customers; "
                            "use --force to replace them, or --db to choose another file")
         counts = demo_module.fill(conn, count=customers, seed=seed, replace=force)
-    note(f"demo business created in {state(ctx).path}: {counts['customers']} customers, "
+    note(f"demo business created in {state(ctx).where}: {counts['customers']} customers, "
          f"{counts['interactions']} interactions, {counts['feedback']} feedback")
     note("try: crm report best    crm report churn    crm customer list --search nguyễn")
 
@@ -44,6 +44,12 @@ def init(ctx: typer.Context) -> None:
     """Create an empty database (at --db, $CRM_DB or the default place) and say where; harmless if it exists."""
     from crmcli import db
 
+    if state(ctx).server:
+        conn = connection(ctx)  # a new, empty database on the server is made crm's as it opens
+        with db.snapshot(conn):
+            held = customers_module.count(conn)
+        note(f"the crmcli database {state(ctx).where} is ready ({held} customers)")
+        return
     path = state(ctx).path
     existed = path.exists()
     conn = connection(ctx)
@@ -60,7 +66,7 @@ def info(ctx: typer.Context, fmt: FormatOption = None, output: OutputOption = No
     from crmcli.cli.views import render_record
     from crmcli.reports.info import database_info
 
-    record = database_info(connection(ctx, create=False), state(ctx).path)
+    record = database_info(connection(ctx, create=False), state(ctx).server or state(ctx).path)
     render_record(record, fmt, output, title="crm database")
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from crmcli.cli.common import OutputFormat
+from crmcli.db import Connection
 
 # The parts of a record that are lists of records: a CSV cell counts them, even when there are none.
 _RECORD_LISTS = ("open_complaints", "open_followups", "timeline")
@@ -70,7 +70,7 @@ def _json_ready(value: Any) -> Any:
     return plain(value)
 
 
-def customer_scores(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any] | None:
+def customer_scores(conn: Connection, customer_id: int) -> dict[str, Any] | None:
     """The customer's RFM scores, P(alive), predicted value and why (filled in by the analytics), from the
     stored fits; the first time (no stored fit yet) the whole base is fitted, with a spinner on a terminal.
     Call inside the command's snapshot, then keep_scores_fits(conn, scores) after it."""
@@ -84,7 +84,7 @@ def customer_scores(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any
         return report.customer_scores(conn, customer_id)
 
 
-def keep_scores_fits(conn: sqlite3.Connection, scores: dict[str, Any] | None) -> None:
+def keep_scores_fits(conn: Connection, scores: dict[str, Any] | None) -> None:
     """After the snapshot: the notes of customer_scores and the fits it made, stored for the next show."""
     from crmcli.cli.common import note
     from crmcli.cli.report import keep_fits

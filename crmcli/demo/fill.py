@@ -3,13 +3,13 @@ core functions that the commands use, so demo data passes the same checks as rea
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 
 from crmcli import customers, feedback, followups, interactions, values
+from crmcli.db import Connection
 
 
-def fill(conn: sqlite3.Connection, *, count: int = 200, seed: int = 1, replace: bool = False,
+def fill(conn: Connection, *, count: int = 200, seed: int = 1, replace: bool = False,
          today: date | None = None) -> dict[str, int]:
     """Insert a generated business of `count` customers (call inside a transaction).
 
@@ -44,7 +44,7 @@ def fill(conn: sqlite3.Connection, *, count: int = 200, seed: int = 1, replace: 
             "followups": len(business.followups), "targets": targets}
 
 
-def _set_targets(conn: sqlite3.Connection, today: date) -> int:
+def _set_targets(conn: Connection, today: date) -> int:
     """Monthly targets a little above the typical month of the past year: some months meet them, some miss.
 
     Each is the median of the last 12 complete months, rounded to a number a person would pick

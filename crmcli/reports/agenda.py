@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from typing import Any
 
 from crmcli import sql, values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 from crmcli.followups import list_followups, main_staff, staff_key
 
@@ -20,7 +20,7 @@ QUIET_MIN_DAYS = 14
 QUIET_DEFAULT_LIMIT = 10
 
 
-def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
+def quiet_customers(conn: Connection, *, today: date | None = None,
                     limit: int | None = QUIET_DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Best customers gone quiet, best first.
 
@@ -38,7 +38,7 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     stop = today.isoformat() + "~"  # after every moment of today
     latest = conn.execute(  # two index seeks (an aggregate max ignores a type with no rows)
         "SELECT max(at) FROM (SELECT max(at) AS at FROM interactions WHERE type = 'purchase' "
-        "UNION ALL SELECT max(at) FROM interactions WHERE type = 'refund')").fetchone()[0]
+        "UNION ALL SELECT max(at) FROM interactions WHERE type = 'refund') AS latest").fetchone()[0]
     if latest is None or latest < stop:
         buyers = """SELECT customer_id, purchase_days AS days, first_purchase_day AS first_day,
                            last_purchase_day AS last_day, net_revenue_cents AS net_cents
@@ -48,12 +48,12 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
                        SELECT customer_id, {sql.PURCHASE_DAYS} AS days, {sql.FIRST_PURCHASE_DAY} AS first_day,
                               {sql.LAST_PURCHASE_DAY} AS last_day, {sql.NET_REVENUE_CENTS} AS net_cents
                          FROM interactions WHERE type IN ('purchase', 'refund') AND at < :stop
-                          AND customer_id IN (SELECT id FROM customers) GROUP BY customer_id)
+                          AND customer_id IN (SELECT id FROM customers) GROUP BY customer_id) AS totals
                       WHERE days > 0"""
     # The best fifth in revenue order, read lazily (from the summary, straight down its index): with a
     # limit, reading stops at the limit-th quiet one.
-    best = conn.execute(f"""SELECT * FROM ({buyers}) ORDER BY net_cents DESC, customer_id
-                             LIMIT ((SELECT count(*) FROM ({buyers})) + 4) / 5""", {"stop": stop})
+    best = conn.execute(f"""SELECT * FROM ({buyers}) AS buyers ORDER BY net_cents DESC, customer_id
+                             LIMIT ((SELECT count(*) FROM ({buyers}) AS counted) + 4) / 5""", {"stop": stop})
     quiet = []
     for row in best:
         if row["days"] < 2:
@@ -84,7 +84,7 @@ def quiet_customers(conn: sqlite3.Connection, *, today: date | None = None,
     return quiet
 
 
-def agenda(conn: sqlite3.Connection, *, by: str | None = None,
+def agenda(conn: Connection, *, by: str | None = None,
            quiet_limit: int | None = QUIET_DEFAULT_LIMIT) -> list[dict[str, Any]]:
     """Today's work, as one list of AGENDA_COLUMNS rows in three sections:
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from crmcli import db
+from crmcli.db import Connection
 from crmcli.migrations import INTERACTION_TYPES
 
 
@@ -17,7 +17,7 @@ from crmcli.migrations import INTERACTION_TYPES
 def _moment(extreme: str) -> str:
     per_type = " UNION ALL ".join(f"SELECT {extreme}(at) AS at FROM interactions WHERE type = '{kind}'"
                                   for kind in INTERACTION_TYPES)
-    return f"SELECT {extreme}(at) FROM ({per_type})"
+    return f"SELECT {extreme}(at) FROM ({per_type}) AS moments"
 
 
 _COUNTS = {
@@ -31,9 +31,17 @@ _COUNTS = {
 }
 
 
-def database_info(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
-    """The record `crm info` shows, read in one snapshot."""
+def database_info(conn: Connection, where: Path | str) -> dict[str, Any]:
+    """The record `crm info` shows, read in one snapshot. where: the file, or the server's address."""
     with db.snapshot(conn):
         counts = {key: conn.execute(query).fetchone()[0] for key, query in _COUNTS.items()}
-        return {"path": str(path.resolve()), "schema_version": db.schema_version(conn),
-                "size_bytes": path.stat().st_size, **counts}
+        if isinstance(where, Path):
+            return {"backend": "sqlite", "path": str(where.resolve()), "schema_version": db.schema_version(conn),
+                    "size_bytes": where.stat().st_size, **counts}
+        from crmcli import postgres
+
+        server = conn.execute("SELECT current_database(), current_user, pg_database_size(current_database()), "
+                              "current_setting('server_version')").fetchone()
+        return {"backend": "postgresql", "server": postgres.shown(where), "database": server[0], "user": server[1],
+                "server_version": server[3], "schema_version": db.schema_version(conn), "size_bytes": server[2],
+                **counts}

@@ -26,13 +26,13 @@ loaded only for `customers_lost`, which needs the churn model
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from crmcli import sql, values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 
 PERIOD_KINDS = ("month", "quarter", "year")
@@ -144,7 +144,7 @@ def _window(p: Period) -> dict[str, str]:
     return {"start": p.start.isoformat(), "last": p.last_day.isoformat(), "stop": p.last_day.isoformat() + "~"}
 
 
-def _one(conn: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Any:
+def _one(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
     return conn.execute(sql, params).fetchone()[0]
 
 
@@ -164,7 +164,7 @@ def _share(part: int, whole: int) -> float | None:
 _FROM_PURCHASES = {"active_customers", "repeat_purchase_rate", "revenue", "top20_revenue_share"}
 
 
-def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+def period_metrics(conn: Connection, p: Period, names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The metrics of one period, except customers_lost (see summary()). `names` limits which."""
     wanted = set(names or METRIC_BY_NAME) - {"customers_lost"}
     w = _window(p)
@@ -184,7 +184,7 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
     active = sum(row["bought"] for row in per_customer)
     if "new_customers" in wanted:
         result["new_customers"] = _one(
-            conn, f"SELECT count(*) FROM ({_FIRST_PURCHASE}) WHERE first_day BETWEEN :start AND :last", w)
+            conn, f"SELECT count(*) FROM ({_FIRST_PURCHASE}) AS firsts WHERE first_day BETWEEN :start AND :last", w)
     if "active_customers" in wanted:
         result["active_customers"] = active
     if "retention_rate" in wanted:
@@ -224,7 +224,7 @@ def period_metrics(conn: sqlite3.Connection, p: Period, names: tuple[str, ...] |
     return {name: result[name] for name in METRIC_BY_NAME if name in result}
 
 
-def summary(conn: sqlite3.Connection, *, period: str = "month", count: int = 6, as_of: date | None = None,
+def summary(conn: Connection, *, period: str = "month", count: int = 6, as_of: date | None = None,
             targets: dict[str, Any] | None = None, include_lost: bool = True,
             made: list[Any] | None = None) -> list[dict[str, Any]]:
     """The tidy summary: one row per period (oldest first) and metric, with the target beside the actual.

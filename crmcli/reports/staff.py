@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from typing import Any
 
 from crmcli import sql, values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 from crmcli.reports.metrics import median_days
 
@@ -24,7 +24,7 @@ def _range(since: str | None, until: str | None) -> tuple[str, str, date | None,
     return (start.isoformat() if start else "", end.isoformat() + "~" if end else "~", start, end)
 
 
-def staff_rows(conn: sqlite3.Connection, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
+def staff_rows(conn: Connection, *, since: str | None = None, until: str | None = None) -> list[dict[str, Any]]:
     """Per staff member, what they did for customers from `since` to `until` (inclusive dates; default all).
 
     Events with no staff member recorded are not counted. followups_overdue is as of today,

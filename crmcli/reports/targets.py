@@ -7,12 +7,12 @@ targets are kept in integer cents; rates as a share from 0 to 1.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from crmcli import values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput, NotFound
 from crmcli.reports import metrics
 
@@ -78,7 +78,7 @@ def _target(metric: str, value: float | None, amount_cents: int | None) -> Any:
     return value
 
 
-def set_target(conn: sqlite3.Connection, metric: str, value: Any, *, per: str = "month") -> dict[str, Any]:
+def set_target(conn: Connection, metric: str, value: Any, *, per: str = "month") -> dict[str, Any]:
     """Set (or replace) the target for `metric` per month, quarter or year. Call inside a transaction."""
     name = metric_name(metric)
     kind = metrics.check_kind(per, "per")
@@ -92,20 +92,20 @@ def set_target(conn: sqlite3.Connection, metric: str, value: Any, *, per: str = 
     return {"metric": name, "per": kind, "direction": direction(name), "target": _target(name, number, cents)}
 
 
-def remove(conn: sqlite3.Connection, metric: str, *, per: str = "month") -> None:
+def remove(conn: Connection, metric: str, *, per: str = "month") -> None:
     name = metric_name(metric)
     kind = metrics.check_kind(per, "per")
     if conn.execute("DELETE FROM targets WHERE metric = ? AND per = ?", (name, kind)).rowcount == 0:
         raise NotFound(f"metric: no target for {name} per {kind}")
 
 
-def targets_for(conn: sqlite3.Connection, per: str) -> dict[str, Any]:
+def targets_for(conn: Connection, per: str) -> dict[str, Any]:
     """metric -> target, for one kind of period."""
     return {row["metric"]: _target(row["metric"], row["value"], row["amount_cents"])
             for row in conn.execute("SELECT metric, value, amount_cents FROM targets WHERE per = ?", (per,))}
 
 
-def list_targets(conn: sqlite3.Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
+def list_targets(conn: Connection, *, as_of: date | None = None) -> list[dict[str, Any]]:
     """Every target, with the actual of the last complete period and whether it was met."""
     as_of = as_of or values.now().date()
     rows = []
@@ -124,7 +124,7 @@ def list_targets(conn: sqlite3.Connection, *, as_of: date | None = None) -> list
     return rows
 
 
-def check(conn: sqlite3.Connection, *, per: str = "month", as_of: date | None = None) -> dict[str, Any]:
+def check(conn: Connection, *, per: str = "month", as_of: date | None = None) -> dict[str, Any]:
     """Judge the targets per `per` on the last complete period.
 
     Returns {"period": label, "targets": n, "missed": [...], "not_judged": [...]}; each

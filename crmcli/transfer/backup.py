@@ -279,14 +279,14 @@ def restore(db_path: Path, source_path: Path) -> dict:
     existed = db_path.exists() and db_path.stat().st_size > 0
     aside = None
     try:
-        conn = db.connect(db_path)
+        conn = db.connect_file(db_path)
     except DatabaseUnusable:
         # The current file cannot be opened (damaged, another program's): exactly when a restore is
         # needed. Move it, with its -wal and -shm, aside as it is, and restore into a new file.
         if not db_path.exists():
             raise
         aside = _move_aside(db_path)
-        conn = db.connect(db_path)
+        conn = db.connect_file(db_path)
     try:
         _hold_alone(conn, db_path)
         if aside is None and existed:

@@ -8,12 +8,12 @@ through the one renderer (output.py), so memory stays flat.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from crmcli import db, values
+from crmcli.db import Connection
 from crmcli.errors import CrmError, InvalidInput
 
 KINDS = ("customers", "interactions", "feedback")
@@ -31,7 +31,7 @@ _QUERIES = {
     "customers": """
         SELECT c.id, c.name, c.email, c.phone, c.company,
                (SELECT group_concat(tag, ';') FROM (SELECT tag FROM customer_tags t
-                 WHERE t.customer_id = c.id ORDER BY tag)) AS tags,
+                 WHERE t.customer_id = c.id ORDER BY tag) AS ordered) AS tags,
                c.note, c.external_id, c.since
           FROM customers c ORDER BY c.id""",
     "interactions": """
@@ -43,7 +43,7 @@ _QUERIES = {
 }
 
 
-def rows(conn: sqlite3.Connection, kind: str, *, fmt: str = "csv") -> Iterator[dict[str, Any]]:
+def rows(conn: Connection, kind: str, *, fmt: str = "csv") -> Iterator[dict[str, Any]]:
     """The rows of one kind, oldest first, ready for output.render (call inside db.snapshot)."""
     if kind not in KINDS:
         raise InvalidInput("what", kind, "must be one of " + ", ".join((*KINDS, "all")))
@@ -66,7 +66,7 @@ def _csv_text(value: Any) -> Any:
     return value
 
 
-def export(conn: sqlite3.Connection, what: str, *, fmt: str = "csv", output: Path | None = None) -> list[Path | None]:
+def export(conn: Connection, what: str, *, fmt: str = "csv", output: Path | None = None) -> list[Path | None]:
     """Write one kind (or all three) to stdout, a file or a folder; returns what was written.
 
     All kinds are read in one snapshot, so the files agree with each other even

@@ -4,12 +4,12 @@ problems are said ('line N, column C: what is wrong ('value')')."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from crmcli import customers, values
+from crmcli.db import Connection
 from crmcli.errors import CrmError, InvalidInput
 from crmcli.transfer.csvcells import unescape
 from crmcli.transfer.imports.header import CUSTOMER_KEYS
@@ -59,7 +59,7 @@ class Importer:
     parallel = False  # True: prepare_chunk() may run in worker processes
     checks_foreign_keys = False  # True: SQLite's foreign key enforcement is off while it runs
 
-    def __init__(self, conn: sqlite3.Connection, batch_id: int, header: list[str | None], options: Options):
+    def __init__(self, conn: Connection, batch_id: int, header: list[str | None], options: Options):
         self.conn = conn
         self.batch_id = batch_id
         self.header = header  # crm's name of each column (after --map); None: a column left out

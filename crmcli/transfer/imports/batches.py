@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from crmcli import customers, interactions, values
+from crmcli.db import Connection
 from crmcli.errors import Conflict, NotFound
 from crmcli.transfer.imports import indexes
 from crmcli.transfer.imports.header import MAX_LISTED_NAMES
@@ -15,7 +15,7 @@ BATCH_COLUMNS = ("id", "kind", "source", "started_at", "rows_read", "added", "up
                  "customers_created", "undone_at")
 
 
-def list_batches(conn: sqlite3.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+def list_batches(conn: Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Import batches, newest first."""
     sql = f"SELECT {', '.join(BATCH_COLUMNS)} FROM import_batches ORDER BY id DESC" + (" LIMIT ?" if limit else "")
     return [dict(row) for row in conn.execute(sql, (limit,) if limit else ())]
@@ -45,15 +45,15 @@ _ADDED_SINCE = (
 )
 
 
-def _added_since(conn: sqlite3.Connection, batch_id: int) -> str | None:
+def _added_since(conn: Connection, batch_id: int) -> str | None:
     """What others added to the batch's customers, in words with counts and ids; None if nothing."""
     parts, owners = [], set()
     for one, many, sql in _ADDED_SINCE:
-        total = conn.execute(f"SELECT count(*) FROM ({sql})", {"b": batch_id}).fetchone()[0]
+        total = conn.execute(f"SELECT count(*) FROM ({sql}) AS added", {"b": batch_id}).fetchone()[0]
         if not total:
             continue
         shown = conn.execute(f"{sql} LIMIT {MAX_LISTED_NAMES}", {"b": batch_id}).fetchall()
-        owners.update(conn.execute(f"SELECT DISTINCT customer_id FROM ({sql}) LIMIT {MAX_LISTED_NAMES}",
+        owners.update(conn.execute(f"SELECT DISTINCT customer_id FROM ({sql}) AS added LIMIT {MAX_LISTED_NAMES}",
                                    {"b": batch_id}).fetchall())
         listed = ", ".join(str(row[0]) for row in shown) + (f" and {total - len(shown)} more" if total > len(shown)
                                                             else "")
@@ -67,7 +67,7 @@ def _added_since(conn: sqlite3.Connection, batch_id: int) -> str | None:
             f"{ids[0]}` and `crm customer history {ids[0]}`)")
 
 
-def undo(conn: sqlite3.Connection, batch_id: int, *, force: bool = False) -> dict[str, int]:
+def undo(conn: Connection, batch_id: int, *, force: bool = False) -> dict[str, int]:
     """Remove what a batch added (call inside a transaction). Returns the counts removed.
 
     Customers the batch added go with their tags. If others (another import, a

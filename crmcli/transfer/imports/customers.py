@@ -88,7 +88,8 @@ class CustomerImporter(Importer):
         if match is None:
             return self.add(row)
         matched_by, current = match
-        if self.conn.execute("INSERT OR IGNORE INTO temp.import_seen VALUES (?)", (current["id"],)).rowcount == 0:
+        seen = self.conn.execute("INSERT INTO temp.import_seen VALUES (?) ON CONFLICT DO NOTHING", (current["id"],))
+        if seen.rowcount == 0:
             raise Conflict(f"{row[matched_by]!r} is the same customer as an earlier row of this file", field=matched_by)
         if self.options.on_conflict == "fail":
             raise Conflict(f"{row[matched_by]!r} already belongs to customer {current['id']} "

@@ -5,13 +5,13 @@ the batch recorded, and the bad rows listed or written to the rejects file."""
 from __future__ import annotations
 
 import gc
-import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from typing import Any, BinaryIO, TextIO
 
 from crmcli import db, values
+from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 from crmcli.transfer import csvcells, csvfiles
 from crmcli.transfer.imports import blocks, jsonl, workers
@@ -43,7 +43,7 @@ _DEFAULT_OPTIONS = Options()
 
 
 def import_csv(
-    conn: sqlite3.Connection,
+    conn: Connection,
     kind: str,
     stream: BinaryIO,
     *,
@@ -72,9 +72,9 @@ def import_csv(
     try:
         with _bulk_runtime(), _foreign_keys_checked_by(importer_class, conn), db.transaction(conn):
             batch_id = conn.execute(
-                "INSERT INTO import_batches (kind, source, started_at) VALUES (?, ?, ?)",
+                "INSERT INTO import_batches (kind, source, started_at) VALUES (?, ?, ?) RETURNING id",
                 (kind, source, values.now().isoformat()),
-            ).lastrowid
+            ).fetchall()[0][0]
             assert batch_id is not None  # an INSERT always sets it
             importer = importer_class(conn, batch_id, file.header.names, options)
             chunks = file.chunks(importer)
@@ -168,7 +168,7 @@ def _take_chunks(importer: Importer, chunks: Iterator[Any], result: Result,
     return problem_count
 
 
-def _record_batch(conn: sqlite3.Connection, batch_id: int, result: Result) -> None:
+def _record_batch(conn: Connection, batch_id: int, result: Result) -> None:
     """What the import did, on its batch record (`crm import list`)."""
     conn.execute(
         """UPDATE import_batches SET finished_at = ?, rows_read = ?, added = ?, updated = ?, skipped = ?,
@@ -192,7 +192,7 @@ def _bulk_runtime() -> Iterator[None]:
 
 
 @contextmanager
-def _foreign_keys_checked_by(importer_class: type[Importer], conn: sqlite3.Connection) -> Iterator[None]:
+def _foreign_keys_checked_by(importer_class: type[Importer], conn: Connection) -> Iterator[None]:
     """For an importer that checks foreign keys itself, SQLite's per-row check is off.
 
     The bulk path writes only customer ids it has just read from the customers
@@ -201,7 +201,7 @@ def _foreign_keys_checked_by(importer_class: type[Importer], conn: sqlite3.Conne
     row, would cost about a third of the time spent inserting. The setting can
     only change outside a transaction, so it wraps the import's.
     """
-    if not importer_class.checks_foreign_keys or conn.in_transaction:
+    if not importer_class.checks_foreign_keys or conn.in_transaction or db.is_server(conn):  # a server checks
         yield
         return
     enforced = conn.execute("PRAGMA foreign_keys").fetchone()[0]

@@ -1,0 +1,153 @@
+"""crm on a PostgreSQL server (crmcli/postgres.py, postgres_schema.py), against a real one: the server that
+.ci/run starts, named by CRM_TEST_POSTGRES. Without one these tests skip (and fail under CI)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from _processes import CRM, run_crm
+from helpers import assert_error, freeze, new_pg_database, unchanged
+
+from crmcli import db, postgres
+
+pytestmark = pytest.mark.both_backends
+
+
+@pytest.mark.postgresql_only
+def test_the_demo_gives_the_same_reports_to_the_cent_on_both(crm, tmp_path, backend, isolated_database, monkeypatch):
+    """The same data, same as-of day and same models: byte-identical machine output on SQLite and the server."""
+    freeze(monkeypatch)  # both demos made at the same moment, so their stamps agree too
+    assert crm("demo").exit_code == 0
+    monkeypatch.setenv("CRM_DB", str(tmp_path / "same.db"))
+    assert crm("demo").exit_code == 0
+    commands = [("report", "best", "--limit", "0"), ("report", "churn", "--limit", "0"),
+                ("customer", "list", "--limit", "0"), ("customer", "show", "3", "--format", "json"),
+                ("report", "summary", "--periods", "3"), ("agenda",), ("feedback", "list", "--open")]
+    on_file = {args: crm(*args, "--format", "csv") if "--format" not in args else crm(*args) for args in commands}
+    monkeypatch.setenv("CRM_DB", str(isolated_database))
+    for args, expected in on_file.items():
+        got = crm(*args, "--format", "csv") if "--format" not in args else crm(*args)
+        assert expected.exit_code == 0 and got.exit_code == 0, (args, got.stderr, expected.stderr)
+        assert got.stdout == expected.stdout, args
+
+
+def test_info_names_the_backend_and_the_server(crm, backend, isolated_database):
+    import json
+
+    assert crm("init").exit_code == 0
+    record = json.loads(crm("info", "--format", "json").stdout)
+    assert record["backend"] == backend
+    assert record["schema_version"] == db.schema_version(db.connect(isolated_database))
+    if backend == "postgresql":
+        assert record["server"] == postgres.shown(str(isolated_database))
+        assert record["database"] in str(isolated_database) and record["server_version"]
+
+
+def test_eight_writers_at_once_lose_nothing(backend, isolated_database):
+    """8 processes, each adding customers and purchases in its own commands: every row is stored, the ids
+    are unique, and the per-customer summary the triggers keep equals the aggregate."""
+    per_writer = 6
+    script = textwrap.dedent(f"""
+        import subprocess, sys
+        crm = {CRM!r}
+        for i in range({per_writer}):
+            ref = subprocess.run([*crm, "customer", "add", f"Writer {{sys.argv[1]}} customer {{i}}"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            subprocess.run([*crm, "interaction", "add", ref, "--type", "purchase", "--amount", "10.00"],
+                           capture_output=True, check=True)
+    """)
+    writers = [subprocess.Popen([sys.executable, "-c", script, str(n)], env=os.environ.copy()) for n in range(8)]
+    assert [w.wait(timeout=300) for w in writers] == [0] * 8
+    conn = db.connect(isolated_database)
+    assert conn.execute("SELECT count(*), count(DISTINCT id) FROM customers").fetchone()[:] == (8 * per_writer,) * 2
+    assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 8 * per_writer
+    summary = conn.execute("SELECT count(*), sum(purchase_records), sum(net_revenue_cents) "
+                           "FROM customer_summary").fetchone()
+    assert tuple(summary) == (8 * per_writer, 8 * per_writer, 8 * per_writer * 1000)
+
+
+def test_a_killed_client_leaves_no_half_written_transaction(backend, isolated_database, tmp_path):
+    """A process killed (SIGKILL) inside crm's write transaction: nothing it wrote is seen, and the next
+    writer is not kept waiting for long."""
+    ready = tmp_path / "ready"
+    script = textwrap.dedent(f"""
+        import time
+        from crmcli import customers, db
+        conn = db.connect({str(isolated_database)!r})
+        with db.transaction(conn):
+            for i in range(50):
+                customers.add(conn, f"Half {{i}}")
+            open({str(ready)!r}, "w").close()
+            time.sleep(600)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
+    for _ in range(600):
+        if ready.exists() or child.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.1"])
+    assert ready.exists()
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    after = run_crm("customer", "add", "Whole", timeout=60)
+    assert after.returncode == 0, after.stderr
+    listed = run_crm("customer", "list", "--format", "csv").stdout.splitlines()
+    assert [line.split(",")[1] for line in listed[1:]] == ["Whole"]
+
+
+@pytest.mark.postgresql_only
+def test_a_database_of_another_program_is_refused_and_left_as_it_is(crm, backend, isolated_database):
+    other = new_pg_database("template0")
+    import psycopg
+
+    with psycopg.connect(other, autocommit=True) as raw:
+        raw.execute("CREATE TABLE invoices (id int)")
+    with unchanged(other):
+        assert_error(crm("--db", other, "customer", "add", "Ann"), 3, "tables of another program", "invoices",
+                     "left as it is")
+
+
+@pytest.mark.postgresql_only
+def test_a_newer_schema_is_refused(crm, backend, isolated_database):
+    conn = db.connect(isolated_database)
+    conn.execute("UPDATE crm_schema SET version = version + 1")
+    with unchanged(isolated_database):
+        assert_error(crm("customer", "add", "Ann"), 3, "newer crmcli", "upgrade crmcli")
+
+
+@pytest.mark.postgresql_only
+def test_backup_and_restore_of_a_server_point_at_pg_dump(crm, backend, isolated_database, tmp_path):
+    assert_error(crm("backup", tmp_path / "copy.db"), 3, "PostgreSQL server", "pg_dump")
+    assert_error(crm("restore", tmp_path / "copy.db", "--yes"), 3, "PostgreSQL server", "pg_restore")
+    assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_password_is_never_shown(backend):
+    assert postgres.shown("postgresql://ann:s3cret@db.example/shop") == "postgresql://ann:***@db.example/shop"
+    assert postgres.shown("postgresql://ann@db.example/shop") == "postgresql://ann@db.example/shop"
+
+
+def test_forget_on_the_server_erases_live_rows_and_history(crm, backend, isolated_database):
+    assert crm("customer", "add", "Ann Secret", "--email", "ann@secret.example", "--note", "private").exit_code == 0
+    assert crm("customer", "edit", "1", "--phone", "555 0101").exit_code == 0
+    result = crm("customer", "forget", "1", "--yes")
+    assert result.exit_code == 0, result.stderr
+    conn = db.connect(isolated_database)
+    text = repr([tuple(r) for table in ("customers", "customer_history")
+                 for r in conn.execute(f"SELECT * FROM {table}")])
+    assert "Ann Secret" not in text and "ann@secret.example" not in text and "555 0101" not in text
+    if backend == "postgresql":
+        assert "write-ahead log, its replicas and base backups" in result.stderr
+
+
+def test_help_loads_no_driver_even_pointed_at_a_server(backend, isolated_database):
+    code = ("import sys, runpy; sys.argv = ['crm', '--help']\n"
+            "try:\n    runpy.run_module('crmcli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sys.modules), file=sys.stderr)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
+    loaded = set(shown.stderr.split())
+    assert "typer" in loaded and not {m for m in loaded if m.split(".")[0] in ("psycopg", "numpy", "scipy")}
