@@ -89,8 +89,8 @@ class _BoolAsInt(psycopg.types.numeric.IntDumper):
 # SQLite-isms in the shared queries, each rewritten the same way for PostgreSQL (whole words only): the
 # planner hints NOT INDEXED and INDEXED BY go; char() of a code point is chr(); json_each() of a list of
 # ids is crm_json_ids() (postgres_schema); the temp schema is pg_temp (an index takes its table's);
-# group_concat(x, sep) is string_agg; instr(s, t) is strpos; `a IS ?` / `a IS NOT ?` compare NULL-safely,
-# IS [NOT] DISTINCT FROM.
+# group_concat(x, sep) is string_agg; instr(s, t) is strpos; `a IS ?` / `a IS NOT :name` compare
+# NULL-safely, IS [NOT] DISTINCT FROM.
 _REWRITES = [
     (re.compile(r"\b(?:NOT INDEXED|INDEXED BY \w+)"), ""),  # SQLite's planner hints; PostgreSQL plans its own
     (re.compile(r"\bchar\((\d+)\)"), r"chr(\1)"),
@@ -99,8 +99,8 @@ _REWRITES = [
     (re.compile(r"\btemp\.(\w)"), r"pg_temp.\1"),
     (re.compile(r"\bgroup_concat\(", re.IGNORECASE), "string_agg("),
     (re.compile(r"\binstr\(", re.IGNORECASE), "strpos("),
-    (re.compile(r"\bIS NOT \?"), "IS DISTINCT FROM ?"),
-    (re.compile(r"\bIS \?"), "IS NOT DISTINCT FROM ?"),
+    (re.compile(r"\bIS NOT (\?|:\w+)"), r"IS DISTINCT FROM \1"),
+    (re.compile(r"\bIS (\?|:\w+)"), r"IS NOT DISTINCT FROM \1"),
 ]
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:(\w+)|\?|%|[^'\"?:%-]+|.", re.DOTALL)
 
@@ -161,6 +161,24 @@ class PgConnection:
             return cursor.execute(_translate(query, True), params)
         except psycopg.Error as exc:
             raise translate_error(exc, self.url) from None
+
+    def copy_in(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conflict: str) -> int:
+        """Add rows to `table` through COPY into a staging table and one INSERT ... SELECT, in file order,
+        skipping those whose `conflict` column is already taken (as the multi-row INSERT ... ON CONFLICT
+        DO NOTHING does on SQLite); returns how many were added. Inside the caller's transaction."""
+        staging, names = f"crm_staging_{table}", ", ".join(columns)
+        try:
+            self.raw.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS "
+                             f"SELECT {names}, 0::bigint AS crm_line FROM {table} WITH NO DATA")
+            self.raw.execute(f"TRUNCATE {staging}")
+            with self.raw.cursor().copy(f"COPY {staging} ({names}, crm_line) FROM STDIN") as copy:
+                for line, row in enumerate(rows):
+                    copy.write_row((*row, line))
+            added = self.raw.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ORDER BY crm_line "
+                                     f"ON CONFLICT ({conflict}) DO NOTHING").rowcount
+        except psycopg.Error as exc:
+            raise translate_error(exc, self.url) from None
+        return added
 
     def begin_write(self, busy_ms: int | None = None) -> None:
         """BEGIN, then crm's write lock (waiting up to the busy timeout, or busy_ms, as SQLite does)."""

@@ -250,8 +250,10 @@ _TRIGGERS = [
           FROM ({_changed()}) f WHERE old_value IS DISTINCT FROM new_value;""", of="UPDATE"),
     *_trigger("customer_history_delete", "AFTER", "customers", f"""
         INSERT INTO customer_history (customer_id, at, action, field, old_value)
-        SELECT OLD.id, {_CLOCK}, 'delete', field, value FROM ({_fields('OLD')}) f WHERE value IS NOT NULL;
-        DELETE FROM customer_summary WHERE customer_id = OLD.id;""", of="DELETE"),
+        SELECT OLD.id, {_CLOCK}, 'delete', field, value FROM ({_fields('OLD')}) f WHERE value IS NOT NULL;""",
+              of="DELETE"),
+    *_trigger("customer_summary_customer_delete", "AFTER", "customers",
+              "DELETE FROM customer_summary WHERE customer_id = OLD.id;", of="DELETE"),
     *_trigger("customer_history_delete_tags", "BEFORE", "customers", f"""
         INSERT INTO customer_history (customer_id, at, action, field, old_value)
         SELECT OLD.id, {_CLOCK}, 'delete', 'tag', tag FROM customer_tags WHERE customer_id = OLD.id ORDER BY tag;""",

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from helpers import PG_BASE, new_pg_database, pg_admin, pg_url
+from helpers import new_pg_database, pg_admin, pg_url
 from typer.testing import CliRunner
 
 from crmcli import db
@@ -50,12 +50,8 @@ def isolated_database(tmp_path, monkeypatch, request, backend):
     """This test's database: a file in its own folder, or a new database on the test server. $CRM_DB names it."""
     path = tmp_path / "crm.db"
     if backend == "postgresql":
-        if not PG_BASE:
-            if os.environ.get("CI"):
-                pytest.fail("CI runs the PostgreSQL half of the suite, but CRM_TEST_POSTGRES names no server "
-                            "(.ci/run starts one)")
-            pytest.skip("no PostgreSQL server for the tests: set CRM_TEST_POSTGRES=postgresql://user@host/postgres")
-        path = new_pg_database(request.getfixturevalue("pg_template"))
+        base = request.getfixturevalue("pg_base")
+        path = new_pg_database(base, request.getfixturevalue("pg_template"))
     monkeypatch.setenv("CRM_DB", str(path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
@@ -88,20 +84,36 @@ def crm(runner):
 
 
 @pytest.fixture(scope="session")
-def pg_template():
+def pg_base():
+    """The tests' server: CRM_TEST_POSTGRES, else a throwaway cluster started here (tests/pg_cluster.py)."""
+    from pg_cluster import server_programs, throwaway_cluster
+
+    if os.environ.get("CRM_TEST_POSTGRES"):
+        yield os.environ["CRM_TEST_POSTGRES"]
+        return
+    if server_programs() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs the PostgreSQL half of the suite, but there is no server: CRM_TEST_POSTGRES is "
+                        "unset and PostgreSQL's programs are not installed (.ci/run installs and starts them)")
+        pytest.skip("no PostgreSQL server for the tests: install PostgreSQL (initdb, pg_ctl) or set "
+                    "CRM_TEST_POSTGRES=postgresql://user@host/postgres")
+    with throwaway_cluster() as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_base):
     """A database crm has made its own, copied for each test; it and the tests' databases go at the end."""
     from crmcli import postgres
 
     template = f"crm_test_{os.getpid()}_template"
-    with pg_admin() as admin:
+    with pg_admin(pg_base) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {template}")
         admin.execute(f"CREATE DATABASE {template}")
-    postgres.connect(pg_url(template), "tests").close()
+    postgres.connect(pg_url(pg_base, template), "tests").close()
     yield template
-    with pg_admin() as admin:
+    with pg_admin(pg_base) as admin:
         made = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                              (f"crm_test_{os.getpid()}_%",)).fetchall()
         for (name,) in made:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-

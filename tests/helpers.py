@@ -115,30 +115,30 @@ def spreadsheet_would_run(cell: str) -> bool:
     return not phone
 
 
-# CRM_TEST_POSTGRES=postgresql://user@host/postgres names the tests' server (.ci/run starts one): a test on
-# it gets a new database there, made from a template crm has already made its own (a file copy, not a schema).
-PG_BASE = os.environ.get("CRM_TEST_POSTGRES")
+# The tests' PostgreSQL server: CRM_TEST_POSTGRES=postgresql://user@host/postgres (.ci/run starts one),
+# else a throwaway cluster of conftest's own where the server programs are installed. A test on it gets a
+# new database there, made from a template crm has already made its own (a file copy, not a schema).
 _pg_count = itertools.count()
 
 
-def pg_admin():
+def pg_admin(base: str):
     import psycopg
 
-    return psycopg.connect(PG_BASE, autocommit=True)
+    return psycopg.connect(base, autocommit=True)
 
 
-def pg_url(name: str) -> str:
+def pg_url(base: str, name: str) -> str:
+    """The address of the database `name` on the server of `base`."""
     import psycopg.conninfo
 
-    parts = psycopg.conninfo.conninfo_to_dict(PG_BASE)
-    parts["dbname"] = name
+    parts = psycopg.conninfo.conninfo_to_dict(base)
     query = "&".join(f"{k}={v}" for k, v in parts.items() if k not in ("dbname", "user", "password"))
     user = f"{parts['user']}@" if parts.get("user") else ""
     return f"postgresql://{user}/{name}?{query}"
 
 
-def new_pg_database(template: str) -> str:
+def new_pg_database(base: str, template: str) -> str:
     name = f"crm_test_{os.getpid()}_{next(_pg_count)}"
-    with pg_admin() as admin:
+    with pg_admin(base) as admin:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    return pg_url(name)
+    return pg_url(base, name)

@@ -1,5 +1,6 @@
 """crm on a PostgreSQL server (crmcli/postgres.py, postgres_schema.py), against a real one: the server that
-.ci/run starts, named by CRM_TEST_POSTGRES. Without one these tests skip (and fail under CI)."""
+.ci/run starts, named by CRM_TEST_POSTGRES, or one tests/conftest.py starts. Without a server they skip, and
+fail under CI."""
 
 from __future__ import annotations
 
@@ -100,8 +101,8 @@ def test_a_killed_client_leaves_no_half_written_transaction(backend, isolated_da
 
 
 @pytest.mark.postgresql_only
-def test_a_database_of_another_program_is_refused_and_left_as_it_is(crm, backend, isolated_database):
-    other = new_pg_database("template0")
+def test_a_database_of_another_program_is_refused_and_left_as_it_is(crm, backend, isolated_database, pg_base):
+    other = new_pg_database(pg_base, "template0")
     import psycopg
 
     with psycopg.connect(other, autocommit=True) as raw:
@@ -151,3 +152,54 @@ def test_help_loads_no_driver_even_pointed_at_a_server(backend, isolated_databas
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     loaded = set(shown.stderr.split())
     assert "typer" in loaded and not {m for m in loaded if m.split(".")[0] in ("psycopg", "numpy", "scipy")}
+
+
+@pytest.mark.postgresql_only
+def test_the_server_schema_is_the_sqlite_schema(backend, isolated_database, tmp_path):
+    """Tables with the same columns in the same order, the same views and indexes, and the same triggers
+    but the two amount checks, which are a CHECK constraint (amount_cents_in_bounds) on the server."""
+    from crmcli import migrations
+
+    file = db.connect(tmp_path / "schema.db")
+    server = db.connect(isolated_database)
+    assert db.schema_version(file) == db.schema_version(server) == migrations.latest_version()
+
+    def sqlite_names(kind):
+        return {row[0] for row in file.execute(
+            "SELECT name FROM sqlite_master WHERE type = ? AND sql IS NOT NULL", (kind,))}
+
+    tables = sqlite_names("table")
+    assert set(postgres.tables(server)) == tables | {"crm_schema"}
+    for table in tables | sqlite_names("view"):
+        on_file = [row[1] for row in file.execute(f"PRAGMA table_info({table})")]
+        on_server = [row[0] for row in server.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = "
+            "current_schema() ORDER BY ordinal_position", (table,))]
+        assert on_server == on_file, table
+    server_indexes = {row[0] for row in server.execute(
+        "SELECT indexname FROM pg_indexes i WHERE schemaname = current_schema() "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")}  # a key's own index
+    assert server_indexes == sqlite_names("index") - {"interactions_amount_out_of_bounds"}
+    server_views = {row[0] for row in server.execute(
+        "SELECT viewname FROM pg_views WHERE schemaname = current_schema()")}
+    assert server_views == sqlite_names("view")
+    server_triggers = {row[0] for row in server.execute(
+        "SELECT DISTINCT trigger_name FROM information_schema.triggers WHERE trigger_schema = current_schema()")}
+    assert server_triggers == sqlite_names("trigger") - {"interactions_amount_insert", "interactions_amount_update"}
+
+
+@pytest.mark.postgresql_only
+def test_an_sqlite_file_moved_by_export_and_import_gives_the_same_best_customers(crm, backend, isolated_database,
+                                                                                   tmp_path, monkeypatch):
+    """README's way onto a server: crm export all from the file, crm import each file into the server."""
+    freeze(monkeypatch)
+    file = tmp_path / "shop.db"
+    assert crm("--db", file, "demo").exit_code == 0
+    assert crm("--db", file, "export", "all", "--output", tmp_path / "moved").exit_code == 0
+    for noun in ("customer", "interaction", "feedback"):
+        name = "feedback" if noun == "feedback" else f"{noun}s"
+        result = crm(noun, "import", tmp_path / "moved" / f"{name}.csv")
+        assert result.exit_code == 0, result.stderr
+    expected = crm("--db", file, "report", "best", "--limit", "0", "--format", "csv")
+    got = crm("report", "best", "--limit", "0", "--format", "csv")
+    assert got.exit_code == 0 and got.stdout == expected.stdout

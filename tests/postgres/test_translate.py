@@ -40,6 +40,7 @@ def test_without_parameters_the_query_is_left_as_psycopg_leaves_it():
     ("WHERE instr(search_text, ?) > 0", "WHERE strpos(search_text, %s) > 0"),
     ("WHERE email_key = ? AND id IS NOT ?", "WHERE email_key = %s AND id IS DISTINCT FROM %s"),
     ("WHERE id IS ?", "WHERE id IS NOT DISTINCT FROM %s"),
+    ("WHERE batch_id IS NOT :b", "WHERE batch_id IS DISTINCT FROM %(b)s"),
     ("WHERE note IS NULL AND id IS NOT NULL", "WHERE note IS NULL AND id IS NOT NULL"),
 ])
 def test_the_sqlite_isms_and_only_they_are_rewritten(query, expected):

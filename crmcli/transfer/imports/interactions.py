@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from crmcli import interactions, values
+from crmcli import db, interactions, values
 from crmcli.errors import CrmError
 from crmcli.transfer.csvcells import unescape
 from crmcli.transfer.imports import indexes
 from crmcli.transfer.imports.base import CACHE_LIMIT, Chunk, Importer, Rejected
+
+if TYPE_CHECKING:
+    from crmcli.postgres import PgConnection
 
 INSERT_ROWS = 512  # rows per INSERT statement on the bulk path
 
@@ -193,6 +196,13 @@ class InteractionImporter(Importer):
         distinct statements, so that SQLite's statement cache stays small (each is big)."""
         width = len(self.INSERT_COLUMNS)
         self._customers_written.update(params[::width])
+        if db.is_server(self.conn):  # one COPY a block, then one INSERT ... SELECT (postgres.copy_in)
+            block = [params[at:at + width] for at in range(0, len(params), width)]
+            inserted = cast("PgConnection", self.conn).copy_in("interactions", self.INSERT_COLUMNS, block,
+                                                               conflict="external_id")
+            self.added += inserted
+            self.skipped += len(block) - inserted
+            return
         rows, start = len(params) // width, 0
         while rows:
             size = INSERT_ROWS if rows >= INSERT_ROWS else 1 << (rows.bit_length() - 1)
