@@ -100,13 +100,14 @@ def for_base(conn: Connection, base: CustomerBase, models: tuple[str, ...], *,
     auto = can_fit and AUTO in models
     purchase_models = dict.fromkeys(name for m in models for name in (CANDIDATES if m == AUTO else (m,)))
     wanted = ([*purchase_models] if can_fit else []) + ([SPEND] if spend and spend_can_fit(base) else [])
-    found = {name: None if refit else stored.find(conn, name, as_of) for name in (*wanted, POPULATION)}
+    records = int(base.purchase_records.sum())
+    found = {name: None if refit else stored.find(conn, name, as_of, records) for name in (*wanted, POPULATION)}
     if auto and not _one_base([found[name] for name in CANDIDATES]):
         found.update({name: None for name in CANDIDATES})  # the choice compares fits of one base, or fits again
     missing = [name for name, fit in found.items() if fit is None]
     if missing:
         data = stored.seen(conn, as_of, len(base), int(np.count_nonzero(base.x > 0)), int(base.purchases.sum()),
-                           int(base.purchase_records.sum()))
+                           records)
         for name in missing:
             found[name] = stored.from_fit(_fit(name, base), as_of, data)
         # Fresh fits come with fresh population figures of the same base.

@@ -123,8 +123,12 @@ _COLUMNS = ("model", "as_of", "params", "customers", "repeat_customers", "purcha
             "fitted_at", "crm_version")
 
 
-def find(conn: Connection, model: str, as_of: date) -> StoredFit | None:
-    """The stored fit of `model` that the reuse policy allows for a command as of `as_of`, or None."""
+def find(conn: Connection, model: str, as_of: date, purchases_now: int | None = None) -> StoredFit | None:
+    """The stored fit of `model` that the reuse policy allows for a command as of `as_of`, or None.
+    purchases_now: the base's purchase records as of `as_of`, when the caller has the base (a report on
+    all of it): then purchases removed since the fit (an import undone, customers deleted) count against
+    it too, as the fit's count plus those added since, less what is there now. A command about one
+    customer has no base; the next report on all of them looks."""
     rows = conn.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM model_fits WHERE model = ? AND as_of <= ? AND as_of >= ? "
         "AND crm_version = ? ORDER BY as_of DESC LIMIT 3",
@@ -132,7 +136,10 @@ def find(conn: Connection, model: str, as_of: date) -> StoredFit | None:
     ).fetchall()
     for row in rows:
         fit = _from_row(row)
-        if changed_since(conn, fit, as_of) <= most_changed(fit.seen.purchases):
+        most = most_changed(fit.seen.purchases)
+        added = changed_since(conn, fit, as_of)
+        removed = 0 if purchases_now is None else max(0, fit.seen.purchases + added - purchases_now)
+        if added + removed <= most:
             return fit
     return None
 

@@ -90,6 +90,25 @@ def test_purchases_added_since_count_against_the_fit(shop):
     assert stored.find(shop, "pareto", DAY) is None
 
 
+def test_purchases_removed_since_count_against_the_fit_in_a_report_on_the_whole_base(shop):
+    """An import undone or customers deleted: a report on the base must not go on with the fit of data that
+    is gone (it did, for up to REUSE_DAYS, after the undo of a batch that had doubled the purchases)."""
+    fit = fit_and_store(shop).fits.purchase
+    allowed = stored.most_changed(fit.seen.purchases) + 1
+    doomed = [row[0] for row in shop.execute(
+        "SELECT id FROM interactions WHERE type = 'purchase' ORDER BY id LIMIT ?", (allowed - 1,))]
+    with db.transaction(shop):
+        shop.executemany("DELETE FROM interactions WHERE id = ?", [(i,) for i in doomed])
+    with db.snapshot(shop):
+        assert report.score(shop, as_of=DAY, model="pareto").fits.purchase.reused  # fewer than 2% gone
+    with db.transaction(shop):
+        shop.execute("DELETE FROM interactions WHERE id = (SELECT min(id) FROM interactions WHERE type = 'purchase')")
+    with db.snapshot(shop):
+        again = report.score(shop, as_of=DAY, model="pareto")
+    assert not again.fits.purchase.reused
+    assert again.fits.purchase.seen.purchases == fit.seen.purchases - allowed
+
+
 def test_purchases_dated_after_the_fit_s_day_count_for_a_later_day(shop):
     fit = fit_and_store(shop, DAY - timedelta(days=3)).fits.purchase
     later = shop.execute("SELECT count(*) FROM interactions WHERE type = 'purchase' AND at >= ? AND at < ?",
