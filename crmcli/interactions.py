@@ -137,7 +137,7 @@ def list_interactions(
             f"""SELECT * FROM (SELECT * FROM interactions i WHERE i.type = '{kind}'
                 {"AND " + " AND ".join(others) if others else ""}
                 AND EXISTS (SELECT 1 FROM customers WHERE id = i.customer_id)
-                ORDER BY i.at DESC, i.id DESC LIMIT ?)"""
+                ORDER BY i.at DESC, i.id DESC LIMIT ?) AS newest_{kind}"""
             for kind in kinds) + ")"
         params = [value for _ in kinds for value in (*other_params, limit)]
         where = []

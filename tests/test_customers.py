@@ -8,6 +8,9 @@ from helpers import db_dump, freeze
 from crmcli import customers, db, feedback, interactions
 from crmcli.errors import Conflict, InvalidInput, NotFound
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):

@@ -7,6 +7,9 @@ from helpers import assert_error, freeze, unchanged
 
 from crmcli import customers, db, duplicates, feedback, interactions
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):

@@ -21,6 +21,9 @@ from helpers import freeze
 from crmcli import customers, db, feedback, followups, interactions
 from crmcli.reports import agenda
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 NOW = datetime(2024, 6, 15, 12, 0, 0)
 
 

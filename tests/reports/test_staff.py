@@ -12,6 +12,9 @@ from test_summary import NOW, hand_built_shop
 from crmcli import db, followups
 from crmcli.reports import staff as staff_report
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def shop(conn, monkeypatch):

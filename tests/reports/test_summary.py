@@ -32,6 +32,9 @@ from helpers import assert_error, freeze, unchanged
 from crmcli import customers, db, feedback, interactions
 from crmcli.reports import metrics, summary_table, targets
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 NOW = datetime(2024, 6, 15, 12, 0, 0)
 
 

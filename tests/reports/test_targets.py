@@ -13,6 +13,9 @@ from test_summary import NOW, hand_built_shop
 from crmcli import db
 from crmcli.reports import targets
 
+# The same tests on an SQLite file and on a PostgreSQL server (tests/conftest.py).
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def shop(conn, monkeypatch):
