@@ -492,6 +492,21 @@ def _customer_id_trigger(columns: tuple[str, ...]) -> str:
     END"""
 
 
+# The view as M008 made it, and as it still is (the PostgreSQL schema makes the same one).
+CUSTOMER_STATS_VIEW = """CREATE VIEW customer_stats AS
+    SELECT c.id AS customer_id,
+           c.name,
+           c.email,
+           coalesce(s.purchase_days, 0) AS purchases,
+           coalesce(s.purchase_days, 0) AS purchase_days,
+           round(coalesce(s.net_revenue_cents, 0) / 100.0, 2) AS revenue,
+           s.first_purchase_day AS first_purchase,
+           s.last_purchase_day AS last_purchase,
+           (SELECT count(*) FROM feedback f
+             WHERE f.customer_id = c.id AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
+           coalesce(s.purchase_records, 0) AS purchase_records
+      FROM customers c LEFT JOIN customer_summary s ON s.customer_id = c.id"""
+
 M008_CUSTOMER_SUMMARY: list[MigrationStep] = [
     """CREATE TABLE customer_summary (
         customer_id        INTEGER PRIMARY KEY,
@@ -515,19 +530,7 @@ M008_CUSTOMER_SUMMARY: list[MigrationStep] = [
     END""",
     _customer_id_trigger(sql.SUMMARY_COLUMNS_M008),
     "DROP VIEW customer_stats",
-    """CREATE VIEW customer_stats AS
-    SELECT c.id AS customer_id,
-           c.name,
-           c.email,
-           coalesce(s.purchase_days, 0) AS purchases,
-           coalesce(s.purchase_days, 0) AS purchase_days,
-           round(coalesce(s.net_revenue_cents, 0) / 100.0, 2) AS revenue,
-           s.first_purchase_day AS first_purchase,
-           s.last_purchase_day AS last_purchase,
-           (SELECT count(*) FROM feedback f
-             WHERE f.customer_id = c.id AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
-           coalesce(s.purchase_records, 0) AS purchase_records
-      FROM customers c LEFT JOIN customer_summary s ON s.customer_id = c.id""",
+    CUSTOMER_STATS_VIEW,
 ]
 
 # The insert trigger adds the new row's share to its customer's row instead of recomputing the customer

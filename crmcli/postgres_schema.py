@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from crmcli import sql
 from crmcli.errors import DatabaseUnusable
+from crmcli.migrations import CUSTOMER_STATS_VIEW
 
 if TYPE_CHECKING:
     from crmcli.postgres import PgConnection
@@ -193,19 +194,7 @@ _VIEWS = [
            CAST(trunc(julianday({_CLOCK}) - julianday(f.at)) AS BIGINT) AS days_open
       FROM feedback f JOIN customers c ON c.id = f.customer_id
      WHERE f.type = 'complaint' AND f.resolved_at IS NULL""",
-    """CREATE VIEW customer_stats AS
-    SELECT c.id AS customer_id,
-           c.name,
-           c.email,
-           coalesce(s.purchase_days, 0) AS purchases,
-           coalesce(s.purchase_days, 0) AS purchase_days,
-           round(coalesce(s.net_revenue_cents, 0) / 100.0, 2) AS revenue,
-           s.first_purchase_day AS first_purchase,
-           s.last_purchase_day AS last_purchase,
-           (SELECT count(*) FROM feedback f
-             WHERE f.customer_id = c.id AND f.type = 'complaint' AND f.resolved_at IS NULL) AS open_complaints,
-           coalesce(s.purchase_records, 0) AS purchase_records
-      FROM customers c LEFT JOIN customer_summary s ON s.customer_id = c.id""",
+    CUSTOMER_STATS_VIEW,  # as SQLite has it (migrations.M008): the same SQL on both
 ]
 
 
