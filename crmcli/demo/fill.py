@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from crmcli import customers, feedback, followups, interactions, values
+from crmcli import customers, db, feedback, followups, interactions, values
 from crmcli.db import Connection
 
 
@@ -19,10 +19,7 @@ def fill(conn: Connection, *, count: int = 200, seed: int = 1, replace: bool = F
 
     business = generate(customers=count, seed=seed, today=today or values.now().date())
     if replace:
-        conn.execute("DELETE FROM customers")  # interactions, feedback, follow-ups and tags go with them (CASCADE)
-        conn.execute("DELETE FROM targets")
-        # All of it, history included: a replaced database starts again from id 1, as a new one does.
-        conn.execute("DELETE FROM customer_history")
+        _empty(conn)
     ids = [
         customers.add(conn, c["name"], email=c["email"], phone=c["phone"], company=c["company"], tags=c["tags"],
                        note=c["note"], since=c["since"])
@@ -42,6 +39,24 @@ def fill(conn: Connection, *, count: int = 200, seed: int = 1, replace: bool = F
     targets = _set_targets(conn, today or values.now().date())
     return {"customers": len(ids), "interactions": len(business.interactions), "feedback": len(business.feedback),
             "followups": len(business.followups), "targets": targets}
+
+
+# What `demo --force` empties: the shop's data, its summaries, targets and history (stored fits and the
+# import log stay, as they would after deleting every customer by hand).
+_REPLACED = ("customers", "customer_tags", "interactions", "feedback", "followups", "customer_summary",
+             "targets", "customer_history")
+
+
+def _empty(conn: Connection) -> None:
+    """Delete all the shop's data, history included: a replaced database starts again from id 1, as a new one does."""
+    if db.is_server(conn):
+        # PostgreSQL's id sequences stay where they were after a DELETE (SQLite's next id is the largest + 1);
+        # TRUNCATE ... RESTART IDENTITY starts them again, and is undone with the transaction if the demo fails.
+        conn.execute(f"TRUNCATE {', '.join(_REPLACED)} RESTART IDENTITY")
+        return
+    conn.execute("DELETE FROM customers")  # interactions, feedback, follow-ups, tags and summaries go with them
+    conn.execute("DELETE FROM targets")
+    conn.execute("DELETE FROM customer_history")
 
 
 def _set_targets(conn: Connection, today: date) -> int:

@@ -100,6 +100,20 @@ def test_a_killed_client_leaves_no_half_written_transaction(backend, isolated_da
     assert [line.split(",")[1] for line in listed[1:]] == ["Whole"]
 
 
+def test_a_replaced_demo_starts_again_from_id_1(crm, backend, isolated_database):
+    """`demo --force` empties the shop, and its ids start again at 1, as in a new database (on the server,
+    deleted rows would leave the id sequences where they were)."""
+    assert crm("demo", "--customers", "30").exit_code == 0
+    assert crm("demo", "--customers", "20", "--force").exit_code == 0
+    conn = db.connect(isolated_database)
+    for table in ("customers", "interactions", "feedback", "followups"):
+        low, high, count = conn.execute(f"SELECT min(id), max(id), count(*) FROM {table}").fetchone()
+        assert (low, high) == (1, count), table
+    assert conn.execute("SELECT count(*) FROM customer_history WHERE action = 'delete'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM customer_summary").fetchone()[0] <= 20
+    conn.close()
+
+
 @pytest.mark.postgresql_only
 def test_a_database_of_another_program_is_refused_and_left_as_it_is(crm, backend, isolated_database, pg_base):
     other = new_pg_database(pg_base, "template0")
