@@ -42,6 +42,7 @@ def test_without_parameters_the_query_is_left_as_psycopg_leaves_it():
     ("WHERE id IS ?", "WHERE id IS NOT DISTINCT FROM %s"),
     ("WHERE batch_id IS NOT :b", "WHERE batch_id IS DISTINCT FROM %(b)s"),
     ("WHERE note IS NULL AND id IS NOT NULL", "WHERE note IS NULL AND id IS NOT NULL"),
+    ("WHERE id = CAST(? AS INTEGER)", "WHERE id = CAST(%s AS BIGINT)"),  # SQLite's INTEGER is 64 bits
 ])
 def test_the_sqlite_isms_and_only_they_are_rewritten(query, expected):
     assert _translate(query, True) == expected
