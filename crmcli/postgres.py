@@ -99,7 +99,7 @@ _REWRITES = [
     (re.compile(r"\btemp\.(\w)"), r"pg_temp.\1"),
     (re.compile(r"\bgroup_concat\(", re.IGNORECASE), "string_agg("),
     (re.compile(r"\binstr\(", re.IGNORECASE), "strpos("),
-    (re.compile(r"\bAS INTEGER\)"), "AS BIGINT)"),  # SQLite's INTEGER holds 64 bits, PostgreSQL's 32
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),  # SQLite's INTEGER holds 64 bits, PostgreSQL's 32
     (re.compile(r"\bIS NOT (\?|:\w+)"), r"IS DISTINCT FROM \1"),
     (re.compile(r"\bIS (\?|:\w+)"), r"IS NOT DISTINCT FROM \1"),
 ]

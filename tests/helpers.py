@@ -27,23 +27,25 @@ def file_digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def db_dump(path: Path | str) -> str:
-    """Everything in the database as SQL text, plus the header fields SQL dumps leave out. On a PostgreSQL
-    server (path is its address): every row of every table, in order, and the schema version."""
+def db_dump(path: Path | str, without: tuple[str, ...] = ()) -> str:
+    """Everything in the database as SQL text, plus the header fields SQL dumps leave out; the tables
+    `without` left out. On a PostgreSQL server (path is its address): every row of every table, in order,
+    and the schema version."""
     if str(path).startswith("postgresql://"):
-        return _server_dump(str(path))
+        return _server_dump(str(path), without)
     path = Path(path)
     if not path.exists():
         return "<no database file>"
     conn = sqlite3.connect(path)
     try:
         header = [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("user_version", "application_id")]
-        return f"-- header {header}\n" + "\n".join(conn.iterdump())
+        lines = [line for line in conn.iterdump() if not any(f'"{table}"' in line for table in without)]
+        return f"-- header {header}\n" + "\n".join(lines)
     finally:
         conn.close()
 
 
-def _server_dump(url: str) -> str:
+def _server_dump(url: str, without: tuple[str, ...] = ()) -> str:
     """Read with the driver itself, not crm's connect (which would refuse, or make, a schema)."""
     import psycopg
 
@@ -51,7 +53,7 @@ def _server_dump(url: str) -> str:
         tables = [row[0] for row in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
         lines = []
-        for table in tables:
+        for table in (name for name in tables if name not in without):
             lines.append(f"-- {table}")
             lines += [repr(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY {table}")]
         return "\n".join(lines)
@@ -142,3 +144,48 @@ def new_pg_database(base: str, template: str) -> str:
     with pg_admin(base) as admin:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     return pg_url(base, name)
+
+
+def drop_pg_database(base: str, url: str) -> None:
+    """Drop the test's database (WITH FORCE: a connection the test left open does not keep it)."""
+    import psycopg.conninfo
+
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with pg_admin(base) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+class _AnotherServerClient:
+    """Another program on the server: psycopg itself (none of crm's code), autocommit like the sqlite3
+    connection other_program gives for a file, with sqlite3's ? placeholders so a test's SQL serves both."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.raw = psycopg.connect(url, autocommit=True)
+
+    def execute(self, sql, params=()):
+        return self.raw.execute(sql.replace("?", "%s"), tuple(params) or None)
+
+    def commit(self):
+        pass
+
+    def rollback(self):
+        pass
+
+    def close(self):
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def other_program(database):
+    """A connection to the test's database as another program opens it, without crm: the sqlite3 module
+    (no function of crm's registered) on a file, psycopg on a server. Each statement commits."""
+    if str(database).startswith("postgresql://"):
+        return _AnotherServerClient(str(database))
+    return sqlite3.connect(database, isolation_level=None)

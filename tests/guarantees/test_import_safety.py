@@ -28,7 +28,7 @@ def write(tmp_path, name, text):
     return path
 
 
-def count(conn, table, where="1"):
+def count(conn, table, where="1 = 1"):
     return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
 
 

@@ -43,6 +43,7 @@ def test_without_parameters_the_query_is_left_as_psycopg_leaves_it():
     ("WHERE batch_id IS NOT :b", "WHERE batch_id IS DISTINCT FROM %(b)s"),
     ("WHERE note IS NULL AND id IS NOT NULL", "WHERE note IS NULL AND id IS NOT NULL"),
     ("WHERE id = CAST(? AS INTEGER)", "WHERE id = CAST(%s AS BIGINT)"),  # SQLite's INTEGER is 64 bits
+    ("CREATE TEMP TABLE s (id INTEGER PRIMARY KEY)", "CREATE TEMP TABLE s (id BIGINT PRIMARY KEY)"),
 ])
 def test_the_sqlite_isms_and_only_they_are_rewritten(query, expected):
     assert _translate(query, True) == expected
