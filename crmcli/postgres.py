@@ -183,8 +183,9 @@ class PgConnection:
 
     def begin_write(self, busy_ms: int | None = None) -> None:
         """BEGIN, then crm's write lock (waiting up to the busy timeout, or busy_ms, as SQLite does)."""
+        wait_ms = BUSY_TIMEOUT_SECONDS * 1000 if busy_ms is None else max(busy_ms, 1)  # 0 would wait forever
         self.execute("BEGIN")
-        self.execute(f"SET LOCAL lock_timeout = '{int(busy_ms or BUSY_TIMEOUT_SECONDS * 1000)}ms'")
+        self.execute(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
         self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
 
     def begin_read(self) -> None:
@@ -258,8 +259,9 @@ def translate_error(exc: psycopg.Error, url: str) -> CrmError:
                                 f"{said}. The server keeps a command whole or not at all")
     # Anything else is crm's own mistake on this engine (a query PostgreSQL does not take): said as such,
     # with the server's words, rather than as a traceback; the transaction is rolled back.
-    return DatabaseUnusable(f"the PostgreSQL server {where} could not run crm's query, a gap in crm's PostgreSQL "
-                            f"support (please report it); nothing was changed ({type(exc).__name__}: {said})")
+    return DatabaseUnusable(f"the PostgreSQL server {where} could not run crm's query: another program changed "
+                            f"crm's tables or triggers, or it is a gap in crm's PostgreSQL support (please report "
+                            f"it); nothing was changed ({type(exc).__name__}: {said})")
 
 
 def tables(conn: PgConnection) -> Iterator[str]:

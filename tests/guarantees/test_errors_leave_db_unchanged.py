@@ -5,10 +5,9 @@ dump); here the failure is injected *between* the writes of one command, where o
 transaction can save the file.
 """
 
-import sqlite3
 
 import pytest
-from helpers import assert_error, db_dump, freeze, unchanged
+from helpers import assert_error, db_dump, freeze, other_program, unchanged
 
 from crmcli import customers, db, feedback, interactions
 
@@ -33,17 +32,25 @@ def failed_with_exit_1(result, fragment):
     assert_error(result, 1, fragment)
 
 
-def install_failing_trigger(path, sql):
-    """A trigger that makes one of a command's later statements fail (it is part of the 'before' state too)."""
-    raw = sqlite3.connect(path)
-    raw.execute(sql)
-    raw.commit()
+def install_failing_trigger(path, when: str, table: str, action: str = "refuse") -> None:
+    """A trigger that makes one of a command's later statements fail (it is part of the 'before' state too),
+    in the engine's own trigger language: "refuse" says 'injected failure' (a refusal: exit 1), "break"
+    reads a table that does not exist (an error of the database: exit 3)."""
+    raw = other_program(path)
+    if str(path).startswith("postgresql://"):
+        body = {"refuse": "RAISE EXCEPTION 'injected failure'", "break": "PERFORM * FROM missing_table"}[action]
+        raw.execute(f"CREATE FUNCTION injected() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; "
+                    "RETURN NULL; END $$")
+        raw.execute(f"CREATE TRIGGER injected {when} ON {table} FOR EACH ROW EXECUTE FUNCTION injected()")
+    else:
+        body = {"refuse": "SELECT RAISE(ABORT, 'injected failure')",
+                "break": "INSERT INTO customer_tags SELECT * FROM missing_table"}[action]
+        raw.execute(f"CREATE TRIGGER injected {when} ON {table} BEGIN {body}; END")
     raw.close()
 
 
 def test_customer_add_failing_after_the_customer_row_writes_nothing(crm, shop, isolated_database):
-    install_failing_trigger(isolated_database, "CREATE TRIGGER no_tags BEFORE INSERT ON customer_tags "
-                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    install_failing_trigger(isolated_database, "BEFORE INSERT", "customer_tags")
     with unchanged(isolated_database):
         result = crm("customer", "add", "Bob", "--email", "bob@example.com", "--tag", "new")
     failed_with_exit_1(result, "injected failure")
@@ -52,8 +59,7 @@ def test_customer_add_failing_after_the_customer_row_writes_nothing(crm, shop, i
 
 
 def test_customer_edit_failing_after_the_update_changes_nothing(crm, shop, isolated_database):
-    install_failing_trigger(isolated_database, "CREATE TRIGGER no_tags BEFORE INSERT ON customer_tags "
-                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    install_failing_trigger(isolated_database, "BEFORE INSERT", "customer_tags")
     with unchanged(isolated_database):
         result = crm("customer", "edit", "1", "--name", "Ann Changed", "--email", "new@example.com",
                      "--add-tag", "local")
@@ -62,22 +68,21 @@ def test_customer_edit_failing_after_the_update_changes_nothing(crm, shop, isola
 
 
 def test_customer_delete_failing_in_the_cascade_deletes_nothing(crm, shop, isolated_database):
-    install_failing_trigger(isolated_database, "CREATE TRIGGER keep_feedback BEFORE DELETE ON feedback "
-                                               "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    install_failing_trigger(isolated_database, "BEFORE DELETE", "feedback")
     with unchanged(isolated_database):
         result = crm("customer", "delete", "1", "--yes")
     failed_with_exit_1(result, "injected failure")
     assert shop.execute("SELECT count(*) FROM interactions").fetchone()[0] == 1
 
 
-def test_an_operational_error_half_way_is_exit_3_and_changes_nothing(crm, shop, isolated_database):
+def test_an_operational_error_half_way_is_exit_3_and_changes_nothing(crm, shop, isolated_database, backend):
     # RAISE(IGNORE) cannot make an OperationalError; a trigger touching a missing table does, at run time.
-    install_failing_trigger(isolated_database, "CREATE TRIGGER broken AFTER INSERT ON customers "
-                                               "BEGIN INSERT INTO customer_tags SELECT * FROM missing_table; END")
+    install_failing_trigger(isolated_database, "AFTER INSERT", "customers", "break")
     with unchanged(isolated_database):
         result = crm("customer", "add", "Bob")
     assert result.exit_code == 3, (result.stderr, result.exception)
-    assert "database unusable" in result.stderr and "missing_table" in result.stderr
+    said = {"sqlite": "database unusable", "postgresql": "another program changed crm's tables or triggers"}
+    assert said[backend] in result.stderr and "missing_table" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -174,10 +179,10 @@ def test_a_failed_transaction_is_rolled_back_on_the_connection_that_stays_open(c
     assert not conn.in_transaction
     assert [row[0] for row in conn.execute("SELECT name FROM customers")] == ["Ann"]
     assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
-    other = sqlite3.connect(isolated_database, timeout=0, isolation_level=None)
+    other = db.connect(isolated_database)
     try:
-        other.execute("BEGIN IMMEDIATE")  # "database is locked" if the failed transaction still held it
-        other.execute("ROLLBACK")
+        with db.transaction(other, busy_ms=0):  # busy at once if the failed transaction still held the lock
+            pass
     finally:
         other.close()
     assert db_dump(isolated_database) == before
