@@ -48,6 +48,10 @@ class DatabaseUnusable(CrmError):
     exit_code = 3
 
 
+class DatabaseBusy(DatabaseUnusable):
+    """Another command held the write lock past the wait (a server's; SQLite's is sqlite3's own error)."""
+
+
 class OutputFailed(CrmError):
     """Output could not be written (a full disk, a closed stdout, a folder that vanished)."""
 

@@ -31,7 +31,7 @@ import psycopg.errors
 import psycopg.rows
 import psycopg.types.numeric
 
-from crmcli.errors import CrmError, DatabaseUnusable
+from crmcli.errors import CrmError, DatabaseBusy, DatabaseUnusable
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # pg_advisory_xact_lock's key for crm's write lock: "CRM1" as an integer, as db.APPLICATION_ID.
@@ -185,8 +185,12 @@ class PgConnection:
         """BEGIN, then crm's write lock (waiting up to the busy timeout, or busy_ms, as SQLite does)."""
         wait_ms = BUSY_TIMEOUT_SECONDS * 1000 if busy_ms is None else max(busy_ms, 1)  # 0 would wait forever
         self.execute("BEGIN")
-        self.execute(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
-        self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+        try:
+            self.execute(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
+            self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+        except BaseException:
+            self.raw.rollback()  # as a failed BEGIN IMMEDIATE leaves no transaction open on SQLite
+            raise
 
     def begin_read(self) -> None:
         """A read transaction on one snapshot, as SQLite's BEGIN (deferred) gives in WAL mode."""
@@ -245,7 +249,7 @@ def translate_error(exc: psycopg.Error, url: str) -> CrmError:
     said = " ".join(str(exc).split())
     where = shown(url)
     if isinstance(exc, psycopg.errors.LockNotAvailable):
-        return DatabaseUnusable(f"the database {where} is busy: another crm command is writing and did not let go "
+        return DatabaseBusy(f"the database {where} is busy: another crm command is writing and did not let go "
                                 f"within {BUSY_TIMEOUT_SECONDS:g} s. Try again when it has finished; nothing was "
                                 f"changed ({said})")
     if isinstance(exc, psycopg.errors.RaiseException):

@@ -189,3 +189,16 @@ def other_program(database):
     if str(database).startswith("postgresql://"):
         return _AnotherServerClient(str(database))
     return sqlite3.connect(database, isolation_level=None)
+
+
+@contextmanager
+def another_command_writing(database):
+    """Another crm command in the middle of a write: its own connection holds the write lock meanwhile."""
+    from crmcli import db
+
+    writer = db.connect(database)
+    try:
+        with db.transaction(writer):  # it writes nothing, so its commit changes nothing
+            yield
+    finally:
+        writer.close()

@@ -38,7 +38,7 @@ from typing import Any
 from crmcli import db, values
 from crmcli.analytics.fitting import FitResult
 from crmcli.db import Connection
-from crmcli.errors import DatabaseUnusable
+from crmcli.errors import DatabaseBusy, DatabaseUnusable
 
 REUSE_DAYS = 7
 REUSE_CHANGE = 0.02
@@ -204,9 +204,11 @@ def save(conn: Connection, fits: list[StoredFit]) -> str | None:
         with db.transaction(conn, busy_ms=STORE_BUSY_MS):
             conn.executemany(_UPSERT, [_to_row(fit) for fit in fresh])
     except sqlite3.Error as exc:
-        return _why_not_stored(exc)
+        return _not_stored(_why_not_stored(exc))
+    except DatabaseBusy:  # a server's lock
+        return _not_stored(_BUSY)
     except DatabaseUnusable as exc:  # a server's refusal, in words already
-        return f"the fit was not stored ({exc.message}); the next report fits again"
+        return _not_stored(exc.message)
     return None
 
 
@@ -216,15 +218,20 @@ _UPSERT = (f"INSERT INTO model_fits ({', '.join(_COLUMNS)}) VALUES ({', '.join('
            f"{', '.join(f'{c} = excluded.{c}' for c in _COLUMNS if c not in ('model', 'as_of'))}")
 
 
+_BUSY = "another command was writing to the database"
+
+
+def _not_stored(why: str) -> str:
+    return f"the fit was not stored ({why}); the next report fits again"
+
+
 def _why_not_stored(exc: sqlite3.Error) -> str:
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc):
-        why = "another command was writing to the database"
-    elif name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
-        why = "the database is read-only"
-    else:
-        why = f"the database refused ({exc})"
-    return f"the fit was not stored ({why}); the next report fits again"
+        return _BUSY
+    if name.startswith("SQLITE_READONLY") or "readonly" in str(exc):
+        return "the database is read-only"
+    return f"the database refused ({exc})"
 
 
 def stored_fits(conn: Connection) -> list[StoredFit]:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pytest
-from helpers import freeze
+from helpers import another_command_writing, freeze
 
 from crmcli import db, demo, interactions
 from crmcli.analytics import fitset, report, rows, stored
@@ -129,26 +129,31 @@ def test_save_refuses_to_run_inside_a_snapshot(shop):
             stored.save(shop, s.fits.fresh())
 
 
-def test_a_locked_database_is_a_note_at_once_not_a_wait_or_an_error(shop, isolated_database):
+def test_a_locked_database_is_a_note_at_once_not_a_wait_or_an_error(shop, isolated_database, backend):
     with db.snapshot(shop):
         s = report.score(shop, as_of=DAY)
-    writer = sqlite3.connect(isolated_database, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    try:
+    with another_command_writing(isolated_database):
         started = time.perf_counter()
         why = stored.save(shop, s.fits.fresh())
         assert time.perf_counter() - started < 2.0  # not the 10 s busy timeout of a write command
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
     assert why == "the fit was not stored (another command was writing to the database); the next report fits again"
     assert shop.execute("SELECT count(*) FROM model_fits").fetchone()[0] == 0
-    assert shop.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_SECONDS * 1000  # put back
+    if backend == "sqlite":  # a server's lock_timeout is SET LOCAL: it ends with the transaction
+        assert shop.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_SECONDS * 1000  # put back
     assert not shop.in_transaction
 
 
+def read_only(database):
+    """A connection that can read and not write: SQLite's mode=ro; a server session whose transactions are
+    all read-only (as a user granted SELECT alone, or a hot standby, gives)."""
+    if str(database).startswith("postgresql://"):
+        joined = "&" if "?" in database else "?"
+        return db.connect(f"{database}{joined}options=-c%20default_transaction_read_only%3Don", create=False)
+    return sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, isolation_level=None)
+
+
 def test_a_read_only_connection_scores_and_cannot_store(shop, isolated_database):
-    reader = sqlite3.connect(f"{isolated_database.as_uri()}?mode=ro", uri=True, isolation_level=None)
+    reader = read_only(isolated_database)
     try:
         with db.snapshot(reader):
             s = report.score(reader, as_of=DAY)
@@ -219,6 +224,7 @@ def test_population_figures_survive_json(shop):
     assert population.as_of == date(2026, 11, 22)
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plans (EXPLAIN QUERY PLAN); a server plans by its own statistics")
 def test_the_change_check_reads_index_ranges_not_every_purchase(shop):
     """changed_since must cost milliseconds at 100,000 customers: each of its queries is a range."""
     fit = fit_and_store(shop).fits.purchase

@@ -4,12 +4,11 @@ fit and a fresh one, never fail or wait because the fit cannot be stored; custom
 import csv
 import io
 import json
-import sqlite3
 import time
 from datetime import datetime
 
 import pytest
-from helpers import freeze
+from helpers import another_command_writing, freeze
 
 from crmcli import db, demo
 
@@ -72,15 +71,10 @@ def test_report_model_says_which_fits_were_stored_and_reused(crm, shop):
 def test_a_locked_database_still_reports_at_once_and_says_the_fit_was_not_kept(crm, shop, isolated_database):
     expected = ok(crm(*CHURN, "--model", "bgnbd", "--refit")).stdout_bytes
     shop.execute("DELETE FROM model_fits")
-    writer = sqlite3.connect(isolated_database, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    try:
+    with another_command_writing(isolated_database):
         started = time.perf_counter()
         result = ok(crm(*CHURN, "--model", "bgnbd"))
         assert time.perf_counter() - started < 8  # the write command's 10 s busy timeout is not waited for
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()
     assert result.stdout_bytes == expected
     assert "note: the fit was not stored (another command was writing to the database)" in result.stderr
     assert shop.execute("SELECT count(*) FROM model_fits").fetchone()[0] == 0
