@@ -111,6 +111,7 @@ def test_bad_plot_extension(shop, crm, tmp_path, name):
     assert not (tmp_path / name).exists()
 
 
+@pytest.mark.sqlite_only("the database file as the plot's path; a server has no file crm could write onto")
 def test_plot_never_onto_the_database(shop, crm, isolated_database):
     before = isolated_database.read_bytes()
     result = crm("report", "model", "--backtest", "--plot", isolated_database.with_suffix(".db"))

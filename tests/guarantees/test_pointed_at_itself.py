@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, command_tree, db_dump, freeze, unchanged
+from helpers import assert_error, command_tree, db_dump, freeze, other_program, unchanged
 
 from crmcli import customers, db, feedback, followups, interactions
 
@@ -143,6 +143,7 @@ def writing_options() -> list[tuple[tuple[str, ...], str]]:
     return found
 
 
+@pytest.mark.sqlite_only("the database's own files (and their -wal, -shm); a server has none crm could write onto")
 def test_no_file_writing_option_writes_onto_the_database(crm, shop, isolated_database, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_csv_files(tmp_path)
@@ -169,6 +170,7 @@ def test_no_file_writing_option_writes_onto_the_database(crm, shop, isolated_dat
     check.close()
 
 
+@pytest.mark.sqlite_only("the database's own files (and their -wal, -shm); a server has none crm could write onto")
 def test_export_all_into_the_database_folder_cannot_replace_the_database(crm, shop, conn, isolated_database,
                                                                           tmp_path):
     """`export all DIR` writes customers.csv, ... into DIR: a database named customers.csv is refused too."""
@@ -356,6 +358,7 @@ def test_a_wal_from_another_database_is_refused_and_both_files_left_alone(tmp_pa
     assert result.returncode == 0 and result.stdout.count(b"\n") == 31
 
 
+@pytest.mark.sqlite_only("SQLite's -wal file")
 def test_the_live_wal_of_another_process_is_not_checked(isolated_database, conn):
     """While another process has the database open, its -wal is live: no check, no refusal."""
     from crmcli.db import _held_by_another_process
@@ -376,12 +379,16 @@ def test_the_live_wal_of_another_process_is_not_checked(isolated_database, conn)
     assert not _held_by_another_process(shm)
 
 
-def test_a_trigger_that_refuses_a_delete_is_a_clean_error(crm, shop, isolated_database):
-    other_program = sqlite3.connect(isolated_database)
-    other_program.execute("CREATE TRIGGER keep_ann BEFORE DELETE ON customers WHEN old.name = 'Ann Lee' "
-                          "BEGIN SELECT RAISE(ABORT, 'Ann stays'); END")
-    other_program.commit()
-    other_program.close()
+def test_a_trigger_that_refuses_a_delete_is_a_clean_error(crm, shop, isolated_database, backend):
+    raw = other_program(isolated_database)  # the trigger in each engine's language
+    if backend == "postgresql":
+        raw.execute("CREATE FUNCTION keep_ann() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF OLD.name = 'Ann Lee' THEN RAISE EXCEPTION 'Ann stays'; END IF; RETURN OLD; END $$")
+        raw.execute("CREATE TRIGGER keep_ann BEFORE DELETE ON customers FOR EACH ROW EXECUTE FUNCTION keep_ann()")
+    else:
+        raw.execute("CREATE TRIGGER keep_ann BEFORE DELETE ON customers WHEN old.name = 'Ann Lee' "
+                    "BEGIN SELECT RAISE(ABORT, 'Ann stays'); END")
+    raw.close()
     with unchanged(isolated_database):
         result = crm("customer", "delete", "1", "--yes")
     assert_error(result, 1, "refused the change", "Ann stays", "Nothing was changed")
