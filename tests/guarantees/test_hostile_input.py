@@ -31,7 +31,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, db_dump, file_digest, freeze, unchanged
+from helpers import assert_error, db_dump, file_digest, freeze, other_program, unchanged
 
 from crmcli import customers, db, feedback, interactions, migrations
 
@@ -88,6 +88,7 @@ def listing(folder: Path) -> list[str]:
 
 # --- database files that are not a (whole) crmcli database -----------------------------------------------
 
+@pytest.mark.sqlite_only("a file's own bytes; a server database of another program: tests/postgres/test_server.py")
 def test_random_bytes_as_the_database_are_refused_by_every_command(crm, isolated_database, import_files):
     isolated_database.write_bytes(bytes((n * 151 + 7) % 256 for n in range(50_000)))
     before = file_digest(isolated_database)
@@ -107,6 +108,7 @@ def _damaged(data: bytes, how: str) -> bytes:
     return data[:start] + garbage(end - start) + data[end:]
 
 
+@pytest.mark.sqlite_only("a damaged file; a server keeps its own files whole (WAL, checksums)")
 @pytest.mark.parametrize("how", ["cut_in_half", "garbage_in_the_middle"])
 def test_a_damaged_database_is_exit_3_for_reads_and_writes_and_left_as_it_is(crm, isolated_database, how,
                                                                              import_files):
@@ -122,19 +124,24 @@ def test_a_damaged_database_is_exit_3_for_reads_and_writes_and_left_as_it_is(crm
     assert file_digest(isolated_database) == before
 
 
-def test_a_database_from_a_newer_crmcli_is_refused_by_every_command(crm, isolated_database, import_files, tmp_path):
+def test_a_database_from_a_newer_crmcli_is_refused_by_every_command(crm, isolated_database, import_files, tmp_path,
+                                                                    backend):
     """test_db.py checks add, list, info and demo; here every other kind of command."""
     make_crm_db(isolated_database, rows=3)
-    raw = sqlite3.connect(isolated_database)
-    raw.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
+    raw = other_program(isolated_database)
+    if backend == "postgresql":
+        raw.execute("UPDATE crm_schema SET version = version + 1")
+    else:
+        raw.execute(f"PRAGMA user_version = {migrations.latest_version() + 1}")
     raw.close()
-    before = file_digest(isolated_database)
+    before = db_dump(isolated_database)
     commands = read_commands() + write_commands(import_files) + [
-        ("backup", tmp_path / "copy.db"), ("import", "undo", "1"), ("report", "summary"),
-        ("followup", "add", "1", "--due", "2030-01-01")]
+        ("import", "undo", "1"), ("report", "summary"), ("followup", "add", "1", "--due", "2030-01-01")]
+    if backend == "sqlite":  # a server's backup is pg_dump's (tests/postgres)
+        commands.append(("backup", tmp_path / "copy.db"))
     for command in commands:
         assert_error(crm(*command), 3, str(isolated_database), "newer crmcli", "upgrade")
-    assert file_digest(isolated_database) == before
+    assert db_dump(isolated_database) == before
     assert not (tmp_path / "copy.db").exists()
 
 
@@ -252,6 +259,7 @@ def big_customers_file(folder: Path, rows: int = 3000) -> Path:
         f"Person {n},p{n}@example.com,{'n' * 300}\n" for n in range(rows)))
 
 
+@pytest.mark.sqlite_only("a full disk under the file; a server's disk is the server's (DiskFull: exit 3)")
 def test_a_full_disk_during_import_is_exit_3_in_plain_words_and_changes_nothing(crm, isolated_database, tmp_path,
                                                                                  disk_full_after):
     make_crm_db(isolated_database, rows=20)
@@ -290,6 +298,7 @@ def test_a_real_write_failure_is_exit_3_and_changes_nothing(tmp_path):
 
 # --- locked past the busy timeout --------------------------------------------------------------------------
 
+@pytest.mark.sqlite_only("SQLite's lock and busy timeout; the server's lock queue: tests/postgres/test_server.py")
 def test_locked_by_another_program_is_exit_3_naming_it_and_reads_still_work(crm, isolated_database, monkeypatch,
                                                                              import_files):
     make_crm_db(isolated_database, rows=3)

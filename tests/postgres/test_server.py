@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 from _processes import CRM, run_crm
-from helpers import assert_error, freeze, new_pg_database, unchanged
+from helpers import another_command_writing, assert_error, freeze, new_pg_database, unchanged
 
 from crmcli import db, postgres
 
@@ -217,3 +217,17 @@ def test_an_sqlite_file_moved_by_export_and_import_gives_the_same_best_customers
     expected = crm("--db", file, "report", "best", "--limit", "0", "--format", "csv")
     got = crm("report", "best", "--limit", "0", "--format", "csv")
     assert got.exit_code == 0 and got.stdout == expected.stdout
+
+
+@pytest.mark.postgresql_only
+def test_a_writer_kept_waiting_past_the_timeout_is_exit_3_and_reads_still_work(crm, backend, isolated_database,
+                                                                               monkeypatch):
+    ok_add = crm("customer", "add", "Ann")
+    assert ok_add.exit_code == 0, ok_add.stderr
+    monkeypatch.setattr(postgres, "BUSY_TIMEOUT_SECONDS", 0.3)
+    with another_command_writing(isolated_database), unchanged(isolated_database):
+        assert_error(crm("customer", "add", "Bob"), 3, "is busy", "another crm command is writing",
+                     "nothing was changed")
+        listed = crm("customer", "list", "--format", "csv")  # readers never wait
+        assert listed.exit_code == 0 and "Ann" in listed.stdout, listed.stderr
+    assert crm("customer", "add", "Bob").exit_code == 0  # the lock let go, the queue moves
