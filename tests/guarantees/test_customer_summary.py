@@ -48,7 +48,16 @@ def assert_reports_read_the_same(conn: sqlite3.Connection) -> None:
         np.testing.assert_array_equal(getattr(from_summary, name), getattr(from_purchases, name), err_msg=name)
 
 
-def triggers(conn: sqlite3.Connection) -> list[tuple]:
+def triggers(conn) -> list[tuple]:
+    """The summary's triggers as they stand: SQLite's text of each; on a server each one's definition and
+    whether it fires (a bulk change there sets them aside by a setting of its transaction, which is shown)."""
+    if db.is_server(conn):
+        from crmcli.postgres_schema import SUMMARY_ASIDE_SETTING
+
+        aside = conn.execute(f"SELECT current_setting('{SUMMARY_ASIDE_SETTING}', true)").fetchone()[0]
+        return [(aside or "", *row) for row in conn.execute(
+            "SELECT tgname, tgenabled, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname LIKE 'customer_summary%' AND NOT tgisinternal ORDER BY tgname").fetchall()]
     return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'customer_summary%' "
                         "ORDER BY name").fetchall()
 
