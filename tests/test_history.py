@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 
 import pytest
-from helpers import assert_error, freeze, unchanged
+from helpers import assert_error, freeze, other_program, unchanged
 
 from crmcli import customers, db, duplicates, history
 
@@ -50,10 +49,10 @@ def test_a_failed_change_leaves_no_history(crm, conn, isolated_database, tmp_pat
     with unchanged(isolated_database):
         assert_error(crm("customer", "import", file, "--on-conflict", "update"), 1, "line 3")
     # and a change rolled back takes its history with it
-    conn.execute("BEGIN IMMEDIATE")
-    customers.edit(conn, 1, phone="999")
-    assert changes(conn, 1)[-1] == ("edit", "phone", None, "999")
-    conn.execute("ROLLBACK")
+    with pytest.raises(RuntimeError, match="after its change"), db.transaction(conn):
+        customers.edit(conn, 1, phone="999")
+        assert changes(conn, 1)[-1] == ("edit", "phone", None, "999")
+        raise RuntimeError("the command fails after its change")
     assert [c[0] for c in changes(conn, 1)] == ["add", "add", "add"]
 
 
@@ -107,9 +106,8 @@ def test_imports_and_undo_are_recorded(crm, conn, tmp_path):
 def test_a_change_made_by_another_program_is_recorded_too(conn, isolated_database):
     with db.transaction(conn):
         ann = customers.add(conn, "Ann")
-    other = sqlite3.connect(isolated_database)
-    with other:
-        other.execute("UPDATE customers SET company = 'Lee & Co' WHERE id = ?", (ann,))
+    other = other_program(isolated_database)
+    other.execute("UPDATE customers SET company = 'Lee & Co' WHERE id = ?", (ann,))
     other.close()
     assert changes(conn, ann)[-1] == ("edit", "company", None, "Lee & Co")
 

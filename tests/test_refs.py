@@ -2,8 +2,7 @@
 record; --search on the stored folded keys; the look-alikes of a new customer; keys other programs
 left out of date; and that lookups are SQLite's work (indexes, no Python per row)."""
 
-import sqlite3
-
+import helpers
 import pytest
 from helpers import assert_error, freeze, unchanged
 
@@ -195,10 +194,9 @@ def test_a_merged_id_on_the_command_line_says_where_it_went(crm, conn, isolated_
 # --- keys changed behind crm's back ----------------------------------------------------------------------
 
 def other_program(isolated_database, sql, params=()):
-    """The sqlite3 shell, say: no function of crm's, no keys computed."""
-    raw = sqlite3.connect(isolated_database)
-    with raw:
-        raw.execute(sql, params)
+    """The sqlite3 shell or psql, say: no function of crm's, no keys computed."""
+    raw = helpers.other_program(isolated_database)
+    raw.execute(sql, params)
     raw.close()
 
 
@@ -234,6 +232,7 @@ def plan(conn, sql, params):
     return " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plans (EXPLAIN QUERY PLAN); a server plans by its own statistics")
 def test_every_ref_lookup_is_an_index_search(conn):
     add(conn, "Ann Lee", phone="+44 20 7946 0018")
     key = values.phone_key("+44 20 7946 0018")
