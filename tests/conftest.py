@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from helpers import new_pg_database, pg_admin, pg_url
+from helpers import drop_pg_database, new_pg_database, pg_admin, pg_url
 from typer.testing import CliRunner
 
 from crmcli import db
@@ -25,13 +25,29 @@ def real_data_folder_untouched():
     assert _snapshot(real) == before, f"a test wrote to the real data folder {real}"
 
 
+# A test that uses the database (through these fixtures, or by naming isolated_database) runs on both engines.
+_ON_THE_DATABASE = {"crm", "conn"}
+
+
+def _uses_the_database(metafunc) -> bool:
+    import inspect
+
+    named = inspect.signature(metafunc.function).parameters
+    return bool(_ON_THE_DATABASE & set(metafunc.fixturenames)) or "isolated_database" in named or "backend" in named
+
+
 def pytest_generate_tests(metafunc):
-    """A test module or test marked both_backends runs once on an SQLite file and once on a PostgreSQL server;
-    one marked postgresql_only, on the server alone."""
+    """A test that uses the database runs once on an SQLite file and once on a PostgreSQL server, unless it
+    is marked sqlite_only (with the reason: what of SQLite's own it is about); one marked postgresql_only,
+    on the server alone."""
     marked = metafunc.definition.get_closest_marker
     if marked("postgresql_only"):
         metafunc.parametrize("backend", ["postgresql"], indirect=True)
-    elif marked("both_backends") and not marked("sqlite_only"):
+    elif marked("sqlite_only"):
+        if not marked("sqlite_only").args:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: sqlite_only needs its reason, "
+                                    "e.g. @pytest.mark.sqlite_only('the file\'s own bytes')")
+    elif marked("both_backends") or _uses_the_database(metafunc):
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -52,6 +68,7 @@ def isolated_database(tmp_path, monkeypatch, request, backend):
     if backend == "postgresql":
         base = request.getfixturevalue("pg_base")
         path = new_pg_database(base, request.getfixturevalue("pg_template"))
+        request.addfinalizer(lambda: drop_pg_database(base, path))  # not thousands of them kept to the end
     monkeypatch.setenv("CRM_DB", str(path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))

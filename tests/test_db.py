@@ -11,6 +11,10 @@ from helpers import assert_error, db_dump, file_digest, freeze
 from crmcli import customers, db, feedback, interactions, migrations
 from crmcli.errors import DatabaseUnusable
 
+pytestmark = pytest.mark.sqlite_only(
+    "the SQLite file itself: where it lives, its pragmas, header, locks and migrations; the server's "
+    "schema, version checks and refusals: tests/postgres/test_server.py")
+
 
 def make_crm_db(path, rows=0):
     """A real crmcli database with `rows` customers, closed (so the WAL is checkpointed into the file)."""

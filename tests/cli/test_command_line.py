@@ -136,7 +136,7 @@ def test_help_names_the_placeholders_people_know(crm):
 def test_completion_is_offered_and_completes_commands_and_choices(crm):
     assert "--install-completion" in crm("--help").stdout
     script = crm("--show-completion", "bash")
-    assert script.exit_code == 0 and "_CRM_COMPLETE" in script.stdout
+    assert script.exit_code == 0 and "_CRM_COMPLETE" in script.stdout, (script.output, script.exception)
     env = {**os.environ, "_CRM_COMPLETE": "complete_bash", "COMP_WORDS": "crm rep", "COMP_CWORD": "1"}
     done = subprocess.run([sys.executable, "-m", "crmcli"], capture_output=True, text=True, env=env)
     assert done.stdout.split() == ["report"]

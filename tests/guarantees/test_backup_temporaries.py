@@ -17,6 +17,8 @@ from _processes import kill_group, start_crm
 
 from crmcli import customers, db
 
+pytestmark = pytest.mark.sqlite_only("crm backup's temporary copies of an SQLite file; a server's backup is pg_dump")
+
 PERSON = "Zebulon Quartermaine"
 
 

@@ -16,7 +16,10 @@ import subprocess
 import sys
 import time
 
+import pytest
 from _processes import query, run_crm
+
+pytestmark = pytest.mark.sqlite_only("crm backup of an SQLite file; a server's backup is pg_dump")
 
 WRITER = """
 import sys, time

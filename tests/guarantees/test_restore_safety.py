@@ -18,6 +18,8 @@ from helpers import db_dump, freeze
 
 from crmcli import db
 
+pytestmark = pytest.mark.sqlite_only("crm restore replaces an SQLite file; a server's is pg_restore")
+
 TESTS = Path(__file__).resolve().parent.parent
 
 

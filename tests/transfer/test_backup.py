@@ -11,6 +11,10 @@ from helpers import assert_error, db_dump, freeze, unchanged
 from crmcli import customers, db, interactions, migrations
 from crmcli.transfer import backup
 
+pytestmark = pytest.mark.sqlite_only(
+    "backup and restore copy an SQLite file; on a server they point at pg_dump and pg_restore "
+    "(tests/postgres/test_server.py)")
+
 
 @pytest.fixture(autouse=True)
 def frozen(monkeypatch):

@@ -2,12 +2,11 @@
 
 import csv
 import json
-import sqlite3
 import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, freeze, unchanged
+from helpers import assert_error, freeze, other_program, unchanged
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -46,7 +45,7 @@ def shop(conn):
 
 def content(path):
     """Everything a user typed, in order; ids of interactions and feedback, timestamps and batches left out."""
-    conn = sqlite3.connect(path)
+    conn = other_program(path)
     try:
         return {
             "customers": conn.execute("SELECT id, name, email, phone, company, note, external_id, since "

@@ -1,12 +1,11 @@
 """JSON Lines in: `crm export --format jsonl` imports back; values, errors, rejects and options as for CSV."""
 
 import json
-import sqlite3
 import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, freeze, unchanged
+from helpers import assert_error, freeze, other_program, unchanged
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -36,7 +35,7 @@ def ann(conn):
 
 def content(path):
     """Everything a user typed, in order; row ids, timestamps and batches left out."""
-    conn = sqlite3.connect(path)
+    conn = other_program(path)
     try:
         return {
             "customers": conn.execute("SELECT id, name, email, phone, company, note, external_id, since "
