@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime
@@ -202,3 +203,44 @@ def another_command_writing(database):
             yield
     finally:
         writer.close()
+
+
+def _pg_name(url: str) -> str:
+    import psycopg.conninfo
+
+    return psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+
+
+def database_beside(database, name: str):
+    """A new, empty database beside the test's own, on the same engine: a file path in its folder (not made
+    yet), or a database made on the same server (left for conftest to drop with the test's own)."""
+    if not str(database).startswith("postgresql://"):
+        return Path(database).with_name(f"{name}.db")
+    url = pg_url(database, f"{_pg_name(database)}_{name}")
+    empty_database(url)
+    return url
+
+
+def empty_database(database) -> None:
+    """No database at all where `database` was: the file and its companions removed; on a server, the
+    database dropped and made again, empty (crm makes its tables at first use)."""
+    if str(database).startswith("postgresql://"):
+        with pg_admin(pg_url(database, "postgres")) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {_pg_name(database)} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {_pg_name(database)}")
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def copy_database(source, target) -> None:
+    """Make `target` a copy of the closed database `source` (no connection to it open): the file copied
+    (with no -wal beside it), or on a server the database made again from `source` as its template."""
+    if str(source).startswith("postgresql://"):
+        with pg_admin(pg_url(source, "postgres")) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {_pg_name(target)} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {_pg_name(target)} TEMPLATE {_pg_name(source)}")
+        return
+    assert not Path(f"{source}-wal").exists()
+    empty_database(target)
+    shutil.copyfile(source, target)
