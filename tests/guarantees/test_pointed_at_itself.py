@@ -21,7 +21,17 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import assert_error, command_tree, db_dump, freeze, other_program, unchanged
+from _processes import wal_size
+from helpers import (
+    assert_error,
+    command_tree,
+    copy_database,
+    database_beside,
+    db_dump,
+    freeze,
+    other_program,
+    unchanged,
+)
 
 from crmcli import customers, db, feedback, followups, interactions
 
@@ -215,21 +225,21 @@ def run(args: list[str], database: Path, **kwargs) -> subprocess.CompletedProces
 def test_every_command_with_stdout_on_a_full_disk(shop, conn, isolated_database, tmp_path):
     """stdout on /dev/full, each command on a fresh copy of the shop: no traceback; a command that fails
     saves nothing; one that needs no stdout (edit, delete, ...) may succeed."""
-    import shutil
-
     write_csv_files(tmp_path)
     conn.close()
     (tmp_path / "batch.csv").write_text("name,email\nEve Old,eve@example.com\n")
     assert run(["customer", "import", tmp_path / "batch.csv"], isolated_database).returncode == 0
     assert run(["target", "set", "revenue", "50"], isolated_database).returncode == 0
-    pristine = tmp_path / "pristine.db"
-    shutil.copy(isolated_database, pristine)
-    assert run(["backup", tmp_path / "backup.db"], isolated_database).returncode == 0
+    pristine = database_beside(isolated_database, "pristine")
+    copy_database(isolated_database, pristine)
+    server = str(isolated_database).startswith("postgresql://")
+    if not server:  # a server's backup and restore are pg_dump's and pg_restore's (tests/postgres)
+        assert run(["backup", tmp_path / "backup.db"], isolated_database).returncode == 0
     failed = []
     for path, _ in command_tree():
-        for companion in db.database_files(isolated_database)[1:]:
-            companion.unlink(missing_ok=True)
-        shutil.copy(pristine, isolated_database)
+        if server and path[0] in ("backup", "restore"):
+            continue
+        copy_database(pristine, isolated_database)
         before = db_dump(isolated_database)
         with open("/dev/full", "w") as full:
             result = run([*path, *arguments(path, tmp_path)], isolated_database, stdout=full)
@@ -440,15 +450,22 @@ def test_sigterm_of_a_long_command_rolls_back_and_leaves_nothing(isolated_databa
     env = {**os.environ, "CRM_DB": str(isolated_database)}
     assert subprocess.run([*CRM, "demo", "--customers", "3000"], env=env, capture_output=True).returncode == 0
     before = db_dump(isolated_database)
-    wal = Path(f"{isolated_database}-wal")
     out = tmp_path / "out"
     out.mkdir()
-    # Each command with the sign that it is mid-write: the demo's -wal has grown, the export's
-    # temporary file exists.
-    for args, busy in ((["demo", "--customers", "20000", "--force"],
-                        lambda: wal.exists() and wal.stat().st_size > 2**20),
-                       (["export", "interactions", "--output", out / "interactions.csv"],
-                        lambda: any(out.iterdir()))):
+
+    def writing():
+        """The sign that the demo is mid-write: its -wal has grown; a server's write-ahead log has."""
+        if str(isolated_database).startswith("postgresql://"):
+            at_start = wal_size(isolated_database)
+            return lambda: wal_size(isolated_database) - at_start > 2**20
+        wal = Path(f"{isolated_database}-wal")
+        return lambda: wal.exists() and wal.stat().st_size > 2**20
+
+    # Each command with the sign that it is mid-write; the export's: its temporary file exists.
+    for args, signs in ((["demo", "--customers", "20000", "--force"], writing),
+                        (["export", "interactions", "--output", out / "interactions.csv"],
+                         lambda: lambda: any(out.iterdir()))):
+        busy = signs()
         process = subprocess.Popen([*CRM, *map(str, args)], env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                    start_new_session=True)
         deadline = time.monotonic() + 60
