@@ -220,6 +220,7 @@ def connect(path: Path | str, *, create: bool = True, named_by: str | None = Non
         from crmcli import postgres
 
         return postgres.connect(str(path), named_by or "--db")
+    refuse_server_address(str(path), named_by or "the database")  # e.g. Path("postgresql://...") lost a slash
     return connect_file(Path(path), create=create, named_by=named_by)
 
 

@@ -249,7 +249,7 @@ def torn_transactions(notes, rows: int) -> list[str]:
 def reader(rows: int, ready: Path, go: Path, overlapped: Path, stop: Path, results: Path) -> None:
     import threading
 
-    db_path = Path(os.environ["CRM_DB"])
+    db_path = os.environ["CRM_DB"]  # a file path, or a server's address
     ready.touch()
     _wait_for(go)
     direct = {"reads": 0, "torn": []}
