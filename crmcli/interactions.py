@@ -197,6 +197,10 @@ class SummaryAside:
                           params)
 
     def touch_ids(self, customer_ids: Iterable[int]) -> None:
+        if db.is_server(self.conn):  # one statement, not a round trip per customer
+            self.conn.execute("INSERT INTO temp.summary_touched (id) SELECT unnest(CAST(? AS BIGINT[])) "
+                              "ON CONFLICT DO NOTHING", (sorted(set(customer_ids)),))
+            return
         self.conn.executemany("INSERT INTO temp.summary_touched (id) VALUES (?) ON CONFLICT DO NOTHING",
                               ((customer_id,) for customer_id in customer_ids))
 

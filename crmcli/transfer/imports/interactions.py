@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 INSERT_ROWS = 512  # rows per INSERT statement on the bulk path
 
 
+ANALYZE_AFTER_ROWS = 10_000  # an import this big refreshes the server's statistics of the table
+
+
 class InteractionImporter(Importer):
     """The bulk path, for the big files (years of till receipts). prepare_chunk() runs every
     cell through its values.* parser (memoised per distinct text), in worker processes for
@@ -171,6 +174,9 @@ class InteractionImporter(Importer):
         by_cells = self._by_cells
         params = chunk.params
         unknown = []
+        new_cells = {cells_text: index for index, cells_text in enumerate(chunk.customer_cells)
+                     if cells_text not in by_cells}
+        self.look_up_customers([chunk.rows[chunk.positions[index]][1] for index in new_cells.values()])
         for index, cells_text in enumerate(chunk.customer_cells):
             customer_id = by_cells.get(cells_text)
             if customer_id is None:
@@ -223,6 +229,11 @@ class InteractionImporter(Importer):
             return
         for sql in self._indexes_aside:
             self.conn.execute(sql)
+        if db.is_server(self.conn) and self.added >= ANALYZE_AFTER_ROWS:
+            # The planner's figures for the table, now that it has grown: without them the summary's
+            # recompute below sorted every row on disk (12 s at 1.7 million rows; 6.6 s after this 0.3 s).
+            # ANALYZE neither blocks readers and writers nor outlives a rollback.
+            self.conn.execute("ANALYZE interactions")
         self._summary.touch_ids(self._customers_written)
         self._summary.restore()
         # The foreign key check SQLite skipped row by row, once for the whole table (through the
