@@ -8,7 +8,7 @@ from typing import Any
 
 from crmcli import db, sql, values
 from crmcli.db import Connection
-from crmcli.errors import Conflict, InvalidInput
+from crmcli.errors import Conflict, DatabaseUnusable, InvalidInput
 from crmcli.migrations import INTERACTION_TYPES, SUMMARY_INTERACTION_TRIGGERS  # the types M001 allows; M008
 from crmcli.postgres_schema import SUMMARY_ASIDE_SETTING
 
@@ -163,6 +163,22 @@ def full_moment(at: str | None) -> str | None:
     if at is None:
         return None
     return at + "T00:00:00" if len(at) == 10 else at[:19]
+
+
+_UNDATED_SQL = f"""
+SELECT id, customer_id, at FROM interactions
+ WHERE type IN ('purchase', 'refund') AND julianday({sql.DAY}) IS NULL ORDER BY id LIMIT 1"""
+
+
+def undated_purchase(conn: Connection) -> DatabaseUnusable:
+    """The error for a purchase or refund whose day is no date, naming the first such row: another
+    program wrote it (crm checks every date it stores), and the reports that count days cannot go on.
+    A scan of the purchases: for the caller that has seen such a day, not to look for one."""
+    row = conn.execute(_UNDATED_SQL).fetchone()
+    which = f"interaction {row[0]} (customer {row[1]}) has at {row[2]!r}" if row else "a purchase has an at"
+    return DatabaseUnusable(f"{which}, which is not a date (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS): another program "
+                            "wrote it, as crm checks every date it stores. Correct or delete that row with the "
+                            "program that wrote it (or sqlite3, psql), then run this again")
 
 
 class SummaryAside:

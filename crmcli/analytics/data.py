@@ -17,7 +17,7 @@ from datetime import date
 
 import numpy as np
 
-from crmcli import db, sql
+from crmcli import db, interactions, sql
 from crmcli.db import Connection
 
 # Aggregated in SQL so that only one row per customer crosses into Python,
@@ -176,7 +176,15 @@ def _table(conn: Connection, query: str, params: dict, width: int) -> np.ndarray
 
 def _load(conn: Connection, as_of: date, query: str, extra: dict) -> CustomerBase:
     table = _table(conn, query, {"end": _end(as_of), "low_rating_since": _low_since(as_of), **extra}, 10)
+    _refuse_undated(conn, table[:, 2], table[:, 3])
     return _base(as_of, *table.T)
+
+
+def _refuse_undated(conn: Connection, *ordinals: np.ndarray) -> None:
+    """A purchase day that is no date (julianday NULL: NaN here) is refused, with the row named, rather
+    than a model fitted to a day that does not exist. The search for the row runs only once one is seen."""
+    if any(np.isnan(days).any() for days in ordinals):
+        raise interactions.undated_purchase(conn)
 
 
 # load_many's inputs: the purchases up to the earliest day asked, aggregated per customer (load()'s own
@@ -211,6 +219,7 @@ def load_many(conn: Connection, days: list[date]) -> Iterator[CustomerBase]:
     old_ids, old_days, old_first, old_last, old_cents, old_first_cents = before[:, :6].T
     old_records = before[:, 9]
     after = _table(conn, _DAYS_SQL, {"start": _end(earliest), "end": _end(latest)}, 4)
+    _refuse_undated(conn, old_first, old_last, after[:, 1])
     refunds = _table(conn, _REFUNDS_SQL, {"end": _end(latest)}, 3)
     for day in days:
         # The purchase days after the earliest day, up to this one; sorted by customer, then day, so each

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from crmcli import sql, values
+from crmcli import interactions, sql, values
 from crmcli.db import Connection
 from crmcli.errors import InvalidInput
 from crmcli.followups import list_followups, main_staff, staff_key
@@ -58,7 +58,10 @@ def quiet_customers(conn: Connection, *, today: date | None = None,
     for row in best:
         if row["days"] < 2:
             continue
-        first, last = date.fromisoformat(row["first_day"]), date.fromisoformat(row["last_day"])
+        try:
+            first, last = date.fromisoformat(row["first_day"]), date.fromisoformat(row["last_day"])
+        except ValueError:
+            raise interactions.undated_purchase(conn) from None
         gap = (last - first).days / (row["days"] - 1)
         silent = (today - last).days
         if silent < QUIET_MIN_DAYS or silent <= QUIET_GAP_MULTIPLE * gap:
