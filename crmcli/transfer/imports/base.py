@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from crmcli import customers, db, values
+from crmcli import customers, values
 from crmcli.db import Connection
 from crmcli.errors import CrmError, InvalidInput
 from crmcli.transfer.csvcells import unescape
@@ -27,11 +27,10 @@ FIND_CUSTOMER = {
 # FIND_CUSTOMER for many keys in one query, on a server (PostgreSQL's unnest of a text array): there a
 # query per customer is a round trip, 100,000 of them 20 s of an import of 1.7 million purchases. The keys
 # are FIND_CUSTOMER's (a customer_id key is ASCII digits, so its cast cannot fail).
-_FIND_CUSTOMERS_ON_SERVER = {
-    "customer_id": "SELECT k, c.id FROM unnest(CAST(? AS TEXT[])) AS k JOIN customers c ON c.id = CAST(k AS BIGINT)",
-    "customer_external_id": "SELECT k, c.id FROM unnest(CAST(? AS TEXT[])) AS k JOIN customers c ON c.external_id = k",
-    "customer_email": "SELECT k, c.id FROM unnest(CAST(? AS TEXT[])) AS k JOIN customers c ON c.email_key = k",
-}
+_MATCHES_KEY = {"customer_id": "c.id = CAST(k AS BIGINT)", "customer_external_id": "c.external_id = k",
+                "customer_email": "c.email_key = k"}
+_FIND_CUSTOMERS_ON_SERVER = {column: f"SELECT k, c.id FROM unnest(CAST(? AS TEXT[])) AS k JOIN customers c ON {match}"
+                             for column, match in _MATCHES_KEY.items()}
 
 
 class Rejected:
@@ -215,10 +214,9 @@ class Importer:
         return keys
 
     def look_up_customers(self, rows: list[list[str]]) -> None:
-        """On a server, find the customers these rows name with one query per key column, into the
-        caches customer_id() reads first (rows whose keys are bad are left to it, to say so)."""
-        if not db.is_server(self.conn):
-            return  # in-process SQLite: a query per customer costs microseconds
+        """Find the customers these rows name with one query per key column (on a server: there a query
+        per customer is a round trip; in-process SQLite's cost microseconds), into the caches customer_id()
+        reads first (rows whose keys are bad are left to it, to say so)."""
         wanted: dict[str, set[str]] = {column: set() for column in CUSTOMER_KEYS}
         for raw in rows:
             try:

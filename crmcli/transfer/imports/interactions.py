@@ -174,9 +174,10 @@ class InteractionImporter(Importer):
         by_cells = self._by_cells
         params = chunk.params
         unknown = []
-        new_cells = {cells_text: index for index, cells_text in enumerate(chunk.customer_cells)
-                     if cells_text not in by_cells}
-        self.look_up_customers([chunk.rows[chunk.positions[index]][1] for index in new_cells.values()])
+        if db.is_server(self.conn):  # one query for the chunk's new customers (look_up_customers)
+            new_cells = {cells_text: index for index, cells_text in enumerate(chunk.customer_cells)
+                         if cells_text not in by_cells}
+            self.look_up_customers([chunk.rows[chunk.positions[index]][1] for index in new_cells.values()])
         for index, cells_text in enumerate(chunk.customer_cells):
             customer_id = by_cells.get(cells_text)
             if customer_id is None:
