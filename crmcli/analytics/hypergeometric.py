@@ -37,6 +37,8 @@ _TERM_BY_TERM = 64
 _FIRST_BLOCK = 64
 # Cap on (customers still summing) x (terms per block): bounds memory.
 _MAX_BLOCK_CELLS = 1 << 20
+# ... computed this many cells at a time (_add_in_blocks).
+_SLICE_CELLS = 1 << 18
 # Checking the bound costs about as much as adding a term: check every few terms.
 _CHECK_EVERY = 4
 
@@ -183,29 +185,44 @@ def _add_in_blocks(out: SeriesSums, work: _Work, j: int, max_terms: int, rtol: f
     while work.size and j < max_terms:
         width = max(1, min(block, _MAX_BLOCK_CELLS // work.size, max_terms - j))
         steps = j + np.arange(width, dtype=float)
-        terms = np.empty((work.size, width))
-        terms[:] = work.z[:, None]
-        for p, q in zip(work.num, work.den, strict=True):
-            terms *= _column(p) + steps
-            terms /= _column(q) + steps
-        np.cumprod(terms, axis=1, out=terms)
-        terms *= work.last[:, None]
-        work.total += terms.sum(axis=1)
-        if work.track_abs:
-            work.abs_total += np.abs(terms).sum(axis=1)
-        if work.derivatives:
-            work.n_sum += np.sum(terms * (steps + 1.0), axis=1)
-            for i, param in enumerate(work.params):
-                h = work.h[i][:, None] + np.cumsum(1.0 / (_column(param) + steps), axis=-1)
-                work.h_sum[i] += np.sum(terms * h, axis=1)
-                work.h[i] = h[:, -1].copy()
-        work.last = terms[:, -1].copy()
+        # A block of (customers x width) terms and its temporaries were 3 to 4 arrays of _MAX_BLOCK_CELLS
+        # at once (the largest part of a Pareto/NBD report's peak at 100,000 customers); a slice of
+        # customers at a time holds a quarter of that. Each customer's terms are computed along its own
+        # row alone, so the sums are the same to the last bit whatever the slices.
+        rows_per_slice = max(1, _SLICE_CELLS // width)
+        for start in range(0, work.size, rows_per_slice):
+            _add_block(work, slice(start, start + rows_per_slice), steps)
         j += width
         block *= 2
         done = _finished(work, j, rtol)
         _store(out, work, done)
         work = work.keep(~done)
     return work, j
+
+
+def _add_block(work: _Work, rows: slice, steps: np.ndarray) -> None:
+    """Add the terms j .. j + len(steps) - 1 of the customers work[rows] to their sums."""
+    def param(p):
+        return _column(p[rows] if isinstance(p, np.ndarray) else p)
+
+    last = work.last[rows]
+    terms = np.empty((len(last), len(steps)))
+    terms[:] = work.z[rows, None]
+    for p, q in zip(work.num, work.den, strict=True):
+        terms *= param(p) + steps
+        terms /= param(q) + steps
+    np.cumprod(terms, axis=1, out=terms)
+    terms *= last[:, None]
+    work.total[rows] += terms.sum(axis=1)
+    if work.track_abs:
+        work.abs_total[rows] += np.abs(terms).sum(axis=1)
+    if work.derivatives:
+        work.n_sum[rows] += np.sum(terms * (steps + 1.0), axis=1)
+        for i, p in enumerate(work.params):
+            h = work.h[i][rows, None] + np.cumsum(1.0 / (param(p) + steps), axis=-1)
+            work.h_sum[i][rows] += np.sum(terms * h, axis=1)
+            work.h[i][rows] = h[:, -1]
+    work.last[rows] = terms[:, -1]
 
 
 def _add_geometric_rest(out: SeriesSums, work: _Work, j: int) -> None:
