@@ -48,6 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import Figures  # noqa: E402 (beside this file)
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
 PEER_SCRIPT = HERE / "peer_lifetimes.py"
@@ -91,6 +94,8 @@ TARGET_SPEEDUP = 4.0
 TARGET_WARM_SPEEDUP = 10.0
 TARGET_MEMORY_SHARE = 1 / 3
 TARGET_MEAN_P_ALIVE_DIFF = 0.01
+# `report summary` (6 months) cold at most this many times `report churn` (its default model) cold.
+TARGET_SUMMARY_RATIO = 3.0
 # Significant digits to which crm's fitted parameters must equal lifetimes' (asserted).
 PARAM_DIGITS = {"bgnbd": 4, "gamma_gamma": 4, "pareto": 3}
 PARAM_NAMES = {"bgnbd": ("r", "alpha", "a", "b"), "pareto": ("r", "alpha", "s", "beta"),
@@ -420,6 +425,26 @@ def everyday_runs(crm: str, db_path: Path, key: str, repeat: int, errors: list[s
     return runs
 
 
+def summary_and_churn(crm: str, db_path: Path, key: str, as_of: str, repeat: int,
+                      errors: list[str]) -> tuple[Run, Run] | None:
+    """`report summary` (6 months) and `report churn` with its default model, each cold (a fresh copy),
+    fastest of `repeat`: issue 14 asks the summary within TARGET_SUMMARY_RATIO of the churn report."""
+    copy = WORK / f"{key}.summary.db"
+    out = WORK / f"{key}.summary.out"
+    tail = ["--format", "csv", "--as-of", as_of]
+    print("running crm report summary and crm report churn cold ...", file=sys.stderr, flush=True)
+    runs = [best_of(label, [crm, "--db", str(copy), *words, *tail], out, repeat,
+                    before=lambda: fresh_copy(db_path, copy))
+            for label, words in (("crm report summary", ["report", "summary"]),
+                                 ("crm report churn", ["report", "churn", "--limit", "0"]))]
+    for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
+        path.unlink(missing_ok=True)
+    for run in runs:
+        if not run.ok:
+            errors.append(f"{run.label} exited {run.returncode}:\n{_tail(run.stderr)}")
+    return (runs[0], runs[1]) if all(run.ok for run in runs) else None
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -436,7 +461,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-crm", action="store_true", help="time the peer only")
     parser.add_argument("--story", choices=STORIES, default="bgnbd",
                         help="how the simulated customers buy and leave: BG/NBD's story or Pareto/NBD's")
+    parser.add_argument("--peer-models", default=",".join(MODELS),
+                        help="the models the peer runs (lifetimes' Pareto/NBD takes minutes at 100,000 "
+                             "customers; default: %(default)s)")
+    parser.add_argument("--figures", type=Path, help="also write the figures to this JSON file (bench_all.py)")
     args = parser.parse_args(argv)
+    peer_models = [m for m in args.peer_models.split(",") if m]
+    if not set(peer_models) <= set(MODELS):
+        parser.error(f"--peer-models: each one of {', '.join(MODELS)}")
+    figures = Figures()
 
     print("building the dataset (reused when it exists) ...", file=sys.stderr, flush=True)
     db_path, csv_path, meta = build(args.customers, args.seed, args.story)
@@ -449,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     crm_runs: dict[str, Run] = {}
     warm_runs: dict[str, Run] = {}
     everyday: list[Run] = []
+    summary_runs: tuple[Run, Run] | None = None
     cold_db, warm_db = WORK / f"{key}.cold.db", WORK / f"{key}.warm.db"
     if not args.skip_crm:
         crm = str(crm_command())
@@ -470,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             # The same data, as-of day and parameters: the same bytes, from a stored fit or a fresh one.
             if warm.ok and warm_out.read_bytes() != out.read_bytes():
                 errors.append(f"{label}: the warm report differs from the cold one")
-        everyday = everyday_runs(crm, db_path, key, args.repeat, errors, min(5000, meta["customers"]))
+        customer = min(5000, meta["customers"])
+        everyday = everyday_runs(crm, db_path, key, args.repeat, errors, customer)
+        summary_runs = summary_and_churn(crm, db_path, key, as_of, args.repeat, errors)
 
     peers: dict[str, Run] = {}
     peer_versions = ""
@@ -481,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
              "('lifetimes', 'pandas', 'numpy', 'scipy', 'autograd')))"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
-        for model in MODELS:
+        for model in peer_models:
             print(f"running the peer (lifetimes, {model}) ...", file=sys.stderr, flush=True)
             peer = best_of(
                 f"lifetimes {PEER_FITTER[model]}",
@@ -515,6 +551,15 @@ def main(argv: list[str] | None = None) -> int:
             rows = f"FAILED (exit {run.returncode})"
         print(f"{run.label:<34} {run.wall_seconds:>8.2f} {run.peak_mib:>9.1f}  {rows}")
     print()
+    for label, run in crm_runs.items():
+        if run.ok:
+            figures.add("3", f"{label.removeprefix('crm ')}, cold: seconds", run.wall_seconds,
+                        f"{run.wall_seconds:.2f} s")
+            figures.add("3", f"{label.removeprefix('crm ')}, cold: peak MiB", run.peak_mib, f"{run.peak_mib:.1f} MiB")
+        warm = warm_runs.get(label)
+        if warm is not None and warm.ok:
+            figures.add("3", f"{label.removeprefix('crm ')}, warm: seconds", warm.wall_seconds,
+                        f"{warm.wall_seconds:.2f} s")
     if warm_runs:
         print("stored fits: each report cold (a fresh copy, no stored fit; the rows above) and warm (a fit stored "
               "by an earlier run)")
@@ -529,12 +574,30 @@ def main(argv: list[str] | None = None) -> int:
         for run in everyday:
             ratio = f"{run.wall_seconds / info.wall_seconds:5.2f}x crm info" if info.ok and run.ok else "failed"
             print(f"  {run.label:<34} {run.wall_seconds:6.2f} s  {ratio}")
+            if run is not info and info.ok and run.ok:
+                name = run.label.removeprefix("crm ").replace(f" {customer} ", " REF ")
+                ratio = run.wall_seconds / info.wall_seconds
+                if "cold" in run.label:  # it fits the base once: no target
+                    figures.add("1", f"{name}: x crm info", ratio, f"{ratio:.2f}x")
+                else:  # item 1 (2x), and item 5 at a million customers (3x)
+                    target = 2.0 if meta["customers"] < 1_000_000 else 3.0
+                    figures.add("1", f"{name}: x crm info", ratio, f"{ratio:.2f}x", f"<= {target:g}x", ratio <= target)
+    if summary_runs:
+        summary, churn = summary_runs
+        ratio = summary.wall_seconds / churn.wall_seconds
+        print(f"report summary cold {summary.wall_seconds:.2f} s, {summary.peak_mib:.0f} MiB; report churn (the "
+              f"default model) cold {churn.wall_seconds:.2f} s: {ratio:.2f}x (target <= {TARGET_SUMMARY_RATIO:g}x)   "
+              f"{verdict(ratio <= TARGET_SUMMARY_RATIO)}")
+        figures.add("3", "report churn (default model), cold: seconds", churn.wall_seconds,
+                    f"{churn.wall_seconds:.2f} s")
+        figures.add("3", "report summary cold: x report churn cold", ratio, f"{ratio:.2f}x",
+                    f"<= {TARGET_SUMMARY_RATIO:g}x", ratio <= TARGET_SUMMARY_RATIO)
     print()
 
     if peers:
         print("targets (issue 3), each crm model against the lifetimes fitter of the same model")
         crm_params = crm_fitted_params(fresh_copy(db_path, cold_db), as_of)
-        for model in MODELS:
+        for model in peer_models:
             run, peer = crm_runs.get(f"crm report churn --model {model}"), peers[model]
             label = f"churn --model {model} vs {PEER_FITTER[model]}"
             if run is None or not run.ok or not peer.ok:
@@ -544,13 +607,21 @@ def main(argv: list[str] | None = None) -> int:
             share = run.peak_kib / peer.peak_kib
             print(f"  {label:<44} speed  peer/crm = {speedup:6.2f}x cold  (target >= {TARGET_SPEEDUP:.0f}x)   "
                   f"{verdict(speedup >= TARGET_SPEEDUP)}")
+            name = f"churn --model {model} vs lifetimes"
+            figures.add("3", f"{name}: speed cold", speedup, f"{speedup:.2f}x", f">= {TARGET_SPEEDUP:g}x",
+                        speedup >= TARGET_SPEEDUP)
             warm = warm_runs.get(run.label)
             if warm is not None and warm.ok:
                 warm_speedup = peer.wall_seconds / warm.wall_seconds
                 print(f"  {'':<44} speed  peer/crm = {warm_speedup:6.2f}x warm  (target >= {TARGET_WARM_SPEEDUP:.0f}x)"
                       f"   {verdict(warm_speedup >= TARGET_WARM_SPEEDUP)}")
+                figures.add("3", f"{name}: speed warm", warm_speedup, f"{warm_speedup:.2f}x",
+                            f">= {TARGET_WARM_SPEEDUP:g}x", warm_speedup >= TARGET_WARM_SPEEDUP)
             print(f"  {'':<44} memory crm/peer = {share:6.2f}   (target <= 1/3)   "
                   f"{verdict(share <= TARGET_MEMORY_SHARE)}")
+            figures.add("3", f"{name}: peak memory share", share,
+                        f"{share:.3f} ({run.peak_mib:.0f}/{peer.peak_mib:.0f} MiB)", "<= 1/3",
+                        share <= TARGET_MEMORY_SHARE)
             ours = read_column(crm_output(key, run.label), "p_alive")
             theirs = read_column(peer_output(key, model), "p_alive")
             common = sorted(ours.keys() & theirs.keys())
@@ -559,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {'':<44} P(alive) mean |diff| = {diff.mean():.2g}, max {diff.max():.2g}, over "
                       f"{len(common):,} customers (target mean <= {TARGET_MEAN_P_ALIVE_DIFF})   "
                       f"{verdict(diff.mean() <= TARGET_MEAN_P_ALIVE_DIFF)}")
+                figures.add("3", f"{name}: P(alive) mean |diff|", diff.mean(), f"{diff.mean():.2g}",
+                            f"<= {TARGET_MEAN_P_ALIVE_DIFF}", diff.mean() <= TARGET_MEAN_P_ALIVE_DIFF)
                 if len(common) != len(theirs) or len(common) != len(ours):
                     print(f"  {'':<44} note: a P(alive) for {len(ours):,} customers from crm, "
                           f"{len(theirs):,} from lifetimes (the others NaN or missing)")
@@ -570,9 +643,9 @@ def main(argv: list[str] | None = None) -> int:
         simulated = {"r": R, "alpha": ALPHA, **({"s": PARETO_S, "beta": PARETO_BETA} if story == "pareto"
                                                 else {"a": A, "b": B})}
         print(f"  {story + ' simulated':<22} " + _params(simulated, story))
-        for model in (*MODELS, "gamma_gamma"):
-            # Both peer runs fit the same Gamma-Gamma; the BG/NBD run's is compared.
-            peer_run = "bgnbd" if model == "gamma_gamma" else model
+        for model in (*peer_models, "gamma_gamma"):
+            # Both peer runs fit the same Gamma-Gamma; the first run's is compared.
+            peer_run = peer_models[0] if model == "gamma_gamma" else model
             theirs = peer_params(peer_stdout(key, peer_run), model) if peers[peer_run].ok else None
             ours = crm_params.get(model)
             print(f"  {model + ' crm':<22} " + _params(ours, model))
@@ -604,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     for copy in (cold_db, warm_db, WORK / f"{key}.show.db"):
         for path in (copy, Path(f"{copy}-wal"), Path(f"{copy}-shm")):
             path.unlink(missing_ok=True)
+    figures.write(args.figures)
     for message in errors:
         print(f"\nerror: {message}", file=sys.stderr)
     return 1 if errors else 0

@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Every figure of issue 14 in one run, side by side for each size: the other benchmarks, run in turn.
+
+For each size asked (customers; 100,000 by default, `--sizes 100000,1000000` for the million as well):
+
+  bench_reports.py  --customers N, once per generator (--stories: customers drawn from BG/NBD's story and
+                    from Pareto/NBD's): the reports cold and warm against lifetimes, `customer show`,
+                    `report summary` against `report churn` (items 1, 2, 3)
+  bench_everyday.py --customers N --show: the everyday commands against `crm info` (items 1, 5)
+  bench_import.py   --customers N --rows 17 N: the import against sqlite-utils and the sqlite3 shell
+                    (item 4), and its peak memory (items 4, 5)
+
+Each script prints its own table as it goes (its output is shown) and writes its figures to
+work/all/; this script then prints them together, a column per size, with PASS or MISS where the issue
+sets a target, and adds item 5's own figure: `report churn` cold at each size against its time at the
+smallest. The peers that take minutes at 100,000 customers (lifetimes' Pareto/NBD fitter, 1-2 min;
+sqlite-utils, 1 min a batch size) are run up to --peers-up-to customers (default 100,000) and skipped
+above it, which the table says; lifetimes' BG/NBD fitter runs at every size.
+
+    .venv/bin/python tests/benchmarks/bench_all.py [--sizes 100000,1000000] [--repeat 3]
+                                                   [--stories bgnbd,pareto] [--peers-up-to 100000]
+
+A size of 1,000,000 builds a database of 17 million purchases per story (about 8 minutes each, then
+cached in work/) and takes most of an hour in all on 2 cores. A MISS does not fail the run; a script
+that fails does (its error is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from figures import Figure, read, verdict  # noqa: E402 (beside this file)
+
+OUT = HERE / "work" / "all"
+PURCHASE_ROWS_PER_CUSTOMER = 17  # bench_import's file: 1.7 million rows at 100,000 customers, as the reports' data
+# Item 5: `report churn` cold at 1,000,000 customers within 12x of its time at 100,000.
+TARGET_GROWTH = 12.0
+GROWTH_FIGURE = "report churn --model bgnbd, cold: seconds"
+
+
+def jobs(size: int, stories: list[str], repeat: int, peers: bool) -> list[tuple[str, list[str]]]:
+    """(title, argv after python) of each script to run at this size; each writes its figures to OUT."""
+    listed = []
+    for story in stories:
+        peer = [] if peers else ["--peer-models", "bgnbd"]
+        listed.append((f"reports, {story} story", ["bench_reports.py", "--customers", str(size), "--story", story,
+                                                  "--repeat", str(repeat), *peer]))
+    listed.append(("everyday commands", ["bench_everyday.py", "--customers", str(size), "--repeat", str(repeat),
+                                         "--show"]))
+    listed.append(("import", ["bench_import.py", "--customers", str(size), "--rows",
+                              str(PURCHASE_ROWS_PER_CUSTOMER * size), "--batch-sizes", "100000",
+                              *([] if peers else ["--skip-peers"])]))
+    return listed
+
+
+def figures_path(size: int, title: str) -> Path:
+    return OUT / f"c{size}-{title.replace(',', '').replace(' ', '-')}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000", help="customers, comma-separated (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--stories", default="bgnbd,pareto", help="generators (default: %(default)s)")
+    parser.add_argument("--peers-up-to", type=int, default=100_000,
+                        help="run the slow peers at sizes up to this (default: %(default)s)")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+    stories = [story for story in args.stories.split(",") if story]
+    OUT.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    results: dict[tuple[str, int], list[Figure]] = {}
+    failed = []
+    for size in sizes:
+        peers = size <= args.peers_up_to
+        for title, command in jobs(size, stories, args.repeat, peers):
+            path = figures_path(size, title)
+            path.unlink(missing_ok=True)
+            print(f"\n==== {title}, {size:,} customers: {' '.join(command)}", flush=True)
+            done = subprocess.run([sys.executable, str(HERE / command[0]), *command[1:], "--figures", str(path)])
+            if done.returncode != 0 or not path.exists():
+                failed.append(f"{title} at {size:,} customers exited {done.returncode}")
+                continue
+            results[(title, size)] = read(path)
+
+    print(f"\n==== issue 14, every figure: {platform.python_version()}, {os.cpu_count()} cores, load average "
+          f"{load_before:.2f} at the start, {(time.monotonic() - started) / 60:.0f} minutes in all")
+    print_table(results, sizes, stories, args.peers_up_to)
+    for message in failed:
+        print(f"FAILED: {message}")
+    return 1 if failed else 0
+
+
+def print_table(results: dict[tuple[str, int], list[Figure]], sizes: list[int], stories: list[str],
+                peers_up_to: int) -> None:
+    titles = list(dict.fromkeys(title for title, _ in results))
+    width = 27
+    header = "".join(f"{f'{size:,} customers':>{width}}" for size in sizes)
+    for title in titles:
+        print(f"\n{title}{'':<{66 - len(title)}}{header}   target")
+        names = list(dict.fromkeys(f.name for size in sizes for f in results.get((title, size), [])))
+        for name in names:
+            cells, target = [], ""
+            for size in sizes:
+                found = {f.name: f for f in results.get((title, size), [])}.get(name)
+                if found is None:
+                    cells.append(f"{'skipped' if size > peers_up_to else '-':>{width}}")
+                    continue
+                cells.append(f"{found.shown + ' ' + verdict(found.met):>{width}}")
+                target = target or found.target
+            print(f"  [{_item(title, name, results, sizes)}] {name:<59}{''.join(cells)}   {target}")
+    growth = [(story, size) for story in stories for size in sizes[1:]]
+    if growth:
+        print(f"\ngrowth (item 5): `report churn --model bgnbd` cold, against its time at {sizes[0]:,} customers")
+        for story, size in growth:
+            small = _value(results, f"reports, {story} story", sizes[0], GROWTH_FIGURE)
+            large = _value(results, f"reports, {story} story", size, GROWTH_FIGURE)
+            if small and large:
+                ratio = large / small
+                print(f"  {story} story, {size:,} customers: {large:.2f} s against {small:.2f} s, {ratio:.2f}x "
+                      f"(target <= {TARGET_GROWTH * size / sizes[0] / 10:g}x)   "
+                      f"{verdict(ratio <= TARGET_GROWTH * size / sizes[0] / 10)}")
+
+
+def _item(title: str, name: str, results: dict[tuple[str, int], list[Figure]], sizes: list[int]) -> str:
+    for size in sizes:
+        for figure in results.get((title, size), []):
+            if figure.name == name:
+                return figure.item
+    return "?"
+
+
+def _value(results: dict[tuple[str, int], list[Figure]], title: str, size: int, name: str) -> float | None:
+    return next((f.value for f in results.get((title, size), []) if f.name == name), None)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
