@@ -161,7 +161,9 @@ def predict(base: CustomerBase, fits: FitSet, model: str, horizon_days: int, dis
         params = purchase.params
         module = MODELS[model]
         p_alive = module.p_alive(params, x, t_x, T)
-        expected = module.expected_purchases(params, horizon_days, x, t_x, T)
+        # Every model's expected_purchases is this times the same P(alive), here computed once: Pareto/NBD's
+        # costs two series per customer (0.3 s at 100,000 customers).
+        expected = module.expected_purchases_if_alive(params, horizon_days, x, T) * p_alive
         # The posterior mean purchase rate of a customer who is still active: (r + x) / (alpha + T)
         # under both models' gamma mixing of the purchase rate.
         rate_if_active = (params["r"] + x) / (params["alpha"] + T)
