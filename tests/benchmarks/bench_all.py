@@ -17,7 +17,7 @@ smallest. The peers that take minutes at 100,000 customers (lifetimes' Pareto/NB
 sqlite-utils, 1 min a batch size) are run up to --peers-up-to customers (default 100,000) and skipped
 above it, which the table says; lifetimes' BG/NBD fitter runs at every size.
 
-    .venv/bin/python tests/benchmarks/bench_all.py [--sizes 100000,1000000] [--repeat 3]
+    .venv/bin/python tests/benchmarks/bench_all.py [--sizes 100000,1000000] [--repeat 3] [--repeat-large 1]
                                                    [--stories bgnbd,pareto] [--peers-up-to 100000]
 
 A size of 1,000,000 builds a database of 17 million purchases per story (about 8 minutes each, then
@@ -69,7 +69,9 @@ def figures_path(size: int, title: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000", help="customers, comma-separated (default: %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each command (default: %(default)s)")
+    parser.add_argument("--repeat-large", type=int, default=1,
+                        help="runs of each command at 1,000,000 customers and more (default: %(default)s)")
     parser.add_argument("--stories", default="bgnbd,pareto", help="generators (default: %(default)s)")
     parser.add_argument("--peers-up-to", type=int, default=100_000,
                         help="run the slow peers at sizes up to this (default: %(default)s)")
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for size in sizes:
         peers = size <= args.peers_up_to
-        for title, command in jobs(size, stories, args.repeat, peers):
+        repeat = args.repeat if size < 1_000_000 else args.repeat_large
+        for title, command in jobs(size, stories, repeat, peers):
             path = figures_path(size, title)
             path.unlink(missing_ok=True)
             print(f"\n==== {title}, {size:,} customers: {' '.join(command)}", flush=True)
