@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stories", default="bgnbd,pareto", help="generators (default: %(default)s)")
     parser.add_argument("--peers-up-to", type=int, default=100_000,
                         help="run the slow peers at sizes up to this (default: %(default)s)")
+    parser.add_argument("--again", action="store_true",
+                        help="run nothing: print the figures the last run wrote to work/all/ for these sizes")
+    parser.add_argument("--markdown", action="store_true", help="print the table in Markdown (for the README)")
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.sizes.split(","))
     stories = [story for story in args.stories.split(",") if story]
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         repeat = args.repeat if size < 1_000_000 else args.repeat_large
         for title, command in jobs(size, stories, repeat, peers):
             path = figures_path(size, title)
+            if args.again:
+                if path.exists():
+                    results[(title, size)] = read(path)
+                continue
             path.unlink(missing_ok=True)
             print(f"\n==== {title}, {size:,} customers: {' '.join(command)}", flush=True)
             done = subprocess.run([sys.executable, str(HERE / command[0]), *command[1:], "--figures", str(path)])
@@ -96,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results[(title, size)] = read(path)
 
-    print(f"\n==== issue 14, every figure: {platform.python_version()}, {os.cpu_count()} cores, load average "
-          f"{load_before:.2f} at the start, {(time.monotonic() - started) / 60:.0f} minutes in all")
+    if args.markdown:
+        print_markdown(results, sizes, args.peers_up_to)
+        return 1 if failed else 0
+    if not args.again:
+        print(f"\n==== issue 14, every figure: {platform.python_version()}, {os.cpu_count()} cores, load average "
+              f"{load_before:.2f} at the start, {(time.monotonic() - started) / 60:.0f} minutes in all")
     print_table(results, sizes, stories, args.peers_up_to)
     for message in failed:
         print(f"FAILED: {message}")
@@ -113,15 +124,15 @@ def print_table(results: dict[tuple[str, int], list[Figure]], sizes: list[int], 
         print(f"\n{title}{'':<{66 - len(title)}}{header}   target")
         names = list(dict.fromkeys(f.name for size in sizes for f in results.get((title, size), [])))
         for name in names:
-            cells, target = [], ""
+            cells, targets = [], []
             for size in sizes:
                 found = {f.name: f for f in results.get((title, size), [])}.get(name)
                 if found is None:
                     cells.append(f"{'skipped' if size > peers_up_to else '-':>{width}}")
                     continue
                 cells.append(f"{found.shown + ' ' + verdict(found.met):>{width}}")
-                target = target or found.target
-            print(f"  [{_item(title, name, results, sizes)}] {name:<59}{''.join(cells)}   {target}")
+                targets.append(found.target)
+            print(f"  [{_item(title, name, results, sizes)}] {name:<59}{''.join(cells)}   {_targets(targets)}")
     growth = [(story, size) for story in stories for size in sizes[1:]]
     if growth:
         print(f"\ngrowth (item 5): `report churn --model bgnbd` cold, against its time at {sizes[0]:,} customers")
@@ -133,6 +144,31 @@ def print_table(results: dict[tuple[str, int], list[Figure]], sizes: list[int], 
                 print(f"  {story} story, {size:,} customers: {large:.2f} s against {small:.2f} s, {ratio:.2f}x "
                       f"(target <= {TARGET_GROWTH * size / sizes[0] / 10:g}x)   "
                       f"{verdict(ratio <= TARGET_GROWTH * size / sizes[0] / 10)}")
+
+
+def print_markdown(results: dict[tuple[str, int], list[Figure]], sizes: list[int], peers_up_to: int) -> None:
+    """The same figures as one Markdown table: a row per figure, a column per size."""
+    print("| item | figure | " + " | ".join(f"{size:,} customers" for size in sizes) + " | target |")
+    print("|---|---|" + "---|" * len(sizes) + "---|")
+    for title in dict.fromkeys(title for title, _ in results):
+        names = list(dict.fromkeys(f.name for size in sizes for f in results.get((title, size), [])))
+        for name in names:
+            cells, targets = [], []
+            for size in sizes:
+                found = {f.name: f for f in results.get((title, size), [])}.get(name)
+                if found is None:
+                    cells.append("skipped" if size > peers_up_to else "")
+                    continue
+                cells.append(f"{found.shown} {verdict(found.met)}".strip())
+                targets.append(found.target)
+            row = " | ".join(cells)
+            figure = f"{title}: {name}".replace("|", "\\|")  # a | inside a cell ends it in Markdown
+            print(f"| {_item(title, name, results, sizes)} | {figure} | {row} | {_targets(targets)} |")
+
+
+def _targets(targets: list[str]) -> str:
+    """A figure's target, or its targets at each size where they differ (2x at 100,000, 3x at 1,000,000)."""
+    return " / ".join(dict.fromkeys(target for target in targets if target))
 
 
 def _item(title: str, name: str, results: dict[tuple[str, int], list[Figure]], sizes: list[int]) -> str:
