@@ -115,24 +115,29 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _rows(results: dict[tuple[str, int], list[Figure]], sizes: list[int]):
+    """(title, item, name, the figure at each size or None, its targets) for every figure, in the order run."""
+    by_name = {key: {f.name: f for f in figures} for key, figures in results.items()}
+    for title in dict.fromkeys(title for title, _ in results):
+        names = dict.fromkeys(name for size in sizes for name in by_name.get((title, size), {}))
+        for name in names:
+            found = [by_name.get((title, size), {}).get(name) for size in sizes]
+            item = next(f.item for f in found if f is not None)
+            yield title, item, name, found, " / ".join(dict.fromkeys(f.target for f in found if f and f.target))
+
+
 def print_table(results: dict[tuple[str, int], list[Figure]], sizes: list[int], stories: list[str],
                 peers_up_to: int) -> None:
-    titles = list(dict.fromkeys(title for title, _ in results))
     width = 27
     header = "".join(f"{f'{size:,} customers':>{width}}" for size in sizes)
-    for title in titles:
-        print(f"\n{title}{'':<{66 - len(title)}}{header}   target")
-        names = list(dict.fromkeys(f.name for size in sizes for f in results.get((title, size), [])))
-        for name in names:
-            cells, targets = [], []
-            for size in sizes:
-                found = {f.name: f for f in results.get((title, size), [])}.get(name)
-                if found is None:
-                    cells.append(f"{'skipped' if size > peers_up_to else '-':>{width}}")
-                    continue
-                cells.append(f"{found.shown + ' ' + verdict(found.met):>{width}}")
-                targets.append(found.target)
-            print(f"  [{_item(title, name, results, sizes)}] {name:<59}{''.join(cells)}   {_targets(targets)}")
+    shown_title = None
+    for title, item, name, found, targets in _rows(results, sizes):
+        if title != shown_title:
+            print(f"\n{title}{'':<{66 - len(title)}}{header}   target")
+            shown_title = title
+        cells = [f"{f.shown + ' ' + verdict(f.met) if f else ('skipped' if size > peers_up_to else '-'):>{width}}"
+                 for f, size in zip(found, sizes, strict=True)]
+        print(f"  [{item}] {name:<59}{''.join(cells)}   {targets}")
     growth = [(story, size) for story in stories for size in sizes[1:]]
     if growth:
         print(f"\ngrowth (item 5): `report churn --model bgnbd` cold, against its time at {sizes[0]:,} customers")
@@ -140,43 +145,20 @@ def print_table(results: dict[tuple[str, int], list[Figure]], sizes: list[int], 
             small = _value(results, f"reports, {story} story", sizes[0], GROWTH_FIGURE)
             large = _value(results, f"reports, {story} story", size, GROWTH_FIGURE)
             if small and large:
-                ratio = large / small
+                ratio, target = large / small, TARGET_GROWTH * size / sizes[0] / 10
                 print(f"  {story} story, {size:,} customers: {large:.2f} s against {small:.2f} s, {ratio:.2f}x "
-                      f"(target <= {TARGET_GROWTH * size / sizes[0] / 10:g}x)   "
-                      f"{verdict(ratio <= TARGET_GROWTH * size / sizes[0] / 10)}")
+                      f"(target <= {target:g}x)   {verdict(ratio <= target)}")
 
 
 def print_markdown(results: dict[tuple[str, int], list[Figure]], sizes: list[int], peers_up_to: int) -> None:
     """The same figures as one Markdown table: a row per figure, a column per size."""
     print("| item | figure | " + " | ".join(f"{size:,} customers" for size in sizes) + " | target |")
     print("|---|---|" + "---|" * len(sizes) + "---|")
-    for title in dict.fromkeys(title for title, _ in results):
-        names = list(dict.fromkeys(f.name for size in sizes for f in results.get((title, size), [])))
-        for name in names:
-            cells, targets = [], []
-            for size in sizes:
-                found = {f.name: f for f in results.get((title, size), [])}.get(name)
-                if found is None:
-                    cells.append("skipped" if size > peers_up_to else "")
-                    continue
-                cells.append(f"{found.shown} {verdict(found.met)}".strip())
-                targets.append(found.target)
-            row = " | ".join(cells)
-            figure = f"{title}: {name}".replace("|", "\\|")  # a | inside a cell ends it in Markdown
-            print(f"| {_item(title, name, results, sizes)} | {figure} | {row} | {_targets(targets)} |")
-
-
-def _targets(targets: list[str]) -> str:
-    """A figure's target, or its targets at each size where they differ (2x at 100,000, 3x at 1,000,000)."""
-    return " / ".join(dict.fromkeys(target for target in targets if target))
-
-
-def _item(title: str, name: str, results: dict[tuple[str, int], list[Figure]], sizes: list[int]) -> str:
-    for size in sizes:
-        for figure in results.get((title, size), []):
-            if figure.name == name:
-                return figure.item
-    return "?"
+    for title, item, name, found, targets in _rows(results, sizes):
+        cells = [f"{f.shown} {verdict(f.met)}".strip() if f else ("skipped" if size > peers_up_to else "")
+                 for f, size in zip(found, sizes, strict=True)]
+        figure = f"{title}: {name}".replace("|", "\\|")  # a | inside a cell ends it in Markdown
+        print(f"| {item} | {figure} | {' | '.join(cells)} | {targets} |")
 
 
 def _value(results: dict[tuple[str, int], list[Figure]], title: str, size: int, name: str) -> float | None:

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figures import Figures  # noqa: E402 (beside this file)
+from figures import Figures, verdict  # noqa: E402 (beside this file)
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -450,10 +450,6 @@ def summary_and_churn(crm: str, db_path: Path, key: str, as_of: str, repeat: int
 
 
 # --------------------------------------------------------------------------- report
-
-
-def verdict(passed: bool) -> str:
-    return "PASS" if passed else "MISS"
 
 
 def main(argv: list[str] | None = None) -> int:
