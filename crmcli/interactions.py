@@ -127,8 +127,8 @@ def list_interactions(
         params.append(end.isoformat() + "~")
     chosen = "interactions"
     if limit and customer_id is None:
-        # The newest `limit` of each type through interactions_type_at (type, at), then the newest of
-        # those: a page of the latest reads a few index entries per type, never the table. (For one
+        # The newest `limit` of each type through interactions_type_at_customer (type, at, ...), then the
+        # newest of those: a page of the latest reads a few index entries per type, never the table. (For one
         # customer, their own rows by interactions_customer_type_at are few; the plain query is best.)
         kinds = [params[where.index("i.type = ?")]] if type else list(INTERACTION_TYPES)
         others = [w for w in where if w != "i.type = ?"]

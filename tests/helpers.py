@@ -244,3 +244,10 @@ def copy_database(source, target) -> None:
     assert not Path(f"{source}-wal").exists()
     empty_database(target)
     shutil.copyfile(source, target)
+
+
+def undo_m011(conn) -> None:
+    """Put back schema 10's interactions_type_at (type, at), for a test that rewinds a database to an older
+    version (the caller sets the version and holds the transaction)."""
+    conn.execute("DROP INDEX interactions_type_at_customer")
+    conn.execute("CREATE INDEX interactions_type_at ON interactions (type, at)")

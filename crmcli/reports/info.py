@@ -13,7 +13,7 @@ from crmcli.migrations import INTERACTION_TYPES
 # Each an index lookup or a count over a small index: `crm info` is the yardstick the everyday commands
 # are measured against (tests/benchmarks/bench_everyday.py), so it must not scan the purchases itself.
 # Purchases from customer_summary (one row per buyer, kept on write); the first and last moment by type
-# through interactions_type_at, a seek per type (min(at) over the whole table would read all of it).
+# through interactions_type_at_customer, a seek per type (min(at) over the whole table would read all of it).
 def _moment(extreme: str) -> str:
     per_type = " UNION ALL ".join(f"SELECT {extreme}(at) AS at FROM interactions WHERE type = '{kind}'"
                                   for kind in INTERACTION_TYPES)

@@ -238,7 +238,7 @@ def test_the_change_check_reads_index_ranges_not_every_purchase(shop):
 
     stored.changed_since(Spy(), fit, DAY)
     assert len(plans) == 2
-    assert "interactions_type_at (type=? AND at>? AND at<?)" in plans[0]
+    assert "interactions_type_at_customer (type=? AND at>? AND at<?)" in plans[0]
     assert "INTEGER PRIMARY KEY (rowid>?)" in plans[1]
 
 

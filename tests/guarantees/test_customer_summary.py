@@ -10,6 +10,7 @@ import sqlite3
 from datetime import date
 
 import pytest
+from helpers import undo_m011
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -195,6 +196,7 @@ def test_the_migration_fills_the_summary_of_an_older_file(tmp_path):
         for name in (*SUMMARY_INTERACTION_TRIGGERS, "customer_summary_customer_delete", "customer_summary_customer_id"):
             conn.execute(f"DROP TRIGGER {name}")
         conn.execute("DROP TABLE customer_summary")
+        undo_m011(conn)
         conn.execute("PRAGMA user_version = 7")
     conn.close()
     upgraded = db.connect(path)
@@ -218,6 +220,7 @@ def test_m010_adds_the_first_day_purchases_to_the_summary_of_an_older_file(tmp_p
         conn.execute("ALTER TABLE customer_summary DROP COLUMN first_day_cents")
         for statement in MIGRATIONS[7][4:6] + MIGRATIONS[7][7:8] + MIGRATIONS[8][1:]:  # M008's and M009's triggers
             conn.execute(statement)
+        undo_m011(conn)
         conn.execute("PRAGMA user_version = 9")
     conn.close()
     upgraded = db.connect(path)

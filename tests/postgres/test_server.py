@@ -5,6 +5,7 @@ fail under CI."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import textwrap
 
 import pytest
 from _processes import CRM, run_crm
-from helpers import another_command_writing, assert_error, freeze, new_pg_database, unchanged
+from helpers import another_command_writing, assert_error, freeze, new_pg_database, unchanged, undo_m011
 
 from crmcli import db, postgres
 
@@ -134,6 +135,36 @@ def test_a_newer_schema_is_refused(crm, backend, isolated_database):
         assert_error(crm("customer", "add", "Ann"), 3, "newer crmcli", "upgrade crmcli")
 
 
+@pytest.mark.both_backends
+def test_a_database_at_schema_10_gets_the_wider_type_at_index_and_keeps_its_data(crm, backend, isolated_database):
+    """Schema 11 (migrations.M011, postgres_schema.UPGRADES) widens interactions_type_at (type, at) into
+    interactions_type_at_customer (type, at, customer_id, amount_cents)."""
+    assert crm("customer", "add", "Ann").exit_code == 0
+    added = crm("interaction", "add", "1", "--type", "purchase", "--amount", "12.50", "--at", "2026-01-05")
+    assert added.exit_code == 0, added.stderr
+    conn = db.connect(isolated_database)
+    with db.transaction(conn):  # as schema 10 left it
+        undo_m011(conn)
+        if backend == "postgresql":
+            conn.execute("UPDATE crm_schema SET version = 10")
+    if backend == "sqlite":
+        conn.execute("PRAGMA user_version = 10")
+    conn.close()
+    before = crm("report", "summary", "--as-of", "2026-01-31", "--format", "csv")
+    assert before.exit_code == 0, before.stderr  # reading migrates it
+    conn = db.connect(isolated_database)
+    assert db.schema_version(conn) == 11
+    if backend == "postgresql":
+        definition = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'interactions_type_at_customer'"
+                                  ).fetchone()[0]
+        assert definition.endswith("(type, at, customer_id, amount_cents)")
+    else:
+        columns = [row[2] for row in conn.execute("PRAGMA index_info(interactions_type_at_customer)")]
+        assert columns == ["type", "at", "customer_id", "amount_cents"]
+    assert conn.execute("SELECT count(*), sum(amount_cents) FROM interactions").fetchone()[:] == (1, 1250)
+    assert "revenue,12.50" in before.stdout
+
+
 @pytest.mark.postgresql_only
 def test_backup_and_restore_of_a_server_point_at_pg_dump(crm, backend, isolated_database, tmp_path):
     assert_error(crm("backup", tmp_path / "copy.db"), 3, "PostgreSQL server", "pg_dump")
@@ -190,10 +221,14 @@ def test_the_server_schema_is_the_sqlite_schema(backend, isolated_database, tmp_
             "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = "
             "current_schema() ORDER BY ordinal_position", (table,))]
         assert on_server == on_file, table
-    server_indexes = {row[0] for row in server.execute(
-        "SELECT indexname FROM pg_indexes i WHERE schemaname = current_schema() "
+    # Each index by name and its columns in order (indexdef: "CREATE INDEX n ON t USING btree (a, b) ...").
+    server_indexes = {row[0]: re.search(r"\(([^)]*)\)", row[1]).group(1).split(", ") for row in server.execute(
+        "SELECT indexname, indexdef FROM pg_indexes i WHERE schemaname = current_schema() "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)")}  # a key's own index
-    assert server_indexes == sqlite_names("index") - {"interactions_amount_out_of_bounds"}
+    # (index_xinfo: seqno, cid, name, desc, coll, key; the key columns, each with its order)
+    file_indexes = {name: [row[2] + " DESC" * row[3] for row in file.execute(f"PRAGMA index_xinfo({name})") if row[5]]
+                    for name in sqlite_names("index") - {"interactions_amount_out_of_bounds"}}
+    assert server_indexes == file_indexes
     server_views = {row[0] for row in server.execute(
         "SELECT viewname FROM pg_views WHERE schemaname = current_schema()")}
     assert server_views == sqlite_names("view")
