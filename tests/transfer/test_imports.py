@@ -10,7 +10,8 @@ from helpers import assert_error, db_dump, drop_pg_database, freeze, new_pg_data
 from crmcli import customers, db, interactions
 from crmcli.errors import CrmError
 from crmcli.transfer import imports
-from crmcli.transfer.imports import base, blocks, indexes
+from crmcli.transfer.imports import base, blocks, directory, indexes
+from crmcli.transfer.imports import interactions as import_interactions
 from crmcli.transfer.imports import workers as worker_processes
 from crmcli.transfer.imports.interactions import InteractionImporter
 
@@ -654,6 +655,61 @@ def test_worker_processes_give_the_same_result_as_one_process(thirty_seven, seco
     assert "line 2, column amount: is not a number ('abc')" in report
     # R101: the header, 101 rows before it, 14 of them two lines long (a note with a newline)
     assert "line 117, column amount: is not a number ('abc')" in report
+
+
+# Customer cells the directory must leave to the usual way (directory.plain): blanks around the id, a formula
+# apostrophe, an id longer than any stored (which numpy would cut to "C12"), a lower-case look-alike.
+_NOT_PLAIN = b"".join(line + b"\n" for line in (
+    b' C5 ,,call,2024-05-01,,,,P1', b"'=C6,,call,2024-05-01,,,,P2", b"C123,,call,2024-05-01,,,,P3",
+    b"c7,,call,2024-05-01,,,,P4", b"C8,,call,2024-05-01,,,,P5"))
+
+
+@pytest.mark.sqlite_only("the directory of customers is built in an SQLite file only (directory.py)")
+@pytest.mark.parametrize("options", [imports.Options(skip_invalid=True),
+                                     imports.Options(skip_invalid=True, create_missing=True)])
+def test_past_the_memo_limit_the_directory_gives_the_same_rows(thirty_seven, second_database, monkeypatch,
+                                                              options):
+    """An import naming more customers than its memo holds (a 1,000,000-customer shop) finds them in a
+    directory of every customer: the same rows, rejects and customers as with the memo alone."""
+    data = _messy_interactions() + _NOT_PLAIN
+    monkeypatch.setattr(blocks, "CHUNK_ROWS", 100)
+    alone = _run_import(thirty_seven, data, monkeypatch, workers=0, options=options)
+    hits = []
+    original = directory.Directory.find
+    monkeypatch.setattr(directory.Directory, "find", lambda self, cells: hits.append(
+        sum(found != directory.NOT_FOUND for found in original(self, cells))) or original(self, cells))
+    monkeypatch.setattr(import_interactions, "CACHE_LIMIT", 5)
+    again = _add_thirty_seven(db.connect(second_database))
+    try:
+        with_directory = _run_import(again, data, monkeypatch, workers=0, options=options)
+    finally:
+        again.close()
+    assert with_directory == alone
+    assert sum(hits) > 2500  # most rows were found in the directory, not looked up one by one
+    if options.create_missing:
+        assert {"C123", "c7"} <= {external_id for _, _, external_id, _ in alone[1][0]}
+    else:
+        line = _messy_interactions().count(b"\n") + 3  # the third of _NOT_PLAIN
+        assert f"line {line}, column customer_external_id: no customer has this external_id;" in alone[2]
+        assert "or use --create-missing ('C123')" in alone[2]
+
+
+@pytest.mark.sqlite_only("the directory of customers is built in an SQLite file only (directory.py)")
+def test_the_directory_holds_plain_external_ids_only(conn):
+    """A cell is found only where it is the key itself: one that customer_keys() would read as another
+    text (blanks trimmed, a formula apostrophe taken off) goes the usual way, even when another program
+    stored that very text as someone's id."""
+    with db.transaction(conn):
+        ids = {key: customers.add(conn, key, external_id=key) for key in ("C1", "C12", "é1", "Z", "=C6")}
+        # what another program may have stored: an empty id, one with NUL, a blob, blanks, an apostrophe
+        for name, key in (("Empty", ""), ("Nul", "C1\x00"), ("Blob", b"C9"), ("Blanks", " C5 "),
+                          ("Apostrophe", "'=C6")):
+            conn.execute("INSERT INTO customers (name, external_id, created_at, updated_at) VALUES (?, ?, '', '')",
+                         (name, key))
+    found = directory.Directory.load(conn)
+    assert found is not None
+    cells = ["C1", "C12", "Z", "=C6", "C123", "C1 ", " C1", "é1", "", "C9", "c1", "'C1", "C2", " C5 ", "'=C6"]
+    assert found.find(cells) == [ids["C1"], ids["C12"], ids["Z"], ids["=C6"]] + [directory.NOT_FOUND] * 11
 
 
 def test_worker_errors_name_the_right_line(conn, monkeypatch):

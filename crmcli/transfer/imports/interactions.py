@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from crmcli import db, interactions, values
 from crmcli.errors import CrmError
 from crmcli.transfer.csvcells import unescape
 from crmcli.transfer.imports import indexes
 from crmcli.transfer.imports.base import CACHE_LIMIT, Chunk, Importer, Rejected
+from crmcli.transfer.imports.directory import NOT_FOUND, Directory
 
 if TYPE_CHECKING:
     from crmcli.postgres import PgConnection
@@ -51,6 +52,8 @@ class InteractionImporter(Importer):
         # The customer cells' text -> customer id: most rows name a customer seen before.
         self._by_cells: dict[str, int] = {}
         self._single_key = self._key_positions[0][1] if len(self._key_positions) == 1 else None
+        self._single_key_column = self._key_positions[0][0] if len(self._key_positions) == 1 else None
+        self._directory: Directory | None | Literal[False] = None  # False: looked into, does not apply
         # customer_summary's per-row triggers set aside for the import (a recompute per row would cost
         # more than the insert, and read the table once the indexes are dropped); finish() recomputes
         # the customers the batch touched with one aggregate and makes them again, in this transaction.
@@ -178,8 +181,10 @@ class InteractionImporter(Importer):
             new_cells = {cells_text: index for index, cells_text in enumerate(chunk.customer_cells)
                          if cells_text not in by_cells}
             self.look_up_customers([chunk.rows[chunk.positions[index]][1] for index in new_cells.values()])
+        # Past the memo's limit, a directory of every customer (directory.py says why), where it applies.
+        found = self._directory.find(chunk.customer_cells) if self._directory else None
         for index, cells_text in enumerate(chunk.customer_cells):
-            customer_id = by_cells.get(cells_text)
+            customer_id = by_cells.get(cells_text) if found is None or found[index] == NOT_FOUND else found[index]
             if customer_id is None:
                 position = chunk.positions[index]
                 line, cells = chunk.rows[position]
@@ -190,6 +195,8 @@ class InteractionImporter(Importer):
                     continue
                 if len(by_cells) >= CACHE_LIMIT:
                     by_cells.clear()
+                    if self._directory is None and self._single_key_column == "customer_external_id":
+                        self._directory = Directory.load(self.conn) or False
                 by_cells[cells_text] = customer_id
             params[index * width] = customer_id
         if unknown:
