@@ -626,6 +626,15 @@ def thirty_seven(conn):
     return _add_thirty_seven(conn)
 
 
+def _run_import_on_another(database, data, monkeypatch, **options):
+    """_run_import on another database holding the same thirty-seven customers."""
+    again = _add_thirty_seven(db.connect(database))
+    try:
+        return _run_import(again, data, monkeypatch, **options)
+    finally:
+        again.close()
+
+
 @pytest.fixture
 def second_database(tmp_path, request, backend):
     """Another new database on the test's engine (the same ids from 1)."""
@@ -645,11 +654,7 @@ def second_database(tmp_path, request, backend):
 def test_worker_processes_give_the_same_result_as_one_process(thirty_seven, second_database, monkeypatch, options):
     data = _messy_interactions()
     alone = _run_import(thirty_seven, data, monkeypatch, workers=0, options=options)
-    again = _add_thirty_seven(db.connect(second_database))
-    try:
-        parallel = _run_import(again, data, monkeypatch, workers=2, options=options)
-    finally:
-        again.close()
+    parallel = _run_import_on_another(second_database, data, monkeypatch, workers=2, options=options)
     assert parallel == alone
     report = alone[2] if options.skip_invalid else alone[0]
     assert "line 2, column amount: is not a number ('abc')" in report
@@ -676,14 +681,15 @@ def test_past_the_memo_limit_the_directory_gives_the_same_rows(thirty_seven, sec
     alone = _run_import(thirty_seven, data, monkeypatch, workers=0, options=options)
     hits = []
     original = directory.Directory.find
-    monkeypatch.setattr(directory.Directory, "find", lambda self, cells: hits.append(
-        sum(found != directory.NOT_FOUND for found in original(self, cells))) or original(self, cells))
+
+    def counted(self, cells):
+        found = original(self, cells)
+        hits.append(sum(customer != directory.NOT_FOUND for customer in found))
+        return found
+
+    monkeypatch.setattr(directory.Directory, "find", counted)
     monkeypatch.setattr(import_interactions, "CACHE_LIMIT", 5)
-    again = _add_thirty_seven(db.connect(second_database))
-    try:
-        with_directory = _run_import(again, data, monkeypatch, workers=0, options=options)
-    finally:
-        again.close()
+    with_directory = _run_import_on_another(second_database, data, monkeypatch, workers=0, options=options)
     assert with_directory == alone
     assert sum(hits) > 2500  # most rows were found in the directory, not looked up one by one
     if options.create_missing:

@@ -48,10 +48,10 @@ class Directory:
     def load(cls, conn: Connection) -> Directory | None:
         """Every customer's external id (those without NUL, which an array of bytes cannot tell from
         shorter ids; another program may have written one) and id; None when they are too big to hold."""
-        import numpy as np
-
         if db.is_server(conn):  # there look_up_customers already finds a chunk's customers in one query
             return None
+        import numpy as np
+
         count, longest = conn.execute(
             "SELECT count(*), coalesce(max(length(CAST(external_id AS BLOB))), 0) FROM customers "
             "WHERE external_id IS NOT NULL").fetchone()

@@ -52,8 +52,9 @@ class InteractionImporter(Importer):
         # The customer cells' text -> customer id: most rows name a customer seen before.
         self._by_cells: dict[str, int] = {}
         self._single_key = self._key_positions[0][1] if len(self._key_positions) == 1 else None
-        self._single_key_column = self._key_positions[0][0] if len(self._key_positions) == 1 else None
-        self._directory: Directory | None | Literal[False] = None  # False: looked into, does not apply
+        # None: not loaded yet; False: does not apply (a file naming its customers by id, email or several keys)
+        self._directory: Directory | None | Literal[False] = (
+            None if [column for column, _ in self._key_positions] == ["customer_external_id"] else False)
         # customer_summary's per-row triggers set aside for the import (a recompute per row would cost
         # more than the insert, and read the table once the indexes are dropped); finish() recomputes
         # the customers the batch touched with one aggregate and makes them again, in this transaction.
@@ -195,7 +196,7 @@ class InteractionImporter(Importer):
                     continue
                 if len(by_cells) >= CACHE_LIMIT:
                     by_cells.clear()
-                    if self._directory is None and self._single_key_column == "customer_external_id":
+                    if self._directory is None:
                         self._directory = Directory.load(self.conn) or False
                 by_cells[cells_text] = customer_id
             params[index * width] = customer_id
