@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 # The SQLite schema version this one equals (tests/postgres checks the two schemas side by side).
 VERSION = 11
+_TYPE_AT_CUSTOMER = "CREATE INDEX interactions_type_at_customer ON interactions (type, at, customer_id, amount_cents)"
 # The migrations after 10, by the version each makes: the same changes as migrations.py's, in this
 # engine's terms, each applied with its version in one transaction.
-_TYPE_AT_CUSTOMER = "CREATE INDEX interactions_type_at_customer ON interactions (type, at, customer_id, amount_cents)"
 UPGRADES: dict[int, list[str]] = {
     11: ["DROP INDEX interactions_type_at", _TYPE_AT_CUSTOMER],
 }
