@@ -662,6 +662,52 @@ def test_worker_processes_give_the_same_result_as_one_process(thirty_seven, seco
     assert "line 117, column amount: is not a number ('abc')" in report
 
 
+def _interactions_by_two_keys(rows=3000, messy=True):
+    """Rows naming their customer by id, by external id, or by both (an id no one has, then the external
+    id); with messy, also unknown customers and ids that are no number."""
+    lines = ["customer_id,customer_external_id,type,at,external_id"]
+    for n in range(rows):
+        customer = n % 37
+        if messy and n % 97 == 0:
+            lines.append(f",NEW{n % 5},call,2024-02-01,R{n}")
+        elif messy and n % 89 == 0:
+            lines.append(f"x{n},C{customer},call,2024-02-01,R{n}")
+        else:
+            keys = (f"{customer + 1},", f",C{customer}", f"9999{n},C{customer}")[n % 3]
+            lines.append(f"{keys},call,2024-03-{1 + n % 28:02d},R{n}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("options", [
+    imports.Options(),
+    imports.Options(skip_invalid=True),
+    imports.Options(skip_invalid=True, create_missing=True),
+])
+def test_worker_processes_find_customers_named_by_several_columns_alike(thirty_seven, second_database,
+                                                                      monkeypatch, options):
+    data = _interactions_by_two_keys()
+    alone = _run_import(thirty_seven, data, monkeypatch, workers=0, options=options)
+    parallel = _run_import_on_another(second_database, data, monkeypatch, workers=2, options=options)
+    assert parallel == alone
+    if options.create_missing:
+        assert alone[0][4] == 5  # NEW0 to NEW4
+    report = alone[2] if options.skip_invalid else alone[0]
+    assert "line 2, column customer_id: is not a customer id (a whole number) ('x0')" not in report
+    assert "column customer_id: is not a customer id (a whole number) ('x89')" in report
+
+
+def test_the_main_process_finds_customers_without_parsing_the_workers_blocks_again(thirty_seven, monkeypatch):
+    """A block prepared in a worker is parsed again in the main process only for a row it must show (a
+    rejected row) or a customer it creates; a customer seen for the first time is found from the customer
+    cells the worker sent."""
+    parsed_again = []
+    row = blocks.BlockRows.row
+    monkeypatch.setattr(blocks.BlockRows, "row", lambda self, index: parsed_again.append(index) or row(self, index))
+    outcome, _, _ = _run_import(thirty_seven, _interactions_by_two_keys(messy=False), monkeypatch, workers=2)
+    assert outcome == (3000, 3000, 0, 0, 0)
+    assert parsed_again == []
+
+
 # Customer cells the directory must leave to the usual way (directory.plain): blanks around the id, a formula
 # apostrophe, an id longer than any stored (which numpy would cut to "C12"), a lower-case look-alike.
 _NOT_PLAIN = b"".join(line + b"\n" for line in (

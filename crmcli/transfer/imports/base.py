@@ -4,7 +4,7 @@ problems are said ('line N, column C: what is wrong ('value')')."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +53,8 @@ class Chunk:
         self.size = len(rows)
         self.rows: Any = rows  # (first line, cells); from a worker, blocks.ChunkRows
         self.params: list[Any] = []  # the good rows' INSERT values, flat; customer_id still None
-        self.customer_cells: list[str] = []  # per good row: the text of its customer cells
+        # Per good row: its customer cell, or a tuple of them when the file names customers by several.
+        self.customer_cells: list[str | tuple[str, ...]] = []
         self.positions: list[int] = []  # per good row: its position in rows
         self.bad: list[tuple[int, Rejected]] = []  # (position in rows, problems)
 
@@ -188,9 +189,12 @@ class Importer:
     def customer_keys(self, raw: list[str]) -> list[tuple[str, str, str]]:
         """(column, lookup key, cell) for each filled customer_id / customer_external_id /
         customer_email cell, in that order."""
+        return self.keys_of([raw[position] for _, position in self._key_positions])
+
+    def keys_of(self, key_cells: Sequence[str]) -> list[tuple[str, str, str]]:
+        """customer_keys() of a row's customer cells alone, in the order of _key_positions."""
         keys = []
-        for column, position in self._key_positions:
-            cell = raw[position]
+        for (column, _), cell in zip(self._key_positions, key_cells, strict=True):
             if not unescape(cell).strip():
                 continue  # empty, or only an escaping apostrophe and blanks ("'\t"): names no one
             if column == "customer_id":
@@ -213,14 +217,15 @@ class Importer:
                                "(customer_id, customer_external_id or customer_email)")
         return keys
 
-    def look_up_customers(self, rows: list[list[str]]) -> None:
-        """Find the customers these rows name with one query per key column (on a server: there a query
-        per customer is a round trip; in-process SQLite's cost microseconds), into the caches customer_id()
-        reads first (rows whose keys are bad are left to it, to say so)."""
+    def look_up_customers(self, rows_key_cells: list[Sequence[str]]) -> None:
+        """Find the customers these rows name (by their customer cells, as keys_of() takes them) with one
+        query per key column (on a server: there a query per customer is a round trip; in-process SQLite's
+        cost microseconds), into the caches customer_id() reads first (rows whose keys are bad are left to
+        it, to say so)."""
         wanted: dict[str, set[str]] = {column: set() for column in CUSTOMER_KEYS}
-        for raw in rows:
+        for key_cells in rows_key_cells:
             try:
-                keys = self.customer_keys(raw)
+                keys = self.keys_of(key_cells)
             except CrmError:
                 continue
             for column, key, _ in keys:
@@ -235,9 +240,10 @@ class Importer:
             found = self.conn.execute(_FIND_CUSTOMERS_ON_SERVER[column], (sorted(keys_),)).fetchall()
             cache.update((row[0], row[1]) for row in found)
 
-    def customer_id(self, keys: list[tuple[str, str, str]], raw: list[str], *, remember: bool = True) -> int:
+    def customer_id(self, keys: list[tuple[str, str, str]], raw: list[str] | None, *, remember: bool = True) -> int:
         """The first of the keys that names a customer. With --create-missing, a customer named
-        by external id or email that is not there is created (through customers.add), in this batch.
+        by external id or email that is not there is created (through customers.add), in this batch,
+        with the name in the row `raw` (which may be None without --create-missing).
         remember=False: the caller keeps its own memo (the bulk path), so do not keep a second one."""
         for column, key, _ in keys:
             cache = self._customer_ids[column]
@@ -252,6 +258,7 @@ class Importer:
                     cache[key] = row[0]
                 return row[0]
         if self.options.create_missing:
+            assert raw is not None  # the caller passes the row with --create-missing
             return self.create_customer(keys, raw)
         column, _, cell = keys[0]
         what = {"customer_id": "id", "customer_external_id": "external_id", "customer_email": "email"}[column]

@@ -9,7 +9,7 @@ in the customers and writes the rows with a few multi-row INSERTs
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from crmcli import db, interactions, values
@@ -49,8 +49,9 @@ class InteractionImporter(Importer):
         self._existing_rows = self.conn.execute("SELECT coalesce(max(id), 0) FROM interactions").fetchone()[0]
         self._positions = [self.index.get(name) for name in ("type", "at", "amount", "by", "note", "external_id")]
         self._row_tail = (self.created_at, self.batch_id)
-        # The customer cells' text -> customer id: most rows name a customer seen before.
-        self._by_cells: dict[str, int] = {}
+        # The customer cells' text (a tuple of them for several key columns) -> customer id: most rows
+        # name a customer seen before.
+        self._by_cells: dict[str | tuple[str, ...], int] = {}
         self._single_key = self._key_positions[0][1] if len(self._key_positions) == 1 else None
         # None: not loaded yet; False: does not apply (a file naming its customers by id, email or several keys)
         self._directory: Directory | None | Literal[False] = (
@@ -110,8 +111,7 @@ class InteractionImporter(Importer):
                 continue
             params.append(None)
             params.extend(prepared)
-            keys.append(cells[single_key] if single_key is not None
-                        else "\x1f".join([cells[p] for _, p in key_positions]))
+            keys.append(cells[single_key] if single_key is not None else tuple([cells[p] for _, p in key_positions]))
             positions.append(position)
         return chunk
 
@@ -179,18 +179,20 @@ class InteractionImporter(Importer):
         params = chunk.params
         unknown = []
         if db.is_server(self.conn):  # one query for the chunk's new customers (look_up_customers)
-            new_cells = {cells_text: index for index, cells_text in enumerate(chunk.customer_cells)
-                         if cells_text not in by_cells}
-            self.look_up_customers([chunk.rows[chunk.positions[index]][1] for index in new_cells.values()])
+            self.look_up_customers([_key_cells(cells) for cells in set(chunk.customer_cells) if cells not in by_cells])
         # Past the memo's limit, a directory of every customer (directory.py says why), where it applies.
-        found = self._directory.find(chunk.customer_cells) if self._directory else None
+        found = (self._directory.find(cast("list[str]", chunk.customer_cells))  # one key column: its cells
+                 if self._directory else None)
         for index, cells_text in enumerate(chunk.customer_cells):
             customer_id = by_cells.get(cells_text) if found is None or found[index] == NOT_FOUND else found[index]
             if customer_id is None:
                 position = chunk.positions[index]
-                line, cells = chunk.rows[position]
+                # The keys from the customer cells alone: a row prepared in a worker is not here, and
+                # parsing its block again for it took a tenth of a big import (the first sight of
+                # each customer). Only a customer to create needs the row, for its name.
+                raw = chunk.rows[position][1] if self.options.create_missing else None
                 try:
-                    customer_id = self.customer_id(self.customer_keys(cells), cells, remember=False)
+                    customer_id = self.customer_id(self.keys_of(_key_cells(cells_text)), raw, remember=False)
                 except CrmError as exc:
                     unknown.append((index, position, Rejected([exc])))
                     continue
@@ -253,3 +255,8 @@ class InteractionImporter(Importer):
         if orphan is not None:
             raise sqlite3.IntegrityError(f"import: interactions would point at customer {orphan[0]}, "
                                          "which does not exist (a crmcli bug; nothing was written)")
+
+
+def _key_cells(customer_cells: str | tuple[str, ...]) -> Sequence[str]:
+    """A chunk's customer_cells entry as keys_of() takes it."""
+    return (customer_cells,) if type(customer_cells) is str else customer_cells
