@@ -40,9 +40,13 @@ def stored(text: str) -> str | None:
 
 
 def in_csv(value: str | None) -> str:
+    """The cell crm writes for stored text (crmcli/transfer/csvcells.py says the rule): one apostrophe more
+    in front of text a spreadsheet would run, and of text that starts with an apostrophe and then a trigger
+    or another apostrophe, which an import would otherwise take one off ("'\t0" is written "''\t0")."""
     if value is None:
         return ""
-    return "'" + value if spreadsheet_would_run(value) else value
+    looks_escaped = value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r", "'")
+    return "'" + value if spreadsheet_would_run(value) or looks_escaped else value
 
 
 def parse_csv(result) -> list[dict]:
