@@ -107,8 +107,7 @@ def undo(conn: Connection, batch_id: int, *, force: bool = False) -> dict[str, i
     if indexes.worth_rebuilding(count, rows):
         rebuild = indexes.drop_secondary_indexes(conn, "interactions", keep=("interactions_batch",))
     removed["interactions"] += conn.execute("DELETE FROM interactions WHERE batch_id = ?", (batch_id,)).rowcount
-    for sql in rebuild:
-        conn.execute(sql)
+    indexes.rebuild(conn, rebuild)
     removed["feedback"] += conn.execute("DELETE FROM feedback WHERE batch_id = ?", (batch_id,)).rowcount
     removed["customers"] = conn.execute("DELETE FROM customers WHERE batch_id = ?", (batch_id,)).rowcount
     summary.restore()
