@@ -50,7 +50,8 @@ def rebuild(conn: Connection, statements: list[str]) -> None:
     if not statements:
         return
     before = conn.execute("PRAGMA threads").fetchone()[0]
-    conn.execute(f"PRAGMA threads = {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 1}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    conn.execute(f"PRAGMA threads = {cpus}")
     try:
         for sql in statements:
             conn.execute(sql)

@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     from crmcli.postgres import PgConnection
 
 INSERT_ROWS = 512  # rows per INSERT statement on the bulk path
+AMOUNT_CHECK_TRIGGER = "interactions_amount_insert"  # migrations.M005: set aside for a batch (see __init__)
 
-
-AMOUNT_CHECK_TRIGGER = "interactions_amount_insert"  # migrations.M005
 
 ANALYZE_AFTER_ROWS = 10_000  # an import this big refreshes the server's statistics of the table
 
