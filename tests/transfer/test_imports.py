@@ -408,18 +408,29 @@ def test_a_big_import_rebuilds_the_indexes_it_set_aside(conn, monkeypatch):
 
 
 @pytest.mark.sqlite_only("the amount check's trigger is SQLite's; a server has a CHECK and drops nothing (indexes.py)")
-@pytest.mark.parametrize("good", [True, False])
-def test_an_import_puts_the_amount_check_back(conn, good):
+@pytest.mark.parametrize("how", ["good", "a bad row", "dry run", "every row rejected and skipped"])
+def test_an_import_puts_the_amount_check_back(conn, how):
     """The bulk path sets M005's amount trigger aside (it checks every amount itself) and makes it again
     before the commit, or the rollback does: other programs' amounts are still checked after."""
     schema = rows(conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name")
     with db.transaction(conn):
         customer = customers.add(conn, "Ann", external_id="A")
-    text = "customer_external_id,type,at,amount\nA,purchase,2024-01-01,5\n" + ("" if good else "A,purchase,x,5\n")
-    try:
-        imports.import_csv(conn, "interactions", io.BytesIO(text.encode()), source="i.csv")
-    except imports.ImportFailed:
-        assert not good
+    good, bad = "A,purchase,2024-01-01,5\n", "A,purchase,x,5\n"
+    text = "customer_external_id,type,at,amount\n" + {"good": good, "a bad row": good + bad, "dry run": good,
+                                                      "every row rejected and skipped": bad}[how]
+    options = {"dry run": imports.Options(dry_run=True),
+               "every row rejected and skipped": imports.Options(skip_invalid=True)}.get(how, DEFAULT_OPTIONS)
+
+    def run():
+        return imports.import_csv(conn, "interactions", io.BytesIO(text.encode()), source="i.csv", options=options,
+                                  rejects=io.StringIO() if options.skip_invalid else None)
+
+    if how == "a bad row":
+        with pytest.raises(imports.ImportFailed):
+            run()
+    else:
+        result = run()
+        assert (result.added, result.rejected) == {"good": (1, 0), "dry run": (1, 0)}.get(how, (0, 1))
     assert rows(conn, "SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
     with pytest.raises(sqlite3.IntegrityError, match="amount_cents must be a whole number of cents"):
         conn.execute("INSERT INTO interactions (customer_id, type, at, amount_cents, created_at) "
@@ -738,10 +749,12 @@ def test_worker_processes_find_customers_named_by_several_columns_alike(thirty_s
     alone = _run_import(thirty_seven, data, monkeypatch, workers=0, options=options)
     parallel = _run_import_on_another(second_database, data, monkeypatch, workers=2, options=options)
     assert parallel == alone
+    report = alone[2] if options.skip_invalid else alone[0]
     if options.create_missing:
         assert alone[0][4] == 5  # NEW0 to NEW4
-    report = alone[2] if options.skip_invalid else alone[0]
-    assert "line 2, column customer_id: is not a customer id (a whole number) ('x0')" not in report
+    else:
+        assert ("line 2, column customer_external_id: no customer has this external_id; import the customers "
+                "first, or use --create-missing ('NEW0')") in report
     assert "column customer_id: is not a customer id (a whole number) ('x89')" in report
 
 

@@ -45,7 +45,8 @@ def rebuild(conn: Connection, statements: list[str]) -> None:
 
     SQLite sorts an index's keys in one thread unless PRAGMA threads allows helpers (it merges their
     runs itself): with two, the two interaction indexes of 1.7 million rows took 2.3 s instead of 3.2 s,
-    with no more memory. The setting is the connection's, so it is put back after.
+    for 4 MB more at the peak (each helper sorts its own share). The setting is the connection's, so it
+    is put back after.
     """
     if not statements:
         return

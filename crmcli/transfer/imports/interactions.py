@@ -50,8 +50,9 @@ class InteractionImporter(Importer):
         self._existing_rows = self.conn.execute("SELECT coalesce(max(id), 0) FROM interactions").fetchone()[0]
         self._positions = [self.index.get(name) for name in ("type", "at", "amount", "by", "note", "external_id")]
         self._row_tail = (self.created_at, self.batch_id)
-        # The customer cells' text (a tuple of them for several key columns) -> customer id: most rows
-        # name a customer seen before.
+        # The customer cells' text (a tuple of them for several key columns, which makes this one dict the
+        # garbage collector tracks, unlike the other memos) -> customer id: most rows name a customer seen
+        # before.
         self._by_cells: dict[str | tuple[str, ...], int] = {}
         self._single_key = self._key_positions[0][1] if len(self._key_positions) == 1 else None
         # None: not loaded yet; False: does not apply (a file naming its customers by id, email or several keys)
@@ -241,11 +242,11 @@ class InteractionImporter(Importer):
                                                                  keep=("interactions_batch",))
 
     def finish(self, rebuild: bool = True) -> None:
+        if self._amount_check is not None:  # first, whether or not the import goes on to commit
+            self.conn.execute(self._amount_check)
         if not rebuild:
             return
         indexes.rebuild(self.conn, self._indexes_aside)
-        if self._amount_check is not None:
-            self.conn.execute(self._amount_check)
         if db.is_server(self.conn) and self.added >= ANALYZE_AFTER_ROWS:
             # The planner's figures for the table, now that it has grown: without them the summary's
             # recompute below sorted every row on disk (12 s at 1.7 million rows; 6.6 s after this 0.3 s).
