@@ -181,6 +181,19 @@ def undated_purchase(conn: Connection) -> DatabaseUnusable:
                             "program that wrote it (or sqlite3, psql), then run this again")
 
 
+def set_aside_trigger(conn: Connection, name: str) -> str | None:
+    """Drop one trigger in the caller's transaction; returns the SQL that makes it again exactly as the
+    file had it (None when it is not there, or on a server, where nothing is dropped: DROP TRIGGER would
+    lock the table against every reader until the commit). A rollback brings it back too."""
+    if db.is_server(conn):
+        return None
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    conn.execute(f'DROP TRIGGER "{name}"')
+    return str(row[0])
+
+
 class SummaryAside:
     """customer_summary's triggers (migrations.M008) set aside for a bulk change, inside the caller's
     transaction: a trigger that recomputes a customer per row costs a bulk import more than the insert
@@ -199,12 +212,9 @@ class SummaryAside:
             # the commit); a setting of this transaction alone tells them to stand aside (postgres_schema).
             conn.execute(f"SET LOCAL {SUMMARY_ASIDE_SETTING} = 'on'")
             return
-        marks = ", ".join("?" * len(SUMMARY_INTERACTION_TRIGGERS))
-        self.triggers = [row[1] for row in conn.execute(
-            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks}) ORDER BY name",
-            SUMMARY_INTERACTION_TRIGGERS)]
-        for name in SUMMARY_INTERACTION_TRIGGERS:
-            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        # Made again in the order of their names, as before.
+        self.triggers = [trigger for name in sorted(SUMMARY_INTERACTION_TRIGGERS)
+                         if (trigger := set_aside_trigger(conn, name)) is not None]
 
     def touch(self, condition: str, params: Sequence[Any] = ()) -> None:
         """The customers of the interactions for which the SQL condition holds."""

@@ -1,7 +1,6 @@
 """Big changes to a table without a B-tree insert per row and index: its secondary indexes dropped,
 the rows written (or deleted), the indexes rebuilt, all in the caller's transaction. A bulk import
-and the undo of a big batch both do this. A row trigger whose check the bulk path makes itself can be
-set aside the same way."""
+and the undo of a big batch both do this."""
 
 from __future__ import annotations
 
@@ -59,15 +58,3 @@ def rebuild(conn: Connection, statements: list[str]) -> None:
     finally:
         conn.execute(f"PRAGMA threads = {int(before)}")
 
-
-def set_aside_trigger(conn: Connection, name: str) -> str | None:
-    """Drop one trigger in the caller's transaction; returns the SQL that makes it again exactly as the
-    file had it (None when it is not there; on a server nothing is dropped, as for indexes). A rollback
-    brings it back too."""
-    if db.is_server(conn):
-        return None
-    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)).fetchone()
-    if row is None:
-        return None
-    conn.execute(f'DROP TRIGGER "{name}"')
-    return str(row[0])

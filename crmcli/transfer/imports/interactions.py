@@ -66,7 +66,7 @@ class InteractionImporter(Importer):
         # M005's check of each new row's amount, set aside too: every amount here came through
         # values.amount_to_cents and interactions.check_amount, which refuse all it refuses, and the
         # trigger's run per row was a fifth of the INSERTs' time. finish() makes it again.
-        self._amount_check = indexes.set_aside_trigger(self.conn, AMOUNT_CHECK_TRIGGER)
+        self._amount_check = interactions.set_aside_trigger(self.conn, AMOUNT_CHECK_TRIGGER)
 
     def _insert_sql(self, rows: int) -> str:
         placeholders = "(" + ", ".join("?" * len(self.INSERT_COLUMNS)) + ")"
