@@ -407,7 +407,7 @@ def test_a_big_import_rebuilds_the_indexes_it_set_aside(conn, monkeypatch):
     assert "INDEX" in plan  # the rebuilt index is there and used
 
 
-@pytest.mark.sqlite_only("the amount check's trigger is SQLite's; a server has a CHECK and drops nothing (indexes.py)")
+@pytest.mark.sqlite_only("the amount trigger is SQLite's; a server drops nothing (interactions.set_aside_trigger)")
 @pytest.mark.parametrize("how", ["good", "a bad row", "dry run", "every row rejected and skipped"])
 def test_an_import_puts_the_amount_check_back(conn, how):
     """The bulk path sets M005's amount trigger aside (it checks every amount itself) and makes it again
